@@ -1,0 +1,10 @@
+DROP TABLE audit_log_head;
+DROP TABLE audit_entries;
+DROP TRIGGER datasets_search_update;
+DROP TRIGGER datasets_search_delete;
+DROP TRIGGER datasets_search_insert;
+DROP TABLE datasets_search;
+DROP TABLE dataset_versions;
+DROP TABLE dataset_tags;
+DROP TABLE datasets;
+DROP TABLE accounts;

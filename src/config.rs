@@ -1,0 +1,419 @@
+//! Configuration: the compiled-in `config/default.toml`, an optional file
+//! named on the command line, then environment variables
+//! (`DATAMARKET__SECTION__KEY`; `DATABASE_URL` as a shorthand for
+//! `DATAMARKET__DATABASE__URL`). Everything is checked once at start so that a
+//! typo is a readable error instead of a surprise under load.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "DATAMARKET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub limits: LimitSettings,
+    pub auth: AuthSettings,
+    pub catalog: CatalogSettings,
+    pub lineage: LineageSettings,
+    pub grants: GrantSettings,
+    pub audit: AuditSettings,
+    pub throttle: ThrottleSettings,
+    pub cors: CorsSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub client_request_timeout_secs: u64,
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub pool_size: u32,
+    pub connection_timeout_secs: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub retries: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub data_dir: PathBuf,
+    pub backend: StorageBackend,
+    pub objects_dir: PathBuf,
+    pub s3: S3Settings,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    File,
+    S3,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub allow_http: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub json_body_bytes: usize,
+    pub upload_bytes: u64,
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub token_lifetime_secs: u64,
+    pub issuer: String,
+    pub keys_dir: PathBuf,
+    pub min_password_chars: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// The market's home territory (ISO 3166-1 alpha-2); what "not abroad" means.
+    pub home_territory: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineageSettings {
+    pub default_depth: u32,
+    pub max_depth: u32,
+    pub max_nodes: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSettings {
+    pub request_ttl_days: u32,
+    pub max_duration_days: u32,
+    pub max_downloads: u32,
+    pub data_token_lifetime_secs: u64,
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The origin line of C2SP checkpoints; defaults to the public URL's host
+    /// and path, or "datamarket" when no public URL is set.
+    pub origin: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failed logins allowed per account name in `window_secs`.
+    pub failures_per_account: u32,
+    /// Failed logins allowed per client address in `window_secs`.
+    pub failures_per_address: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins allowed to call the API from a browser; empty = CORS off.
+    pub allowed_origins: Vec<String>,
+}
+
+/// A configuration value that must never reach a log line.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// The compiled-in defaults alone, for tests and tools.
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        Self::load_from(None, std::iter::empty())
+    }
+
+    fn load_from(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let env: std::collections::HashMap<String, String> = env.collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("cors.allowed_origins")
+                .try_parsing(true)
+                .source(Some(env.clone().into_iter().collect())),
+        );
+        let explicit = format!("{ENV_PREFIX}__DATABASE__URL");
+        if !env.contains_key(&explicit)
+            && let Some(url) = env.get("DATABASE_URL").filter(|u| !u.is_empty())
+        {
+            builder = builder.set_override("database.url", url.clone())?;
+        }
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.resolve_paths();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn resolve_paths(&mut self) {
+        if self.storage.objects_dir.as_os_str().is_empty() {
+            self.storage.objects_dir = self.storage.data_dir.join("objects");
+        }
+        if self.auth.keys_dir.as_os_str().is_empty() {
+            self.auth.keys_dir = self.storage.data_dir.join("keys");
+        }
+        if self.audit.origin.is_empty() {
+            self.audit.origin = self.default_origin();
+        }
+    }
+
+    fn default_origin(&self) -> String {
+        let url = self.server.public_url.trim_end_matches('/');
+        let without_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+        if without_scheme.is_empty() {
+            "datamarket".to_owned()
+        } else {
+            format!("{without_scheme}/audit")
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        if self.database.url.expose().trim().is_empty() {
+            return Err(invalid("database.url", "must not be empty"));
+        }
+        crate::store::DatabaseUrl::parse(self.database.url.expose())
+            .map_err(|e| invalid("database.url", e.to_string()))?;
+        if self.database.pool_size == 0 {
+            return Err(invalid("database.pool_size", "must be at least 1"));
+        }
+        if self.database.connection_timeout_secs == 0 {
+            return Err(invalid(
+                "database.connection_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
+            return Err(invalid(
+                "storage.s3.bucket",
+                "is required when storage.backend = \"s3\"",
+            ));
+        }
+        if self.limits.json_body_bytes < 1024 {
+            return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
+        }
+        if self.limits.upload_bytes == 0 {
+            return Err(invalid("limits.upload_bytes", "must be at least 1"));
+        }
+        if self.limits.page_size_max == 0 || self.limits.page_size_default == 0 {
+            return Err(invalid(
+                "limits.page_size_max",
+                "page sizes must be at least 1",
+            ));
+        }
+        if self.limits.page_size_default > self.limits.page_size_max {
+            return Err(invalid(
+                "limits.page_size_default",
+                "must not exceed limits.page_size_max",
+            ));
+        }
+        if self.auth.token_lifetime_secs == 0 {
+            return Err(invalid("auth.token_lifetime_secs", "must be at least 1"));
+        }
+        if self.auth.min_password_chars < 8 {
+            return Err(invalid("auth.min_password_chars", "must be at least 8"));
+        }
+        if !crate::domain::is_country_code(&self.catalog.home_territory) {
+            return Err(invalid(
+                "catalog.home_territory",
+                "must be an ISO 3166-1 alpha-2 code such as \"CN\"",
+            ));
+        }
+        if self.lineage.max_depth == 0 || self.lineage.default_depth == 0 {
+            return Err(invalid("lineage.max_depth", "depths must be at least 1"));
+        }
+        if self.lineage.default_depth > self.lineage.max_depth {
+            return Err(invalid(
+                "lineage.default_depth",
+                "must not exceed lineage.max_depth",
+            ));
+        }
+        if self.grants.request_ttl_days == 0 || self.grants.max_duration_days == 0 {
+            return Err(invalid(
+                "grants.request_ttl_days",
+                "day counts must be at least 1",
+            ));
+        }
+        if self.grants.max_downloads == 0 {
+            return Err(invalid("grants.max_downloads", "must be at least 1"));
+        }
+        if self.grants.data_token_lifetime_secs == 0 || self.grants.sweep_interval_secs == 0 {
+            return Err(invalid(
+                "grants.data_token_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.audit.origin.contains('\n') {
+            return Err(invalid("audit.origin", "must be a single line"));
+        }
+        if self.throttle.window_secs == 0
+            || self.throttle.failures_per_account == 0
+            || self.throttle.failures_per_address == 0
+        {
+            return Err(invalid(
+                "throttle",
+                "window and failure counts must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            invalid(
+                "server.bind",
+                format!("{:?} is not HOST:PORT", self.server.bind),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.storage.objects_dir, PathBuf::from("data/objects"));
+        assert_eq!(s.audit.origin, "datamarket");
+    }
+
+    #[test]
+    fn environment_overrides_and_database_url_shorthand() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DATAMARKET__SERVER__BIND", "0.0.0.0:9000"),
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("DATAMARKET__LIMITS__PAGE_SIZE_MAX", "500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.database.url.expose(), "postgres://localhost/x");
+        assert_eq!(s.limits.page_size_max, 500);
+        // the explicit variable wins over the shorthand
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("DATAMARKET__DATABASE__URL", "sqlite://other.db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database.url.expose(), "sqlite://other.db");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = Settings::load_from(None, env(&[("DATAMARKET__SERVER__BIND", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.bind"), "{err}");
+        let err = Settings::load_from(None, env(&[("DATAMARKET__DATABASE__POOL_SIZE", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.pool_size"), "{err}");
+        let err = Settings::load_from(None, env(&[("DATAMARKET__SERVER__NO_SUCH_KEY", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_key"), "{err}");
+        let err = Settings::load_from(None, env(&[("DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "\"***\"");
+    }
+}

@@ -1,0 +1,105 @@
+//! Authentication: the one extractor that turns a bearer token into the
+//! acting account. Role and right checks happen in the services.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::domain::{Actor, Roles};
+use crate::error::Code;
+use crate::gateway::problem::ApiError;
+use crate::market::Market;
+use crate::tokens::{self, API_AUDIENCE, AccessClaims, TokenError};
+
+/// The authenticated account; a handler that takes it answers 401 without
+/// a valid account token.
+pub struct Caller(pub Actor);
+
+/// An account if a token was sent. A token that was sent but is invalid is
+/// still a 401: a client must not silently become anonymous.
+pub struct MaybeCaller(pub Option<Actor>);
+
+/// The bearer token of a request, if any; a malformed header is an error.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::new(Code::InvalidToken, "the Authorization header is not ASCII"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(ApiError::new(
+            Code::InvalidToken,
+            "use the Authorization header as \"Bearer <token>\"",
+        )),
+    }
+}
+
+pub(crate) fn market(req: &HttpRequest) -> Result<&Market, ApiError> {
+    req.app_data::<web::Data<Market>>()
+        .map(|m| m.get_ref())
+        .ok_or_else(|| {
+            ApiError(crate::error::Error::Internal(
+                "market is not configured".into(),
+            ))
+        })
+}
+
+pub(crate) fn token_error(e: TokenError) -> ApiError {
+    let detail = match e {
+        TokenError::Signing(_) => "the token is not valid".to_owned(),
+        other => other.to_string(),
+    };
+    ApiError::new(Code::InvalidToken, detail)
+}
+
+fn actor_from(req: &HttpRequest, token: &str) -> Result<Actor, ApiError> {
+    let market = market(req)?;
+    let claims: AccessClaims = tokens::verify(
+        &market.keys,
+        token,
+        &market.settings.auth.issuer,
+        API_AUDIENCE,
+    )
+    .map_err(token_error)?;
+    Ok(Actor {
+        id: claims.sub,
+        roles: Roles::new(claims.roles),
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match bearer_token(req) {
+            Ok(Some(token)) => actor_from(req, token).map(Caller),
+            Ok(None) => Err(ApiError::new(
+                Code::Unauthenticated,
+                "send an access token as \"Authorization: Bearer <token>\"",
+            )),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl FromRequest for MaybeCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match bearer_token(req) {
+            Ok(Some(token)) => actor_from(req, token).map(|a| MaybeCaller(Some(a))),
+            Ok(None) => Ok(MaybeCaller(None)),
+            Err(e) => Err(e),
+        })
+    }
+}

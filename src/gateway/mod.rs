@@ -1,0 +1,161 @@
+//! The HTTP gateway: routing, authentication, request ids, tracing, limits
+//! and problem documents. It calls typed service functions and never SQL.
+
+pub mod auth;
+mod extract;
+pub mod openapi;
+pub mod problem;
+mod respond;
+mod routes;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::AppExt;
+
+use crate::market::Market;
+
+/// A server bound to its address and running.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+}
+
+/// Binds the configured address (port 0 picks a free port) and starts the
+/// workers. The returned `server` future completes on shutdown.
+pub fn start(market: Market) -> std::io::Result<RunningServer> {
+    let addr = market
+        .settings
+        .bind_addr()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let listener = TcpListener::bind(addr)?;
+    start_on(market, listener)
+}
+
+/// Starts serving on an already bound listener.
+pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<RunningServer> {
+    let addr = listener.local_addr()?;
+    let settings = market.settings.clone();
+    let api = openapi::document();
+    let data = web::Data::new(market);
+    let mut server = HttpServer::new(move || app(data.clone(), api.clone()))
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(
+            settings.server.client_request_timeout_secs,
+        ));
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    let server = server.run();
+    Ok(RunningServer {
+        addr,
+        handle: server.handle(),
+        server,
+    })
+}
+
+/// The whole application: middleware, extractor configuration, every route.
+pub fn app(
+    market: web::Data<Market>,
+    api: utoipa::openapi::OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limits = &market.settings.limits;
+    let json = web::JsonConfig::default()
+        .limit(limits.json_body_bytes)
+        .error_handler(problem::json_error);
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(market.clone())
+        .app_data(json)
+        .app_data(web::PayloadConfig::new(limits.json_body_bytes))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::Data::new(routes::system::OpenApiJson::new(&api)))
+        // Before the /api/v1 scope, which would otherwise swallow the path.
+        .route(
+            "/api/v1/openapi.json",
+            web::get().to(routes::system::openapi_json),
+        )
+        .configure(routes::configure)
+        .split_for_parts();
+    app.service(routes::swagger_ui())
+        .default_service(web::to(routes::system::not_found))
+        .wrap(from_fn(request_id_header))
+        .wrap(from_fn(security_headers))
+        .wrap(TracingLogger::default())
+}
+
+/// Headers every response carries: no sniffing, no framing, no caching of
+/// authenticated answers, no referrer leaks, and a content policy that lets
+/// nothing run, except the documentation UI's own scripts under /docs.
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let policy = if req.path().starts_with("/docs") {
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    } else {
+        "default-src 'none'; frame-ancestors 'none'"
+    };
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, policy),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// Echoes the request id the tracing middleware gave the request, so a
+/// client can quote it and an operator can find the log lines.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(id) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), id);
+    }
+    Ok(res)
+}
+
+/// The page size a list request asked for, within the configured bounds.
+pub(crate) fn page_size(market: &Market, requested: Option<u32>) -> problem::ApiResult<u32> {
+    let limits = &market.settings.limits;
+    match requested {
+        None => Ok(limits.page_size_default),
+        Some(n) if (1..=limits.page_size_max).contains(&n) => Ok(n),
+        Some(_) => Err(problem::ApiError(
+            crate::error::Error::refused(
+                crate::error::Code::InvalidParameter,
+                format!("limit must be between 1 and {}", limits.page_size_max),
+            )
+            .with("parameter", "limit"),
+        )),
+    }
+}

@@ -1,0 +1,51 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "datamarket",
+        description = "A data-element marketplace: listings, property rights, licensed access and a verifiable audit log. Errors are RFC 9457 problem documents whose `type` is `/problems/<slug>`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health, keys and problem types"),
+        (name = "accounts", description = "Accounts and access tokens"),
+        (name = "catalog", description = "Listings, versions and payloads"),
+        (name = "audit", description = "The audit trail"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document of every route the gateway registers through
+/// `routes::configure`, which is also what the server runs.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(super::routes::configure)
+        .split_for_parts();
+    api
+}

@@ -1,0 +1,318 @@
+//! Listings, versions and payloads.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ByteRangeSpec, Header, Range};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::catalog::{
+    self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
+    ReviewInput, SearchQuery, Version,
+};
+use crate::domain::Classification;
+use crate::gateway::auth::{Caller, MaybeCaller};
+use crate::gateway::extract::OptionalJson;
+use crate::gateway::problem::{ApiResult, Problem};
+use crate::gateway::respond::{changed, created};
+use crate::market::Market;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words that must all appear (as substrings) in the title, description
+    /// or tags; Chinese and English alike.
+    pub q: Option<String>,
+    /// Exact tag.
+    pub tag: Option<String>,
+    pub classification: Option<Classification>,
+    /// Provider account id.
+    pub provider: Option<Uuid>,
+    /// Page size (default and maximum are configured).
+    #[param(minimum = 1)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Search the public catalog (listed datasets, newest first).
+#[utoipa::path(tag = "catalog", params(SearchParams), responses(
+    (status = 200, body = DatasetPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/datasets")]
+pub async fn search(
+    market: web::Data<Market>,
+    params: web::Query<SearchParams>,
+) -> ApiResult<web::Json<DatasetPage>> {
+    let p = params.into_inner();
+    let query = SearchQuery {
+        q: p.q,
+        tag: p.tag,
+        classification: p.classification,
+        provider: p.provider,
+        limit: p.limit,
+        cursor: p.cursor,
+    };
+    Ok(web::Json(catalog::search(&market, query).await?))
+}
+
+/// Create a draft listing (providers).
+#[utoipa::path(tag = "catalog", request_body = NewDataset, security(("bearer" = [])), responses(
+    (status = 201, body = Dataset, headers(("Audit-Index" = String, description = "audit log indexes of the change"))),
+    (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs provider", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets")]
+pub async fn create(
+    market: web::Data<Market>,
+    caller: Caller,
+    body: web::Json<NewDataset>,
+) -> ApiResult<HttpResponse> {
+    let recorded = catalog::create(&market, &caller.0, body.into_inner()).await?;
+    Ok(created(
+        format!("/api/v1/datasets/{}", recorded.value.id),
+        recorded,
+    ))
+}
+
+/// One listing: listed ones for everyone, others for their owner and oversight.
+#[utoipa::path(tag = "catalog", security((), ("bearer" = [])), responses(
+    (status = 200, body = Dataset),
+    (status = 400, description = "invalid-parameter: not a UUID", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such dataset, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/datasets/{id}")]
+pub async fn get(
+    market: web::Data<Market>,
+    caller: MaybeCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Dataset>> {
+    Ok(web::Json(
+        catalog::get(&market, caller.0.as_ref(), *id).await?,
+    ))
+}
+
+/// Edit a draft (or a rejected listing, which returns to draft).
+#[utoipa::path(tag = "catalog", request_body = DatasetPatch, security(("bearer" = [])), responses(
+    (status = 200, body = Dataset, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted: not the provider", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: only drafts and rejected listings can be edited", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/datasets/{id}")]
+pub async fn update(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<DatasetPatch>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        catalog::update(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Upload a new immutable version: the body is the payload, of any media
+/// type, streamed to the object store.
+#[utoipa::path(tag = "catalog", security(("bearer" = [])),
+    request_body(content = Vec<u8>, description = "the payload; its Content-Type is recorded", content_type = "*/*"),
+    responses(
+    (status = 201, body = Version, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body: the upload was interrupted; invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted: not the holder", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large: nothing was kept", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type: Content-Type is not a media type", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/versions")]
+pub async fn add_version(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let media_type = match req.headers().get(header::CONTENT_TYPE) {
+        None => "application/octet-stream".to_owned(),
+        Some(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+    };
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let recorded = catalog::add_version(&market, &caller.0, *id, media_type, length, body).await?;
+    let location = format!("/api/v1/datasets/{id}/versions/{}", recorded.value.version);
+    Ok(created(location, recorded))
+}
+
+/// A listing's versions, oldest first.
+#[utoipa::path(tag = "catalog", security((), ("bearer" = [])), responses(
+    (status = 200, body = Vec<Version>),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/datasets/{id}/versions")]
+pub async fn versions(
+    market: web::Data<Market>,
+    caller: MaybeCaller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Vec<Version>>> {
+    Ok(web::Json(
+        catalog::versions(&market, caller.0.as_ref(), *id).await?,
+    ))
+}
+
+/// Download a version's payload (whole, or one byte range).
+#[utoipa::path(tag = "catalog", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number")),
+    responses(
+    (status = 200, description = "the payload; ETag is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
+    (status = 206, description = "the requested range", content_type = "application/octet-stream", body = Vec<u8>),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 416, description = "range-not-satisfiable", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/datasets/{id}/versions/{n}/content")]
+pub async fn download(
+    market: web::Data<Market>,
+    caller: Caller,
+    path: web::Path<(Uuid, i32)>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    let payload = catalog::open_content(&market, &caller.0, id, n, requested_range(&req)).await?;
+    Ok(stream_content(payload))
+}
+
+/// The single byte range a request asks for, if any. Several ranges or an
+/// unparsable header are ignored and the whole payload is sent, as RFC 9110
+/// allows.
+pub(crate) fn requested_range(req: &HttpRequest) -> Option<ByteRange> {
+    match Range::parse(req).ok()? {
+        Range::Bytes(specs) if specs.len() == 1 => Some(match specs[0] {
+            ByteRangeSpec::FromTo(a, b) => ByteRange::FromTo(a, b),
+            ByteRangeSpec::From(a) => ByteRange::From(a),
+            ByteRangeSpec::Last(n) => ByteRange::Last(n),
+        }),
+        _ => None,
+    }
+}
+
+pub(crate) fn stream_content(payload: Content) -> HttpResponse {
+    let status = if payload.partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::CONTENT_TYPE, payload.version.media_type.clone()))
+        .insert_header((header::ETAG, format!("\"{}\"", payload.version.sha256)))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header(("Repr-Digest", repr_digest(&payload.version.sha256)))
+        .no_chunking(payload.range.end - payload.range.start);
+    if payload.partial {
+        response.insert_header((
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                payload.range.start,
+                payload.range.end - 1,
+                payload.version.size
+            ),
+        ));
+    }
+    response.streaming(payload.body)
+}
+
+/// RFC 9530 `Repr-Digest` of the whole payload, from its hex SHA-256.
+fn repr_digest(sha256_hex: &str) -> String {
+    use base64::Engine;
+    let bytes = hex::decode(sha256_hex).unwrap_or_default();
+    format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// Submit a listing: general data is listed, important data goes to review.
+#[utoipa::path(tag = "catalog", security(("bearer" = [])), responses(
+    (status = 200, body = Dataset, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "core-data-not-tradable, no-version", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/publish")]
+pub async fn publish(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(catalog::publish(&market, &caller.0, *id).await?))
+}
+
+/// A regulator's decision on important data waiting for review.
+#[utoipa::path(tag = "catalog", request_body = ReviewInput, security(("bearer" = [])), responses(
+    (status = 200, body = Dataset, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: not pending review", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a rejection needs a reason", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/review")]
+pub async fn review(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<ReviewInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        catalog::review(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Take a listing off the market (its owner or a regulator).
+#[utoipa::path(tag = "catalog", request_body(content = Option<DelistInput>), security(("bearer" = [])), responses(
+    (status = 200, body = Dataset, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: not listed or pending review", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/delist")]
+pub async fn delist(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: OptionalJson<DelistInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.0.unwrap_or_default();
+    Ok(changed(
+        catalog::delist(&market, &caller.0, *id, input).await?,
+    ))
+}

@@ -1,0 +1,40 @@
+//! The API's table of contents: every route, by resource.
+
+pub mod accounts;
+pub mod audit;
+pub mod catalog;
+pub mod system;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Routes that appear in the OpenAPI document.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(system::health)
+        .service(system::ready)
+        .service(system::jwks)
+        .service(system::problem_type)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(accounts::register)
+                .service(accounts::admin_create)
+                .service(accounts::token)
+                .service(accounts::me)
+                .service(catalog::search)
+                .service(catalog::create)
+                .service(catalog::get)
+                .service(catalog::update)
+                .service(catalog::add_version)
+                .service(catalog::versions)
+                .service(catalog::download)
+                .service(catalog::publish)
+                .service(catalog::review)
+                .service(catalog::delist)
+                .service(audit::entries),
+        );
+}
+
+/// The browser UI over the served document.
+pub fn swagger_ui() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+        .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json"))
+}

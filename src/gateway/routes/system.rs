@@ -1,0 +1,92 @@
+//! Liveness, readiness, keys, problem descriptions and the API document.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Serialize;
+
+use crate::error::Code;
+use crate::gateway::problem::{ApiError, ApiResult, Problem, status_of, type_uri};
+use crate::market::Market;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "system", responses((status = 200, body = Health)))]
+#[get("/health")]
+pub async fn health() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(tag = "system", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "unavailable: the database does not answer", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/ready")]
+pub async fn ready(market: web::Data<Market>) -> ApiResult<web::Json<Health>> {
+    market.db.ping().await?;
+    Ok(web::Json(Health { status: "ok" }))
+}
+
+/// The platform's public keys (RFC 7517 JWK Set, Ed25519), newest first:
+/// they verify access and data tokens, rights certificates and audit tree
+/// heads.
+#[utoipa::path(tag = "system", responses((status = 200, description = "JWK Set", body = Object)))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(market: web::Data<Market>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(market.keys.jwks())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProblemType {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+}
+
+/// What a problem `type` means.
+#[utoipa::path(tag = "system",
+    params(("slug" = String, Path, description = "the last segment of a problem type")),
+    responses(
+        (status = 200, body = ProblemType),
+        (status = 404, description = "not-found: no such problem type", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/problems/{slug}")]
+pub async fn problem_type(slug: web::Path<String>) -> ApiResult<web::Json<ProblemType>> {
+    let code = Code::from_slug(&slug)
+        .ok_or_else(|| ApiError::new(Code::NotFound, "no such problem type"))?;
+    Ok(web::Json(ProblemType {
+        problem_type: type_uri(code),
+        title: code.title().to_owned(),
+        status: status_of(code).as_u16(),
+    }))
+}
+
+/// The serialised OpenAPI document, made once at start.
+pub struct OpenApiJson(String);
+
+impl OpenApiJson {
+    pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
+        OpenApiJson(api.to_json().unwrap_or_else(|_| "{}".to_owned()))
+    }
+}
+
+pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+/// Every unknown path: a problem document rather than an empty 404.
+pub async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::new(
+        Code::NotFound,
+        format!("no resource at {}", req.path()),
+    ))
+}

@@ -1,0 +1,19 @@
+//! datamarket: a data-element marketplace. Providers list datasets and
+//! register their property rights, consumers obtain licensed access, and
+//! regulators and auditors verify every transaction against a tamper-evident
+//! log. See docs/architecture.md for the map.
+
+pub mod accounts;
+pub mod audit;
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod keys;
+pub mod market;
+pub mod objects;
+pub mod store;
+pub mod tokens;
+
+pub use market::Market;

@@ -1,0 +1,224 @@
+//! The `datamarket` command: the server, and the operator's tools.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use datamarket::accounts::{self, NewAccount, Registrar};
+use datamarket::config::Settings;
+use datamarket::domain::Role;
+use datamarket::keys::PlatformKeys;
+use datamarket::{Market, gateway};
+use rand::Rng;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "datamarket", version, about = "A data-element marketplace")]
+struct Cli {
+    /// A TOML file overriding the built-in defaults (environment variables
+    /// DATAMARKET__SECTION__KEY override both).
+    #[arg(long, global = true, env = "DATAMARKET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the marketplace (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Platform key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account with any roles (regulators, auditors, admins).
+    CreateAccount(CreateAccount),
+}
+
+#[derive(Args)]
+struct CreateAccount {
+    #[arg(long)]
+    name: String,
+    /// Repeat for several roles.
+    #[arg(long = "role", required = true)]
+    roles: Vec<RoleArg>,
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    organization: Option<String>,
+    /// Read the password from standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Provider,
+    Consumer,
+    Regulator,
+    Auditor,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Provider => Role::Provider,
+            RoleArg::Consumer => Role::Consumer,
+            RoleArg::Regulator => Role::Regulator,
+            RoleArg::Auditor => Role::Auditor,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new platform key; it signs from the next start on, and
+    /// every older key stays in the JWKS so that what it signed stays
+    /// verifiable.
+    Rotate,
+    /// Print the JWKS of the keys directory.
+    Jwks,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let db =
+                datamarket::store::Db::connect(&settings.database).map_err(|e| e.to_string())?;
+            let applied = db.migrate().map_err(|e| e.to_string())?;
+            println!("applied {} migration(s)", applied.len());
+            for name in applied {
+                println!("  {name}");
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateAccount(args)) => create_account(settings, args).await,
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = PlatformKeys::rotate(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
+            println!(
+                "created platform key {kid}; it signs after the next restart of every instance"
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Jwks) => {
+            let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
+            println!("{}", keys.jwks());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let bind = settings.server.bind.clone();
+    let market = tokio::task::spawn_blocking(move || Market::open(settings))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!(addr = %running.addr, "datamarket is serving");
+    let result = running.server.await.map_err(|e| e.to_string());
+    tracing::info!("datamarket stopped");
+    result
+}
+
+async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), String> {
+    let (password, generated) = if args.password_stdin {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_to_string(&mut password)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        (password.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (generate_password(), true)
+    };
+    let market = tokio::task::spawn_blocking(move || Market::open(settings))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let input = NewAccount {
+        name: args.name,
+        password: password.clone(),
+        roles: args.roles.into_iter().map(Role::from).collect(),
+        display_name: args.display_name,
+        organization: args.organization,
+    };
+    let account = accounts::register(&market, Registrar::Operator, input)
+        .await
+        .map_err(|e| e.to_string())?
+        .value;
+    let roles: Vec<_> = account.roles.iter().map(|r| r.as_str()).collect();
+    println!(
+        "created account {} ({}) with roles {}",
+        account.name,
+        account.id,
+        roles.join(", ")
+    );
+    if generated {
+        println!("password: {password}");
+        println!("(shown once: hand it to the account's owner over a safe channel)");
+    }
+    Ok(())
+}
+
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..24)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}

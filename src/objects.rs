@@ -1,0 +1,163 @@
+//! Payload storage behind the `object_store` interface: a local directory by
+//! default, any S3-compatible store by configuration. Uploads are streamed in
+//! parts, hashed on the way and never held whole in memory.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::config::{StorageBackend, StorageSettings};
+
+/// Parts of this size are handed to the store; at most `MAX_PARTS_IN_FLIGHT`
+/// are buffered, which bounds an upload's memory.
+const PART_SIZE: usize = 5 * 1024 * 1024;
+const MAX_PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("the payload exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+}
+
+/// What a finished upload wrote.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// A payload being read back.
+pub struct Fetched {
+    pub size: u64,
+    pub range: Range<u64>,
+    pub body: futures_util::stream::BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+#[derive(Clone)]
+pub struct Objects {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Objects {
+    pub fn open(settings: &StorageSettings) -> Result<Objects, object_store::Error> {
+        let store: Arc<dyn ObjectStore> = match settings.backend {
+            StorageBackend::File => {
+                std::fs::create_dir_all(&settings.objects_dir).map_err(|e| {
+                    object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    }
+                })?;
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(
+                    &settings.objects_dir,
+                )?)
+            }
+            StorageBackend::S3 => {
+                let s3 = &settings.s3;
+                let mut builder = object_store::aws::AmazonS3Builder::new()
+                    .with_bucket_name(&s3.bucket)
+                    .with_region(&s3.region)
+                    .with_allow_http(s3.allow_http);
+                if !s3.endpoint.is_empty() {
+                    builder = builder.with_endpoint(&s3.endpoint);
+                }
+                if !s3.access_key_id.is_empty() {
+                    builder = builder
+                        .with_access_key_id(&s3.access_key_id)
+                        .with_secret_access_key(s3.secret_access_key.expose());
+                }
+                Arc::new(builder.build()?)
+            }
+        };
+        Ok(Objects { store })
+    }
+
+    /// Streams `body` to `key`, computing SHA-256 and size on the way. Past
+    /// `limit` bytes the upload is aborted and nothing is kept.
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &str,
+        mut body: S,
+        limit: u64,
+    ) -> Result<Stored, PutError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = ObjectPath::from(key);
+        let upload = self.store.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let failure = loop {
+            let chunk = match body.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(PutError::Interrupted(e.to_string())),
+                Some(Ok(chunk)) => chunk,
+            };
+            size += chunk.len() as u64;
+            if size > limit {
+                break Some(PutError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            if let Err(e) = writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await {
+                break Some(e.into());
+            }
+            writer.put(chunk);
+        };
+        if let Some(error) = failure {
+            if let Err(abort_error) = writer.abort().await {
+                tracing::warn!(%key, error = %abort_error, "could not abort a refused upload");
+            }
+            return Err(error);
+        }
+        writer.finish().await?;
+        Ok(Stored {
+            size,
+            sha256: hasher.finalize().into(),
+        })
+    }
+
+    /// Reads `key`, or the byte range `range` of it.
+    pub async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Fetched, object_store::Error> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(&ObjectPath::from(key), options).await?;
+        Ok(Fetched {
+            size: result.meta.size,
+            range: result.range.clone(),
+            body: result.into_stream(),
+        })
+    }
+
+    /// Removes `key`; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), object_store::Error> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Writes a small object in one piece (tests, tools).
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), object_store::Error> {
+        self.store
+            .put(&ObjectPath::from(key), bytes.into())
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,332 @@
+//! The relational store: one portable schema over SQLite (embedded default)
+//! and PostgreSQL (scale-out), chosen by the URL scheme. Services get
+//! connections through [`Db`], which keeps blocking diesel work off the async
+//! workers and gives every state change a write transaction.
+
+pub mod schema;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseSettings;
+use crate::error::{Error, Result};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Arbitrary constant naming the advisory lock that lets exactly one
+/// instance apply migrations while the others wait.
+const MIGRATION_LOCK_KEY: i64 = 0x6461_7461_6d6b_7431;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The backend type diesel generates for [`DbConnection`].
+pub type Backend = MultiBackend;
+
+impl DbConnection {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbConnection::Postgres(_))
+    }
+}
+
+/// Which database a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("unsupported database URL scheme {0:?} (use sqlite:// or postgres://)")]
+    Scheme(String),
+    #[error("empty SQLite path")]
+    EmptyPath,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> std::result::Result<Self, UrlError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let path = match url.split_once("://") {
+            Some(("sqlite", path)) => path,
+            Some((scheme, _)) => return Err(UrlError::Scheme(scheme.to_owned())),
+            None => url.strip_prefix("sqlite:").unwrap_or(url),
+        };
+        if path.is_empty() {
+            return Err(UrlError::EmptyPath);
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Opens connections of the configured kind and prepares each session.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+    busy_timeout_ms: u64,
+    statement_timeout_ms: u64,
+}
+
+impl Manager {
+    fn establish(&self) -> std::result::Result<DbConnection, diesel::ConnectionError> {
+        let mut conn = match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                DbConnection::Postgres(diesel::PgConnection::establish(url)?)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    diesel::ConnectionError::InvalidConnectionUrl("non UTF-8 SQLite path".into())
+                })?;
+                DbConnection::Sqlite(diesel::SqliteConnection::establish(path)?)
+            }
+        };
+        let setup = match &conn {
+            // WAL lets readers proceed while one writer commits; NORMAL
+            // synchronous is durable across application crashes in WAL mode.
+            DbConnection::Sqlite(_) => format!(
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                self.busy_timeout_ms
+            ),
+            DbConnection::Postgres(_) => {
+                format!("SET statement_timeout = {}", self.statement_timeout_ms)
+            }
+        };
+        conn.batch_execute(&setup)
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    }
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> std::result::Result<DbConnection, Self::Error> {
+        self.establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> std::result::Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+type Pool = diesel::r2d2::Pool<Manager>;
+pub type PooledConnection = diesel::r2d2::PooledConnection<Manager>;
+
+/// The shared handle on the database.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    url: Arc<DatabaseUrl>,
+    retries: u32,
+}
+
+impl Db {
+    /// Connects, creating the SQLite file's directory when needed.
+    pub fn connect(settings: &DatabaseSettings) -> Result<Db> {
+        let url = DatabaseUrl::parse(settings.url.expose())
+            .map_err(|e| Error::Internal(format!("database.url: {e}")))?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let manager = Manager {
+            url: url.clone(),
+            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            statement_timeout_ms: settings.statement_timeout_ms,
+        };
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .connection_timeout(Duration::from_secs(settings.connection_timeout_secs))
+            .test_on_check_out(false)
+            .build(manager)
+            .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
+        Ok(Db {
+            pool,
+            url: Arc::new(url),
+            retries: settings.retries,
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(*self.url, DatabaseUrl::Postgres(_))
+    }
+
+    /// A connection for work already off the async workers (CLI, sweeps).
+    pub fn get(&self) -> Result<PooledConnection> {
+        self.pool
+            .get()
+            .map_err(|e| Error::Unavailable(format!("no database connection available: {e}")))
+    }
+
+    /// Pool figures for metrics: (connections open, connections idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// Runs read-only work on a blocking thread.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || {
+            let mut conn = db.get()?;
+            work(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs a state change in one write transaction on a blocking thread,
+    /// retrying when the database reports a lost race. `work` may run more
+    /// than once, so it must not have effects outside the transaction.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || db.write_blocking(work)).await
+    }
+
+    /// [`Db::write`] for callers already on a blocking thread.
+    pub fn write_blocking<T, F>(&self, mut work: F) -> Result<T>
+    where
+        F: FnMut(&mut DbConnection) -> Result<T>,
+    {
+        let mut conn = self.get()?;
+        let mut attempt = 0;
+        loop {
+            match write_transaction(&mut conn, &mut work) {
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "retrying transaction");
+                    std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL an advisory lock makes one
+    /// instance apply them while any other starting instance waits.
+    pub fn migrate(&self) -> Result<Vec<String>> {
+        let mut conn = self.get()?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>()),
+            DbConnection::Postgres(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>());
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+                result
+            }
+        };
+        applied.map_err(|e| Error::Internal(format!("migration failed: {e}")))
+    }
+
+    /// Whether the database answers, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|conn| conn.batch_execute("SELECT 1").map_err(Error::from))
+            .await
+    }
+}
+
+/// Runs blocking work on tokio's blocking pool.
+pub async fn blocking<T, F>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// One write transaction. SQLite transactions begin IMMEDIATE: a deferred
+/// transaction that reads before it writes can find its snapshot stale once
+/// it wants the write lock, and SQLite then fails it at once instead of
+/// waiting out the busy timeout.
+fn write_transaction<T, F>(conn: &mut DbConnection, work: &mut F) -> Result<T>
+where
+    F: FnMut(&mut DbConnection) -> Result<T>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(commit_error) => {
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
+                    Err(commit_error.into())
+                }
+            }
+        }
+        Err(e) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("/tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:rel.db").unwrap(),
+            DatabaseUrl::Sqlite("rel.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

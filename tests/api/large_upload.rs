@@ -1,0 +1,195 @@
+//! A payload of several hundred MiB through the real `datamarket serve`
+//! process: stored intact, and streamed, so the server's memory stays flat.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+const PAYLOAD_MIB: usize = 256;
+const CHUNK: usize = 256 * 1024;
+/// What the server may grow by while receiving the payload.
+const ALLOWED_GROWTH_KIB: u64 = 48 * 1024;
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some((base, schema)) = self.schema.take() {
+            drop_schema(base, schema);
+        }
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+async fn start(backend: Backend) -> Option<Server> {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, schema) = fresh_database(backend, dir.path())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_datamarket"))
+        .arg("serve")
+        .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("DATAMARKET__SERVER__WORKERS", "2")
+        .env("DATAMARKET__DATABASE__URL", &url)
+        .env("DATAMARKET__STORAGE__DATA_DIR", dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start datamarket serve");
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+        schema,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{}/ready", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Some(server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+fn payload_chunk(i: usize) -> Vec<u8> {
+    (0..CHUNK).map(|j| ((i * 31 + j * 7) % 251) as u8).collect()
+}
+
+async fn case(backend: Backend) {
+    let Some(server) = start(backend).await else {
+        eprintln!("DATABASE_URL does not name PostgreSQL; PostgreSQL run skipped");
+        return;
+    };
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", server.base);
+    client
+        .post(url("/api/v1/accounts"))
+        .json(&json!({"name": "bulk", "password": PASSWORD, "roles": ["provider"]}))
+        .send()
+        .await
+        .unwrap();
+    let token: serde_json::Value = client
+        .post(url("/api/v1/auth/token"))
+        .json(&json!({"name": "bulk", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let created: serde_json::Value = client
+        .post(url("/api/v1/datasets"))
+        .bearer_auth(&token)
+        .json(&dataset_body("Bulk", "general"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let versions = url(&format!("/api/v1/datasets/{id}/versions"));
+    // warm up the upload path, then measure from here
+    let warm = client
+        .post(&versions)
+        .bearer_auth(&token)
+        .body(vec![1u8; CHUNK])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 201);
+    let baseline = status_kib(pid, "VmRSS:");
+    // Resetting the peak makes VmHWM the peak of the upload alone.
+    let peak_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+
+    let chunks = PAYLOAD_MIB * 1024 * 1024 / CHUNK;
+    let mut expected = Sha256::new();
+    for i in 0..chunks {
+        expected.update(payload_chunk(i));
+    }
+    let expected = hex::encode(expected.finalize());
+    let body =
+        futures_util::stream::iter(0..chunks).map(|i| Ok::<_, std::io::Error>(payload_chunk(i)));
+    let reply = client
+        .post(&versions)
+        .bearer_auth(&token)
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201);
+    let version: serde_json::Value = reply.json().await.unwrap();
+    let peak = if peak_reset {
+        status_kib(pid, "VmHWM:")
+    } else {
+        status_kib(pid, "VmRSS:")
+    };
+    let growth = peak.saturating_sub(baseline);
+    eprintln!(
+        "{backend:?}: {PAYLOAD_MIB} MiB upload: RSS {baseline} KiB before, peak {peak} KiB, growth {growth} KiB"
+    );
+    assert_eq!(version["size"], (chunks * CHUNK) as u64);
+    assert_eq!(version["sha256"], expected, "stored hash is the payload's");
+    assert!(
+        growth < ALLOWED_GROWTH_KIB,
+        "server grew by {growth} KiB while receiving {PAYLOAD_MIB} MiB"
+    );
+
+    // and it streams back out the same, hashed by the client
+    let download = client
+        .get(url(&format!("/api/v1/datasets/{id}/versions/2/content")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let mut hasher = Sha256::new();
+    let mut stream = download.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(chunk.unwrap());
+    }
+    assert_eq!(hex::encode(hasher.finalize()), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    case(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    case(Backend::Postgres).await
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server over HTTP, on SQLite and (when
+//! DATABASE_URL names it) PostgreSQL. One test binary keeps link time down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod accounts;
+mod audit_trail;
+mod catalog;
+mod gateway;
+mod large_upload;

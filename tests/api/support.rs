@@ -1,0 +1,486 @@
+//! The test harness: a real server on a free port over a fresh database (a
+//! temporary SQLite file, or a fresh PostgreSQL schema when DATABASE_URL
+//! names PostgreSQL), driven over HTTP like any client.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use datamarket::Market;
+use datamarket::accounts::{self, NewAccount, Registrar};
+use datamarket::config::{Secret, Settings};
+use datamarket::domain::Role;
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "tangerine-orbit-42";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the body against SQLite and, when DATABASE_URL names PostgreSQL,
+/// against PostgreSQL too: one test module per case, one test per backend.
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn case($app: TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    case(TestApp::spawn(Backend::Sqlite).await.expect("SQLite is always available")).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match TestApp::spawn(Backend::Postgres).await {
+                        Some(app) => case(app).await,
+                        None => eprintln!("DATABASE_URL does not name PostgreSQL; PostgreSQL run skipped"),
+                    }
+                }
+            }
+        )+
+    };
+}
+pub(crate) use both_backends;
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+}
+
+static SERIAL: AtomicUsize = AtomicUsize::new(0);
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub market: Market,
+    pub settings: Settings,
+    pub dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+    pg_schema: Option<(String, String)>,
+}
+
+/// An account the test acts as.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    pub token: String,
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub bytes: bytes::Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and, for a problem document, its type.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self
+    }
+
+    /// Asserts a problem document of the given status and type slug.
+    #[track_caller]
+    pub fn problem(&self, status: u16, slug: &str) -> &Self {
+        self.expect(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "problem content type; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("/problems/{slug}"),
+            "problem type; body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "status member");
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "problem detail"
+        );
+        self
+    }
+
+    /// The audit indexes the response reports.
+    pub fn audit_indexes(&self) -> Vec<u64> {
+        self.header("audit-index")
+            .map(|v| {
+                v.split(',')
+                    .map(|i| i.trim().parse().expect("audit index"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("an id in the body")
+    }
+}
+
+pub type Tweak = Box<dyn FnOnce(&mut Settings) + Send>;
+
+/// A database URL nobody else uses: a SQLite file in `dir`, or a fresh
+/// PostgreSQL schema (returned too, so it can be dropped). None when the
+/// backend is not available here.
+pub fn fresh_database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Option<(String, Option<(String, String)>)> {
+    match backend {
+        Backend::Sqlite => Some((format!("sqlite://{}", dir.join("test.db").display()), None)),
+        Backend::Postgres => {
+            let base = postgres_url()?;
+            let schema = format!(
+                "test_{}_{}",
+                std::process::id(),
+                SERIAL.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut conn = diesel::PgConnection::establish(&base).expect("connect to DATABASE_URL");
+            diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut conn)
+                .expect("drop old schema");
+            diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+                .execute(&mut conn)
+                .expect("create schema");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{separator}options=-csearch_path%3D{schema}%2Cpublic");
+            Some((url, Some((base, schema))))
+        }
+    }
+}
+
+/// Drops a schema made by `fresh_database`.
+pub fn drop_schema(base: String, schema: String) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&base) {
+            let _ = diesel::sql_query("SET lock_timeout = '5s'").execute(&mut conn);
+            let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut conn);
+        }
+    })
+    .join();
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, Box::new(|_| {})).await
+    }
+
+    /// Starts a server with adjusted settings; None when the backend is not
+    /// available here.
+    pub async fn spawn_with(backend: Backend, tweak: Tweak) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::defaults().expect("default settings");
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.workers = 2;
+        settings.storage.data_dir = dir.path().to_owned();
+        settings.storage.objects_dir = dir.path().join("objects");
+        settings.auth.keys_dir = dir.path().join("keys");
+        let (url, pg_schema) = fresh_database(backend, dir.path())?;
+        settings.database.url = Secret::new(url);
+        tweak(&mut settings);
+        let open_settings = settings.clone();
+        let market = tokio::task::spawn_blocking(move || Market::open(open_settings))
+            .await
+            .expect("join")
+            .expect("market opens");
+        let running = datamarket::gateway::start(market.clone()).expect("server starts");
+        let handle = running.handle.clone();
+        tokio::spawn(running.server);
+        Some(TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            market,
+            settings,
+            dir,
+            handle,
+            pg_schema,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; `token` and a JSON `body` are optional.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            bytes,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn token(&self, name: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/token",
+            None,
+            json!({"name": name, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers through the public endpoint and logs in.
+    pub async fn register(&self, name: &str, roles: &[&str]) -> User {
+        let reply = self
+            .post(
+                "/api/v1/accounts",
+                None,
+                json!({"name": name, "password": PASSWORD, "roles": roles}),
+            )
+            .await;
+        reply.expect(201);
+        let id = reply.id();
+        let token = self.token(name, PASSWORD).await;
+        token.expect(200);
+        User {
+            id,
+            name: name.to_owned(),
+            token: token.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        }
+    }
+
+    /// Creates an account as the operator does at the command line (the
+    /// only way to the regulator, auditor and admin roles besides an admin).
+    pub async fn operator_account(&self, name: &str, roles: &[Role]) -> User {
+        let account = accounts::register(
+            &self.market,
+            Registrar::Operator,
+            NewAccount {
+                name: name.to_owned(),
+                password: PASSWORD.to_owned(),
+                roles: roles.to_vec(),
+                display_name: None,
+                organization: None,
+            },
+        )
+        .await
+        .expect("operator creates account")
+        .value;
+        let token = self.token(name, PASSWORD).await;
+        token.expect(200);
+        User {
+            id: account.id,
+            name: name.to_owned(),
+            token: token.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        }
+    }
+
+    pub async fn provider(&self, name: &str) -> User {
+        self.register(name, &["provider"]).await
+    }
+
+    pub async fn consumer(&self, name: &str) -> User {
+        self.register(name, &["consumer"]).await
+    }
+
+    pub async fn regulator(&self, name: &str) -> User {
+        self.operator_account(name, &[Role::Regulator]).await
+    }
+
+    pub async fn auditor(&self, name: &str) -> User {
+        self.operator_account(name, &[Role::Auditor]).await
+    }
+
+    /// Creates a draft dataset and returns its id.
+    pub async fn dataset(&self, owner: &User, title: &str, classification: &str) -> Uuid {
+        let reply = self
+            .post(
+                "/api/v1/datasets",
+                Some(&owner.token),
+                dataset_body(title, classification),
+            )
+            .await;
+        reply.expect(201);
+        reply.id()
+    }
+
+    /// Uploads a version and returns the reply.
+    pub async fn upload(&self, owner: &User, dataset: Uuid, bytes: &[u8]) -> Reply {
+        self.post_raw(
+            &format!("/api/v1/datasets/{dataset}/versions"),
+            Some(&owner.token),
+            "text/csv",
+            bytes.to_vec(),
+        )
+        .await
+    }
+
+    /// A listed general dataset with one version.
+    pub async fn listed_dataset(&self, owner: &User, title: &str) -> Uuid {
+        let id = self.dataset(owner, title, "general").await;
+        self.upload(owner, id, b"city,count\nbeijing,42\n")
+            .await
+            .expect(201);
+        self.post(
+            &format!("/api/v1/datasets/{id}/publish"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+        id
+    }
+
+    /// The audit log's size, read straight from the database.
+    pub async fn audit_size(&self) -> u64 {
+        self.market
+            .db
+            .read(|conn| {
+                use datamarket::store::schema::audit_log_head::dsl::*;
+                let n: i64 = audit_log_head.select(size).first(conn)?;
+                let rows: i64 = datamarket::store::schema::audit_entries::table
+                    .count()
+                    .get_result(conn)?;
+                assert_eq!(n, rows, "head size and entry rows agree");
+                Ok(n as u64)
+            })
+            .await
+            .expect("audit size")
+    }
+
+    /// The canonical entries from `from` on, parsed.
+    pub async fn audit_since(&self, from: u64) -> Vec<Value> {
+        self.market
+            .db
+            .read(move |conn| {
+                use datamarket::store::schema::audit_entries::dsl::*;
+                let rows: Vec<String> = audit_entries
+                    .filter(idx.ge(from as i64))
+                    .order(idx.asc())
+                    .select(canonical)
+                    .load(conn)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| serde_json::from_str(r).expect("canonical JSON"))
+                    .collect())
+            })
+            .await
+            .expect("audit entries")
+    }
+
+    /// Asserts that exactly the given actions were appended since `from`.
+    #[track_caller]
+    pub fn assert_actions(entries: &[Value], actions: &[&str]) {
+        let got: Vec<&str> = entries
+            .iter()
+            .map(|e| e["action"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(got, actions, "audit actions");
+    }
+}
+
+pub fn dataset_body(title: &str, classification: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Hourly vehicle counts at major intersections",
+        "tags": ["traffic", "交通"],
+        "classification": classification,
+        "personal_data": false,
+        "license": "CC-BY-4.0",
+        "price": {"amount": 9900, "currency": "CNY"}
+    })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // Stopping is asynchronous; the runtime may already be gone.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { handle.stop(false).await });
+        }
+        if let Some((base, schema)) = self.pg_schema.take() {
+            drop_schema(base, schema);
+        }
+    }
+}
