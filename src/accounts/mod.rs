@@ -285,6 +285,7 @@ pub async fn register(
                     action: Action::AccountCreated,
                     dataset: None,
                     subject: id.to_string(),
+                    parties: vec![id],
                     detail: json!({ "name": name, "roles": roles.to_vec(), "by": by }),
                 },
             )?;

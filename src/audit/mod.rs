@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{self, Actor, Role, market_words};
 use crate::error::{Code, Error, Result};
-use crate::store::schema::{audit_entries, audit_log_head};
+use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
 use crate::store::{Db, DbConnection};
 
 /// Version of the canonical entry format.
@@ -44,7 +44,25 @@ pub struct Entry {
     pub dataset: Option<Uuid>,
     /// The identifier of the thing that changed.
     pub subject: String,
+    /// Accounts the change concerns besides the actor (a dataset's provider,
+    /// a grant's licensor and licensee): they may read and prove the entry.
+    pub parties: Vec<Uuid>,
     pub detail: Value,
+}
+
+impl Entry {
+    /// The actor and the parties, each once, in order.
+    fn all_parties(&self) -> Vec<Uuid> {
+        let mut all: Vec<Uuid> = self
+            .actor
+            .iter()
+            .chain(self.parties.iter())
+            .copied()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// A service result together with the audit indexes its change wrote, so a
@@ -93,6 +111,14 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
             audit_entries::leaf_hash.eq(leaf.as_slice()),
         ))
         .execute(conn)?;
+    for party in entry.all_parties() {
+        diesel::insert_into(audit_entry_parties::table)
+            .values((
+                audit_entry_parties::account_id.eq(party.to_string()),
+                audit_entry_parties::idx.eq(index),
+            ))
+            .execute(conn)?;
+    }
     u64::try_from(index).map_err(|_| Error::Internal("audit log head is negative".into()))
 }
 
@@ -113,6 +139,7 @@ fn canonical_entry(index: i64, time: DateTime<Utc>, entry: &Entry) -> String {
         "action": entry.action.as_str(),
         "dataset": entry.dataset.map(|d| d.to_string()),
         "subject": entry.subject,
+        "parties": entry.all_parties().iter().map(Uuid::to_string).collect::<Vec<_>>(),
         "detail": entry.detail,
     });
     canonical_json(&value)
@@ -168,6 +195,7 @@ pub struct EntryRecord {
     pub action: String,
     pub dataset: Option<String>,
     pub subject: String,
+    pub parties: Vec<String>,
     #[schema(value_type = Object)]
     pub detail: Value,
 }
@@ -182,6 +210,8 @@ pub struct EntryView {
     pub action: String,
     pub dataset: Option<String>,
     pub subject: String,
+    /// The actor and every account the entry concerns.
+    pub parties: Vec<String>,
     #[schema(value_type = Object)]
     pub detail: Value,
     /// Hex SHA-256 leaf hash of the canonical bytes.
@@ -194,6 +224,8 @@ pub struct EntryFilter {
     pub limit: u32,
     pub subject: Option<String>,
     pub actor: Option<Uuid>,
+    /// Entries whose actor or parties include this account.
+    pub account: Option<Uuid>,
     pub action: Option<String>,
     pub dataset: Option<Uuid>,
 }
@@ -227,6 +259,7 @@ impl StoredEntry {
             action: record.action,
             dataset: record.dataset,
             subject: record.subject,
+            parties: record.parties,
             detail: record.detail,
             leaf_hash: hex::encode(self.leaf_hash),
         })
@@ -269,6 +302,15 @@ pub async fn list(db: &Db, actor: &Actor, filter: EntryFilter) -> Result<EntryPa
         }
         if let Some(actor) = filter.actor {
             query = query.filter(audit_entries::actor_id.eq(actor.to_string()));
+        }
+        if let Some(account) = filter.account {
+            query = query.filter(
+                audit_entries::idx.eq_any(
+                    audit_entry_parties::table
+                        .filter(audit_entry_parties::account_id.eq(account.to_string()))
+                        .select(audit_entry_parties::idx),
+                ),
+            );
         }
         if let Some(action) = filter.action {
             query = query.filter(audit_entries::action.eq(action));

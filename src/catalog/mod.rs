@@ -478,13 +478,15 @@ fn invalid_state(row: &DatasetRow, doing: &str) -> Error {
     .with("current_status", row.status.clone())
 }
 
+/// Records a change to a listing; its provider is a party to it.
 fn audit_dataset(
     conn: &mut DbConnection,
     actor: &Actor,
     action: Action,
-    dataset: Uuid,
+    row: &DatasetRow,
     detail: Value,
 ) -> Result<u64> {
+    let dataset = row.uuid()?;
     audit::append(
         conn,
         Entry {
@@ -492,6 +494,7 @@ fn audit_dataset(
             action,
             dataset: Some(dataset),
             subject: dataset.to_string(),
+            parties: vec![domain::id_from_db(&row.provider_id)?],
             detail,
         },
     )
@@ -538,11 +541,13 @@ pub async fn create(
                 ))
                 .execute(conn)?;
             replace_tags(conn, id, &tags)?;
+            let row =
+                load(conn, id)?.ok_or_else(|| Error::Internal("new dataset vanished".into()))?;
             let index = audit_dataset(
                 conn,
                 &actor,
                 Action::DatasetCreated,
-                id,
+                &row,
                 json!({
                     "title": title,
                     "classification": input.classification,
@@ -667,7 +672,7 @@ pub async fn update(
                 conn,
                 &actor,
                 Action::DatasetUpdated,
-                id,
+                &row,
                 json!({ "changed": changed, "status": DatasetStatus::Draft }),
             )?;
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
@@ -721,7 +726,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
                 conn,
                 &actor,
                 Action::DatasetPublished,
-                id,
+                &row,
                 json!({ "status": status }),
             )?;
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
@@ -769,7 +774,7 @@ pub async fn review(
                 conn,
                 &actor,
                 Action::DatasetReviewed,
-                id,
+                &row,
                 json!({ "decision": input.decision, "reason": reason, "status": status }),
             )?;
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
@@ -808,7 +813,7 @@ pub async fn delist(
                 conn,
                 &actor,
                 Action::DatasetDelisted,
-                id,
+                &row,
                 json!({ "reason": reason, "status": DatasetStatus::Delisted }),
             )?;
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
@@ -913,6 +918,7 @@ async fn record_version(
                     action: Action::VersionAdded,
                     dataset: Some(id),
                     subject: format!("{id}/{number}"),
+                    parties: vec![domain::id_from_db(&row.provider_id)?],
                     detail: json!({
                         "version": number,
                         "sha256": sha256,

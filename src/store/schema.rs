@@ -72,6 +72,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_entry_parties (account_id, idx) {
+        account_id -> Text,
+        idx -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_log_head (id) {
         id -> Integer,
         size -> BigInt,
@@ -87,5 +94,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     dataset_tags,
     dataset_versions,
     audit_entries,
+    audit_entry_parties,
     audit_log_head,
 );

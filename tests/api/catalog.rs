@@ -129,6 +129,9 @@ both_backends! {
         assert_eq!(content.header("content-type"), Some("text/csv"));
         assert_eq!(content.header("content-length"), Some(first.len().to_string().as_str()));
         assert_eq!(content.header("etag"), Some(format!("\"{}\"", v1.body["sha256"].as_str().unwrap()).as_str()));
+        use base64::Engine;
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&first));
+        assert_eq!(content.header("repr-digest"), Some(format!("sha-256=:{digest}:").as_str()));
 
         let ranged = app
             .client

@@ -1,4 +1,5 @@
 DROP TABLE audit_log_head;
+DROP TABLE audit_entry_parties;
 DROP TABLE audit_entries;
 DROP TRIGGER datasets_search_update;
 DROP TRIGGER datasets_search_delete;

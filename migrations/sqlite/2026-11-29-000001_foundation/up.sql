@@ -94,6 +94,14 @@ CREATE INDEX audit_entries_by_subject ON audit_entries (subject, idx);
 CREATE INDEX audit_entries_by_dataset ON audit_entries (dataset_id, idx);
 CREATE INDEX audit_entries_by_time ON audit_entries (created_at, idx);
 
+-- Who an entry concerns: its actor and the parties it names, so that an
+-- account can find (and prove) the entries about it.
+CREATE TABLE audit_entry_parties (
+    account_id TEXT NOT NULL,
+    idx BIGINT NOT NULL REFERENCES audit_entries (idx),
+    PRIMARY KEY (account_id, idx)
+);
+
 -- The log's single head row: appends update it first, which serialises them.
 CREATE TABLE audit_log_head (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),

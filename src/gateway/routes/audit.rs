@@ -20,6 +20,8 @@ pub struct EntryParams {
     pub subject: Option<String>,
     /// The acting account.
     pub actor: Option<Uuid>,
+    /// Entries whose actor or parties include this account.
+    pub account: Option<Uuid>,
     /// e.g. `dataset.published`.
     pub action: Option<String>,
     /// Entries about this dataset.
@@ -46,6 +48,7 @@ pub async fn entries(
         limit,
         subject: p.subject,
         actor: p.actor,
+        account: p.account,
         action: p.action,
         dataset: p.dataset,
     };
