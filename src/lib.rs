@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod keys;
 pub mod market;
 pub mod objects;
+pub mod rights;
 pub mod store;
 pub mod tokens;
 

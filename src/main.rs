@@ -45,6 +45,21 @@ enum Command {
     /// Platform key management.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rights registration certificates.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Verify a certificate offline and print what it attests. FILE holds the
+    /// compact JWS, or the JSON document the API returns for a certificate.
+    Verify {
+        file: PathBuf,
+        /// The platform's JWKS: a URL (e.g. https://market/.well-known/jwks.json) or a file.
+        #[arg(long)]
+        jwks: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,6 +149,9 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Certificate(CertificateCommand::Verify { file, jwks }) = &cli.command {
+        return verify_certificate(file, jwks).await;
+    }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Serve => serve(settings).await,
@@ -155,6 +173,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Certificate(_) => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
             let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!("{}", keys.jwks());
@@ -221,4 +240,51 @@ fn generate_password() -> String {
     (0..24)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// Reads a JWKS from a URL or a file.
+async fn load_jwks(source: &str) -> Result<serde_json::Value, String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::get(source)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("cannot read the JWKS: {e}"))?
+    } else {
+        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the JWKS is not JSON: {e}"))
+}
+
+async fn verify_certificate(file: &std::path::Path, jwks: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = text.trim();
+    let jws = if text.starts_with('{') {
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        doc["jws"]
+            .as_str()
+            .ok_or("the JSON document has no \"jws\" member")?
+            .to_owned()
+    } else {
+        text.to_owned()
+    };
+    let jwks = load_jwks(jwks).await?;
+    let claims = datamarket::rights::certificate::verify(&jws, &jwks)
+        .map_err(|e| format!("certificate INVALID: {e}"))?;
+    println!(
+        "certificate valid: the platform certifies that {} holds the {} right over dataset {} ({} since {})",
+        claims.holder, claims.right, claims.dataset, claims.origin, claims.issued_at
+    );
+    if let Some(until) = &claims.valid_until {
+        println!("delegated until {until}");
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?
+    );
+    Ok(())
 }

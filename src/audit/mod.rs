@@ -34,6 +34,10 @@ market_words!(
         DatasetReviewed = "dataset.reviewed",
         DatasetDelisted = "dataset.delisted",
         VersionAdded = "version.added",
+        RightRegistered = "right.registered",
+        RightTransferred = "right.transferred",
+        RightDelegated = "right.delegated",
+        DerivationRecorded = "derivation.recorded",
     }
 );
 

@@ -23,6 +23,8 @@ use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::objects::{self, PutError};
+use crate::rights::provenance::{ActivityInput, SourceRef};
+use crate::rights::{self, Act};
 use crate::store::schema::{dataset_tags, dataset_versions, datasets};
 use crate::store::{Backend, DbConnection};
 
@@ -87,6 +89,13 @@ pub struct NewDataset {
     pub personal_data: bool,
     pub license: String,
     pub price: Price,
+    /// Source versions this dataset was derived from; the caller must hold
+    /// the processing right over each.
+    #[serde(default)]
+    pub derived_from: Vec<SourceRef>,
+    /// The processing step, required with `derived_from`.
+    #[serde(default)]
+    pub activity: Option<ActivityInput>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -99,6 +108,11 @@ pub struct DatasetPatch {
     pub personal_data: Option<bool>,
     pub license: Option<String>,
     pub price: Option<Price>,
+    /// Records a further derivation of this draft from these sources.
+    #[serde(default)]
+    pub derived_from: Vec<SourceRef>,
+    #[serde(default)]
+    pub activity: Option<ActivityInput>,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -178,16 +192,6 @@ pub struct Content {
     pub partial: bool,
     pub body:
         futures_util::stream::BoxStream<'static, std::result::Result<Bytes, object_store::Error>>,
-}
-
-/// What someone wants to do with a listing; the one place that says who may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Act {
-    Edit,
-    AddVersion,
-    Publish,
-    Delist,
-    ReadContent,
 }
 
 #[derive(Queryable, Clone, Debug)]
@@ -423,18 +427,6 @@ pub(crate) fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<DatasetRo
         .optional()?)
 }
 
-/// Whether `actor` may know the listing exists. Listed ones are public;
-/// everything else is for its owner and for oversight.
-pub(crate) fn can_see(actor: Option<&Actor>, row: &DatasetRow) -> bool {
-    if row.status == DatasetStatus::Listed.as_str() {
-        return true;
-    }
-    match actor {
-        Some(actor) => actor.roles.is_oversight() || row.provider_id == actor.id.to_string(),
-        None => false,
-    }
-}
-
 /// Loads a listing the actor may see; anything else is "not found", so that
 /// drafts do not leak through the difference between 403 and 404.
 pub(crate) fn load_visible(
@@ -443,30 +435,8 @@ pub(crate) fn load_visible(
     id: Uuid,
 ) -> Result<DatasetRow> {
     match load(conn, id)? {
-        Some(row) if can_see(actor, &row) => Ok(row),
+        Some(row) if rights::can_see(conn, actor, &row)? => Ok(row),
         _ => Err(Error::not_found("dataset")),
-    }
-}
-
-/// The one check of who may act on a listing.
-pub(crate) fn authorize(
-    _conn: &mut DbConnection,
-    actor: &Actor,
-    act: Act,
-    row: &DatasetRow,
-) -> Result<()> {
-    let owner = row.provider_id == actor.id.to_string();
-    let allowed = match act {
-        Act::Delist => owner || actor.has(Role::Regulator),
-        Act::Edit | Act::AddVersion | Act::Publish | Act::ReadContent => owner,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::refused(
-            Code::NotPermitted,
-            "only the dataset's provider may do this",
-        ))
     }
 }
 
@@ -516,6 +486,7 @@ pub async fn create(
     let license = required_text("license", &input.license, MAX_LICENSE_CHARS)?;
     check_price(&input.price)?;
     let actor = actor.clone();
+    let issuer = rights::Issuer::of(market);
     market
         .db
         .write(move |conn| {
@@ -554,9 +525,18 @@ pub async fn create(
                     "personal_data": input.personal_data,
                 }),
             )?;
-            let row =
-                load(conn, id)?.ok_or_else(|| Error::Internal("new dataset vanished".into()))?;
-            Ok(Recorded::new(row.into_dataset()?, vec![index]))
+            let mut indexes = vec![index];
+            indexes.extend(rights::register_original(conn, &issuer, &actor, &row)?);
+            if !input.derived_from.is_empty() || input.activity.is_some() {
+                indexes.push(rights::provenance::record_derivation(
+                    conn,
+                    &actor,
+                    &row,
+                    &input.derived_from,
+                    input.activity.as_ref(),
+                )?);
+            }
+            Ok(Recorded::new(row.into_dataset()?, indexes))
         })
         .await
 }
@@ -606,7 +586,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Edit, &row)?;
+            rights::may(conn, &actor, Act::Edit, &row)?;
             let status = row.status()?;
             if !matches!(status, DatasetStatus::Draft | DatasetStatus::Rejected) {
                 return Err(invalid_state(&row, "edit"));
@@ -675,8 +655,18 @@ pub async fn update(
                 &row,
                 json!({ "changed": changed, "status": DatasetStatus::Draft }),
             )?;
+            let mut indexes = vec![index];
+            if !patch.derived_from.is_empty() || patch.activity.is_some() {
+                indexes.push(rights::provenance::record_derivation(
+                    conn,
+                    &actor,
+                    &row,
+                    &patch.derived_from,
+                    patch.activity.as_ref(),
+                )?);
+            }
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
-            Ok(Recorded::new(row.into_dataset()?, vec![index]))
+            Ok(Recorded::new(row.into_dataset()?, indexes))
         })
         .await
 }
@@ -689,7 +679,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Publish, &row)?;
+            rights::may(conn, &actor, Act::Publish, &row)?;
             let classification = row.classification()?;
             if classification == Classification::Core {
                 return Err(Error::refused(
@@ -796,7 +786,7 @@ pub async fn delist(
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Delist, &row)?;
+            rights::may(conn, &actor, Act::Delist, &row)?;
             if !matches!(
                 row.status()?,
                 DatasetStatus::Listed | DatasetStatus::PendingReview
@@ -848,7 +838,7 @@ where
             .db
             .read(move |conn| {
                 let row = load_visible(conn, Some(&actor), id)?;
-                authorize(conn, &actor, Act::AddVersion, &row)
+                rights::may(conn, &actor, Act::AddVersion, &row)
             })
             .await?;
     }
@@ -890,7 +880,7 @@ async fn record_version(
         .write(move |conn| {
             // Checked again: the right may have moved during the upload.
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::AddVersion, &row)?;
+            rights::may(conn, &actor, Act::AddVersion, &row)?;
             let number = row.latest_version + 1;
             let created_at = domain::now();
             diesel::insert_into(dataset_versions::table)
@@ -1006,7 +996,7 @@ pub async fn open_content(
         .db
         .read(move |conn| {
             let dataset = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::ReadContent, &dataset)?;
+            rights::may(conn, &actor, Act::ReadContent, &dataset)?;
             find_version(conn, id, number)
         })
         .await?;

@@ -17,6 +17,7 @@ use utoipa_actix_web::AppExt;
         (name = "system", description = "Health, keys and problem types"),
         (name = "accounts", description = "Accounts and access tokens"),
         (name = "catalog", description = "Listings, versions and payloads"),
+        (name = "rights", description = "Property rights, certificates, lineage and provenance"),
         (name = "audit", description = "The audit trail"),
     )
 )]

@@ -97,3 +97,59 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_entry_parties,
     audit_log_head,
 );
+
+diesel::table! {
+    rights (id) {
+        id -> Text,
+        dataset_id -> Text,
+        kind -> Text,
+        holder_id -> Text,
+        origin -> Text,
+        granted_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+        since -> Timestamp,
+        until -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        ended_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rights_certificates (id) {
+        id -> Text,
+        right_id -> Text,
+        jws -> Text,
+        issued_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+        superseded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    derivations (id) {
+        id -> Text,
+        dataset_id -> Text,
+        name -> Text,
+        description -> Text,
+        agent_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dataset_sources (derivation_id, source_id) {
+        derivation_id -> Text,
+        dataset_id -> Text,
+        source_id -> Text,
+        source_version -> Integer,
+    }
+}
+
+diesel::joinable!(rights_certificates -> rights (right_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    rights,
+    rights_certificates,
+    derivations,
+    dataset_sources,
+);

@@ -16,7 +16,7 @@ both_backends! {
         assert_eq!(reply.body["provider"], acme.id.to_string());
         assert_eq!(reply.body["tags"], json!(["traffic", "交通"]));
         assert_eq!(reply.body["latest_version"], serde_json::Value::Null);
-        assert_eq!(reply.audit_indexes().len(), 1);
+        assert_eq!(reply.audit_indexes().len(), 4, "the dataset and its three rights");
 
         let patched = app
             .patch(&format!("/api/v1/datasets/{id}"), Some(&acme.token),
@@ -27,8 +27,11 @@ both_backends! {
         assert_eq!(patched.body["price"]["amount"], 1);
         assert_eq!(patched.body["description"], "Hourly vehicle counts at major intersections");
         let entries = app.audit_since(before).await;
-        TestApp::assert_actions(&entries, &["dataset.created", "dataset.updated"]);
-        assert_eq!(entries[1]["detail"]["changed"], json!(["title", "price"]));
+        TestApp::assert_actions(
+            &entries,
+            &["dataset.created", "right.registered", "right.registered", "right.registered", "dataset.updated"],
+        );
+        assert_eq!(entries[4]["detail"]["changed"], json!(["title", "price"]));
         assert_eq!(entries[0]["dataset"], id.to_string());
         assert_eq!(entries[0]["actor"], acme.id.to_string());
     }
@@ -184,7 +187,7 @@ both_backends! {
         let refused = app.post(&format!("/api/v1/datasets/{core}/publish"), Some(&acme.token), json!({})).await;
         refused.problem(422, "core-data-not-tradable");
         assert_eq!(app.audit_size().await, before_core);
-        assert_eq!(before_core, before + 2, "only the core dataset's creation and upload were recorded");
+        assert_eq!(before_core, before + 5, "only the core dataset's creation (with its rights) and upload were recorded");
 
         app.upload(&acme, general, b"a\n").await.expect(201);
         let listed = app.post(&format!("/api/v1/datasets/{general}/publish"), Some(&acme.token), json!({})).await;

@@ -10,3 +10,4 @@ mod audit_trail;
 mod catalog;
 mod gateway;
 mod large_upload;
+mod rights;

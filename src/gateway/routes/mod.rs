@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod rights;
 pub mod system;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -29,6 +30,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(catalog::publish)
                 .service(catalog::review)
                 .service(catalog::delist)
+                .service(rights::of_dataset)
+                .service(rights::transfer)
+                .service(rights::certificate_of)
+                .service(rights::certificate_status)
+                .service(rights::lineage)
+                .service(rights::provenance_of)
                 .service(audit::entries),
         );
 }
