@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod grants;
 pub mod keys;
 pub mod market;
 pub mod objects;

@@ -188,9 +188,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    let sweeper = datamarket::grants::spawn_sweeper(market.clone());
     let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(addr = %running.addr, "datamarket is serving");
     let result = running.server.await.map_err(|e| e.to_string());
+    sweeper.abort();
     tracing::info!("datamarket stopped");
     result
 }

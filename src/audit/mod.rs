@@ -38,6 +38,18 @@ market_words!(
         RightTransferred = "right.transferred",
         RightDelegated = "right.delegated",
         DerivationRecorded = "derivation.recorded",
+        AccessRequestCreated = "access_request.created",
+        AccessRequestApproved = "access_request.approved",
+        AccessRequestRejected = "access_request.rejected",
+        AccessRequestWithdrawn = "access_request.withdrawn",
+        AccessRequestExpired = "access_request.expired",
+        AccessRequestReviewed = "access_request.reviewed",
+        GrantCreated = "grant.created",
+        GrantRevoked = "grant.revoked",
+        GrantExpired = "grant.expired",
+        DataTokenIssued = "data_token.issued",
+        DeliveryCompleted = "delivery.completed",
+        DeliveryRefused = "delivery.refused",
     }
 );
 

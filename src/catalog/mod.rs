@@ -304,7 +304,7 @@ impl DatasetRow {
 }
 
 #[derive(Queryable)]
-struct VersionRow {
+pub(crate) struct VersionRow {
     number: i32,
     media_type: String,
     size: i64,
@@ -983,27 +983,7 @@ pub async fn versions(market: &Market, actor: Option<&Actor>, id: Uuid) -> Resul
         .await
 }
 
-/// Opens a version's payload for the actor, whole or a byte range.
-pub async fn open_content(
-    market: &Market,
-    actor: &Actor,
-    id: Uuid,
-    number: i32,
-    range: Option<ByteRange>,
-) -> Result<Content> {
-    let actor = actor.clone();
-    let row = market
-        .db
-        .read(move |conn| {
-            let dataset = load_visible(conn, Some(&actor), id)?;
-            rights::may(conn, &actor, Act::ReadContent, &dataset)?;
-            find_version(conn, id, number)
-        })
-        .await?;
-    fetch(market, id, row, range).await
-}
-
-fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
+pub(crate) fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
     dataset_versions::table
         .find((id.to_string(), number))
         .select(VERSION_COLUMNS)
@@ -1012,7 +992,8 @@ fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<Versio
         .ok_or_else(|| Error::not_found("version"))
 }
 
-async fn fetch(
+/// Opens a version's payload, whole or a byte range.
+pub(crate) async fn fetch(
     market: &Market,
     id: Uuid,
     row: VersionRow,

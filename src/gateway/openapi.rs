@@ -18,6 +18,7 @@ use utoipa_actix_web::AppExt;
         (name = "accounts", description = "Accounts and access tokens"),
         (name = "catalog", description = "Listings, versions and payloads"),
         (name = "rights", description = "Property rights, certificates, lineage and provenance"),
+        (name = "grants", description = "Access requests, grants, data tokens"),
         (name = "audit", description = "The audit trail"),
     )
 )]

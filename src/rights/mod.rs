@@ -72,6 +72,8 @@ pub(crate) enum Act {
     Delist,
     /// Download payloads without a grant.
     ReadContent,
+    /// Approve or reject access requests.
+    DecideAccess,
     /// Transfer or delegate a right of this kind.
     Move(RightKind),
 }
@@ -270,7 +272,8 @@ impl Holders {
 }
 
 /// Whether `actor` may know that the dataset exists: listed ones are
-/// public; everything else is for its right holders and for oversight.
+/// public; everything else is for its right holders, its licensees and
+/// oversight.
 pub(crate) fn can_see(
     conn: &mut DbConnection,
     actor: Option<&Actor>,
@@ -283,7 +286,8 @@ pub(crate) fn can_see(
     if actor.roles.is_oversight() {
         return Ok(true);
     }
-    Ok(Holders::load(conn, &row.id)?.holds_any(actor.id))
+    Ok(Holders::load(conn, &row.id)?.holds_any(actor.id)
+        || crate::grants::is_licensee(conn, actor, &row.id)?)
 }
 
 /// The rule book: which right allows which act.
@@ -310,6 +314,10 @@ pub(crate) fn may(
             holds(RightKind::Holding) || holds(RightKind::Processing),
             "the holding or the processing right",
         ),
+        Act::DecideAccess => (
+            holds(RightKind::Holding) || holds(RightKind::Operation),
+            "the holding or the operation right",
+        ),
         Act::Move(kind) => (
             holders.is_base_holder(actor.id, kind),
             match kind {
@@ -330,7 +338,8 @@ pub(crate) fn may(
 }
 
 /// Whether `actor` may process `source` into a derived dataset: it holds
-/// the holding or the processing right over it.
+/// the holding or the processing right over it, or a grant that allows
+/// processing.
 pub(crate) fn may_process(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -338,7 +347,8 @@ pub(crate) fn may_process(
 ) -> Result<bool> {
     let holders = Holders::load(conn, &source.id)?;
     Ok(holders.holds(actor.id, RightKind::Holding)
-        || holders.holds(actor.id, RightKind::Processing))
+        || holders.holds(actor.id, RightKind::Processing)
+        || crate::grants::allows_processing(conn, actor, &source.id)?)
 }
 
 /// What certificates are signed with.

@@ -93,9 +93,11 @@ both_backends! {
         let before = app.audit_size().await;
         app.upload(&rival, id, b"x").await.problem(403, "not-permitted");
         app.post(&format!("{path}/delist"), Some(&rival.token), json!({})).await.problem(403, "not-permitted");
-        app.get(&format!("{path}/versions/1/content"), Some(&rival.token)).await.problem(403, "not-permitted");
         app.patch(&path, Some(&acme.token), json!({"title": "too late"})).await.problem(409, "invalid-state");
         assert_eq!(app.audit_size().await, before);
+        // a download without a grant is refused, and the refusal recorded
+        app.get(&format!("{path}/versions/1/content"), Some(&rival.token)).await.problem(403, "no-grant");
+        TestApp::assert_actions(&app.audit_since(before).await, &["delivery.refused"]);
         app.get("/api/v1/datasets/not-a-uuid", None).await.problem(400, "invalid-parameter");
         app.get(&format!("/api/v1/datasets/{}", uuid::Uuid::now_v7()), None).await.problem(404, "not-found");
     }

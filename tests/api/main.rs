@@ -9,5 +9,6 @@ mod accounts;
 mod audit_trail;
 mod catalog;
 mod gateway;
+mod grants;
 mod large_upload;
 mod rights;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod grants;
 pub mod rights;
 pub mod system;
 
@@ -36,6 +37,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(rights::certificate_status)
                 .service(rights::lineage)
                 .service(rights::provenance_of)
+                .service(grants::create_request)
+                .service(grants::list_requests)
+                .service(grants::get_request)
+                .service(grants::approve)
+                .service(grants::reject)
+                .service(grants::withdraw)
+                .service(grants::review)
+                .service(grants::list_grants)
+                .service(grants::get_grant)
+                .service(grants::policy)
+                .service(grants::revoke)
+                .service(grants::data_token)
                 .service(audit::entries),
         );
 }
