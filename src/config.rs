@@ -151,6 +151,9 @@ pub struct ThrottleSettings {
     /// Failed logins allowed per client address in `window_secs`.
     pub failures_per_address: u32,
     pub window_secs: u64,
+    /// Take the client address from X-Forwarded-For / Forwarded (only
+    /// behind a load balancer that sets them).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

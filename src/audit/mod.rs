@@ -354,6 +354,18 @@ pub async fn list(db: &Db, actor: &Actor, filter: EntryFilter) -> Result<EntryPa
     .await
 }
 
+/// How many entries the log holds.
+pub async fn size(db: &Db) -> Result<u64> {
+    db.read(|conn| {
+        let size: i64 = audit_log_head::table
+            .filter(audit_log_head::id.eq(1))
+            .select(audit_log_head::size)
+            .first(conn)?;
+        Ok(size.max(0) as u64)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use crate::catalog::{
 use crate::domain::Classification;
 use crate::gateway::auth::{Caller, ContentCaller, MaybeCaller};
 use crate::gateway::extract::OptionalJson;
+use crate::gateway::metrics::Metrics;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::{AUDIT_INDEX, changed, created};
 use crate::grants::delivery;
@@ -196,6 +197,7 @@ pub async fn versions(
 #[get("/datasets/{id}/versions/{n}/content")]
 pub async fn download(
     market: web::Data<Market>,
+    metrics: web::Data<Metrics>,
     caller: ContentCaller,
     path: web::Path<(Uuid, i32)>,
     params: web::Query<DownloadParams>,
@@ -203,9 +205,15 @@ pub async fn download(
 ) -> ApiResult<HttpResponse> {
     let (id, n) = path.into_inner();
     let territory = params.into_inner().territory;
-    let recorded =
-        delivery::open(&market, caller.0, id, n, requested_range(&req), territory).await?;
-    Ok(stream_content(recorded))
+    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req), territory).await;
+    match &outcome {
+        Ok(recorded) if !recorded.audit_indexes.is_empty() => {
+            metrics.delivered(recorded.value.range.end - recorded.value.range.start);
+        }
+        Err(e) if e.code().is_delivery_refusal() => metrics.refused(),
+        _ => {}
+    }
+    Ok(stream_content(outcome?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(system::ready)
         .service(system::jwks)
         .service(system::problem_type)
+        .service(system::metrics)
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(accounts::register)

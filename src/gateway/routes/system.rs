@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 
 use crate::error::Code;
+use crate::gateway::metrics::Metrics;
 use crate::gateway::problem::{ApiError, ApiResult, Problem, status_of, type_uri};
 use crate::market::Market;
 
@@ -89,4 +90,25 @@ pub async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
         Code::NotFound,
         format!("no resource at {}", req.path()),
     ))
+}
+
+/// Prometheus metrics of this instance (OpenMetrics text).
+#[utoipa::path(tag = "system", responses(
+    (status = 200, description = "OpenMetrics text exposition", body = String, content_type = "application/openmetrics-text"),
+    (status = 503, description = "unavailable: the database does not answer", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/metrics")]
+pub async fn metrics(
+    market: web::Data<Market>,
+    metrics: web::Data<Metrics>,
+) -> ApiResult<HttpResponse> {
+    let audit_size = crate::audit::size(&market.db).await?;
+    let text = metrics.render(
+        market.db.pool_state(),
+        market.settings.database.pool_size,
+        audit_size as i64,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
 }
