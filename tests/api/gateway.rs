@@ -81,7 +81,7 @@ mod throttling {
             .expect("Retry-After")
             .parse()
             .unwrap();
-        assert!(retry >= 1 && retry <= 600, "{retry}");
+        assert!((1..=600).contains(&retry), "{retry}");
         // the right password does not get through a lock
         app.token("alice", PASSWORD)
             .await
