@@ -7,6 +7,7 @@ mod support;
 
 mod accounts;
 mod audit_trail;
+mod authorization;
 mod catalog;
 mod gateway;
 mod grants;
