@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod problem;
 mod respond;
 mod routes;
+mod routes_table;
 pub mod throttle;
 
 use std::net::{SocketAddr, TcpListener};
@@ -45,8 +46,10 @@ pub fn start(market: Market) -> std::io::Result<RunningServer> {
 pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let settings = market.settings.clone();
+    let api = openapi::document();
     let shared = Shared {
-        api: openapi::document(),
+        routes: web::Data::new(routes_table::RouteTable::new(&api)),
+        api,
         throttle: web::Data::new(throttle::LoginThrottle::new(&settings.throttle)),
         metrics: web::Data::new(metrics::Metrics::new()),
     };
@@ -72,6 +75,7 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
 #[derive(Clone)]
 pub struct Shared {
     pub api: utoipa::openapi::OpenApi,
+    pub routes: web::Data<routes_table::RouteTable>,
     pub throttle: web::Data<throttle::LoginThrottle>,
     pub metrics: web::Data<metrics::Metrics>,
 }
@@ -105,6 +109,7 @@ pub fn app(
             &shared.api,
         )))
         .app_data(shared.throttle)
+        .app_data(shared.routes)
         .app_data(shared.metrics)
         // Before the /api/v1 scope, which would otherwise swallow the path.
         .route(
@@ -114,7 +119,7 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     app.service(routes::swagger_ui())
-        .default_service(web::to(routes::system::not_found))
+        .default_service(web::to(routes::system::unrouted))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id_header))

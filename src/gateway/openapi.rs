@@ -13,6 +13,15 @@ use utoipa_actix_web::AppExt;
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
+    paths(super::routes::system::openapi_json, super::routes::system::swagger_ui_document),
+    // Types only query parameters refer to, which no body would register.
+    components(schemas(
+        crate::domain::Classification,
+        crate::rights::provenance::Direction,
+        crate::grants::RequestRole,
+        crate::grants::RequestState,
+        crate::grants::GrantRole,
+    )),
     tags(
         (name = "system", description = "Health, keys and problem types"),
         (name = "accounts", description = "Accounts and access tokens"),
