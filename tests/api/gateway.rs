@@ -53,6 +53,16 @@ both_backends! {
         problem.expect(200);
         assert_eq!(problem.body["status"], 422);
         app.get("/problems/no-such-problem", None).await.problem(404, "not-found");
+
+        // a known path with a method it does not take
+        let wrong = app.call(reqwest::Method::DELETE, "/api/v1/datasets", None, None).await;
+        wrong.problem(405, "method-not-allowed");
+        assert_eq!(wrong.header("allow"), Some("GET, POST"));
+        let wrong = app
+            .call(reqwest::Method::PUT, &format!("/api/v1/datasets/{}/versions/1/content", uuid::Uuid::now_v7()), None, None)
+            .await;
+        wrong.problem(405, "method-not-allowed");
+        assert_eq!(wrong.header("allow"), Some("GET"));
     }
 }
 
