@@ -36,14 +36,24 @@ pub struct Account {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Login name: 3 to 64 characters of letters, digits, `.`, `_` and `-`.
-    #[schema(example = "acme-data")]
+    #[schema(
+        example = "acme-data",
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
-    #[schema(example = "correct horse battery staple", format = Password)]
+    /// At least `auth.min_password_chars` characters (10 by default), five
+    /// of them different, not containing the name.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 1024)]
     pub password: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub organization: Option<String>,
 }
 
@@ -59,8 +69,9 @@ impl std::fmt::Debug for NewAccount {
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[schema(max_length = 64)]
     pub name: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, max_length = 1024)]
     pub password: String,
 }
 

@@ -42,10 +42,10 @@ const MAX_QUERY_TERMS: usize = 8;
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// In the currency's minor unit (fen for CNY).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// ISO 4217 code.
-    #[schema(example = "CNY")]
+    #[schema(example = "CNY", pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
@@ -79,19 +79,24 @@ pub struct Dataset {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDataset {
-    #[schema(example = "城市交通流量")]
+    #[schema(example = "城市交通流量", min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub description: String,
+    /// Single words of 1 to 50 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
     pub classification: Classification,
     pub personal_data: bool,
+    #[schema(min_length = 1, max_length = 4000)]
     pub license: String,
     pub price: Price,
     /// Source versions this dataset was derived from; the caller must hold
     /// the processing right over each.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub derived_from: Vec<SourceRef>,
     /// The processing step, required with `derived_from`.
     #[serde(default)]
@@ -101,15 +106,20 @@ pub struct NewDataset {
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
     pub classification: Option<Classification>,
     pub personal_data: Option<bool>,
+    #[schema(min_length = 1, max_length = 4000)]
     pub license: Option<String>,
     pub price: Option<Price>,
     /// Records a further derivation of this draft from these sources.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub derived_from: Vec<SourceRef>,
     #[serde(default)]
     pub activity: Option<ActivityInput>,
@@ -121,6 +131,7 @@ pub struct ReviewInput {
     pub decision: Decision,
     /// Required when rejecting.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -128,6 +139,7 @@ pub struct ReviewInput {
 #[serde(deny_unknown_fields)]
 pub struct DelistInput {
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 

@@ -74,9 +74,12 @@ pub struct NewRequest {
     pub dataset: Uuid,
     /// What the data will be used for; required for personal data.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub purpose: String,
+    /// At most `grants.max_duration_days` (3650 by default).
     #[schema(minimum = 1)]
     pub duration_days: u32,
+    /// At most `grants.max_downloads` (1,000,000 by default).
     #[schema(minimum = 1)]
     pub max_downloads: u32,
     /// Whether the data will be processed into other data.
@@ -85,8 +88,10 @@ pub struct NewRequest {
     pub cross_border: bool,
     /// ISO 3166-1 alpha-2; required when `cross_border`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub destination_country: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub message: Option<String>,
 }
 
@@ -99,6 +104,7 @@ pub struct PolicyOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub max_downloads: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing: Option<bool>,
@@ -107,6 +113,7 @@ pub struct PolicyOverride {
     pub territory: Option<Vec<String>>,
     /// Pin the grant to one version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 
@@ -120,6 +127,7 @@ pub struct ApproveInput {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonInput {
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
@@ -129,6 +137,7 @@ pub struct RequestReviewInput {
     pub decision: Decision,
     /// Required when rejecting.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -137,6 +146,7 @@ pub struct RequestReviewInput {
 pub struct DataTokenInput {
     /// Bind the token to one version.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 

@@ -132,6 +132,7 @@ pub struct TransferInput {
     /// The receiving account's id.
     pub to: Uuid,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
     /// Delegate until this time instead of transferring for good.
     #[serde(default)]

@@ -33,6 +33,7 @@ const CHUNK: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct SourceRef {
     pub dataset: Uuid,
+    #[schema(minimum = 1)]
     pub version: i32,
 }
 
@@ -40,9 +41,14 @@ pub struct SourceRef {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityInput {
-    #[schema(example = "Aggregate to district level")]
+    #[schema(
+        example = "Aggregate to district level",
+        min_length = 1,
+        max_length = 200
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: String,
 }
 

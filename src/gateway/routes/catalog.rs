@@ -25,6 +25,7 @@ use crate::market::Market;
 pub struct SearchParams {
     /// Words that must all appear (as substrings) in the title, description
     /// or tags; Chinese and English alike.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Exact tag.
     pub tag: Option<String>,
@@ -32,7 +33,7 @@ pub struct SearchParams {
     /// Provider account id.
     pub provider: Option<Uuid>,
     /// Page size (default and maximum are configured).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -221,6 +222,7 @@ pub async fn download(
 pub struct DownloadParams {
     /// Where the data is delivered to (ISO 3166-1 alpha-2); defaults to
     /// the market's home territory. Checked against the grant's territory.
+    #[param(pattern = "^[A-Z]{2}$")]
     pub territory: Option<String>,
 }
 

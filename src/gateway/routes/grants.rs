@@ -47,7 +47,7 @@ pub struct RequestListParams {
     /// decide (for regulators and auditors, all).
     pub role: Option<RequestRole>,
     pub state: Option<RequestState>,
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -188,7 +188,7 @@ pub struct GrantListParams {
     /// `licensee` (default): grants you hold; `licensor`: grants you gave or
     /// administer (for regulators and auditors, all).
     pub role: Option<GrantRole>,
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

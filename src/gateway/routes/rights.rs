@@ -102,7 +102,7 @@ pub struct LineageParams {
     /// Default `both`.
     pub direction: Option<Direction>,
     /// Steps to walk (default and maximum are configured).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 10000)]
     pub depth: Option<u32>,
 }
 
