@@ -843,6 +843,9 @@ where
     if declared_length.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
+    if declared_length == Some(0) {
+        return Err(empty_payload());
+    }
     check_media_type(&media_type)?;
     {
         let actor = actor.clone();
@@ -866,7 +869,11 @@ where
         }
         Err(PutError::Store(e)) => return Err(e.into()),
     };
-    let recorded = record_version(market, actor, id, media_type, &key, &stored).await;
+    let recorded = if stored.size == 0 {
+        Err(empty_payload())
+    } else {
+        record_version(market, actor, id, media_type, &key, &stored).await
+    };
     if recorded.is_err()
         && let Err(e) = market.objects.delete(&key).await
     {
@@ -941,6 +948,10 @@ async fn record_version(
             ))
         })
         .await
+}
+
+fn empty_payload() -> Error {
+    Error::invalid("payload", "a version needs a non-empty payload")
 }
 
 fn too_large(limit: u64) -> Error {

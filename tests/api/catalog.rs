@@ -169,6 +169,22 @@ both_backends! {
         app.post_raw(&format!("/api/v1/datasets/{id}/versions"), Some(&acme.token), "not a type", b"x".to_vec())
             .await
             .problem(415, "unsupported-media-type");
+        let before = app.audit_size().await;
+        app.post_raw(&format!("/api/v1/datasets/{id}/versions"), Some(&acme.token), "text/csv", vec![])
+            .await
+            .problem(422, "validation-failed");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![])];
+        let empty_stream = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let reply = app
+            .client
+            .post(app.url(&format!("/api/v1/datasets/{id}/versions")))
+            .bearer_auth(&acme.token)
+            .body(empty_stream)
+            .send()
+            .await
+            .unwrap();
+        TestApp::read(reply).await.problem(422, "validation-failed");
+        assert_eq!(app.audit_size().await, before, "empty payloads are not versions");
     }
 
     async fn publishing_rules(app: TestApp) {

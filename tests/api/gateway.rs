@@ -21,7 +21,7 @@ both_backends! {
         send("{\"title\": 5}", "application/json").await.problem(422, "invalid-body");
         send("[]", "application/json").await.problem(422, "invalid-body");
         send("{}", "text/plain").await.problem(415, "unsupported-media-type");
-        let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(100_000));
+        let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(300_000));
         let reply = app.client.post(app.url("/api/v1/datasets")).bearer_auth(&acme.token)
             .header("content-type", "application/json").body(huge).send().await.unwrap();
         TestApp::read(reply).await.problem(413, "payload-too-large");

@@ -138,6 +138,7 @@ pub async fn update(
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large: nothing was kept", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type: Content-Type is not a media type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "validation-failed: the payload is empty", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/datasets/{id}/versions")]
 pub async fn add_version(
@@ -186,9 +187,9 @@ pub async fn versions(
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number"), DownloadParams),
     responses(
-    (status = 200, description = "the payload; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "application/octet-stream", body = Vec<u8>,
+    (status = 200, description = "the payload, in the media type it was uploaded with; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "*/*", body = Vec<u8>,
         headers(("Audit-Index" = String, description = "audit log index of the delivery"))),
-    (status = 206, description = "the requested range (counted as one download)", content_type = "application/octet-stream", body = Vec<u8>),
+    (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Vec<u8>),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (each refusal is recorded in the audit log)", body = Problem, content_type = "application/problem+json"),
