@@ -15,6 +15,7 @@ use crate::domain::Classification;
 use crate::gateway::auth::{Caller, ContentCaller, MaybeCaller};
 use crate::gateway::extract::OptionalJson;
 use crate::gateway::metrics::Metrics;
+use crate::gateway::openapi::Binary;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::{AUDIT_INDEX, changed, created};
 use crate::grants::delivery;
@@ -129,7 +130,7 @@ pub async fn update(
 /// Upload a new immutable version: the body is the payload, of any media
 /// type, streamed to the object store.
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
-    request_body(content = Vec<u8>, description = "the payload; its Content-Type is recorded", content_type = "*/*"),
+    request_body(content = Binary, description = "the payload; its Content-Type is recorded", content_type = "*/*"),
     responses(
     (status = 201, body = Version, headers(("Audit-Index" = String, description = "audit log index of the change"))),
     (status = 400, description = "malformed-body: the upload was interrupted; invalid-parameter", body = Problem, content_type = "application/problem+json"),
@@ -187,9 +188,9 @@ pub async fn versions(
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number"), DownloadParams),
     responses(
-    (status = 200, description = "the payload, in the media type it was uploaded with; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "*/*", body = Vec<u8>,
+    (status = 200, description = "the payload, in the media type it was uploaded with; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "*/*", body = Binary,
         headers(("Audit-Index" = String, description = "audit log index of the delivery"))),
-    (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Vec<u8>),
+    (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Binary),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (each refusal is recorded in the audit log)", body = Problem, content_type = "application/problem+json"),
