@@ -9,17 +9,20 @@
 //! UTC with six fractional digits. The leaf hash is
 //! `SHA-256(0x00 || canonical)` as in RFC 6962. See docs/audit.md.
 
+pub mod merkle;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{self, Actor, Role, market_words};
 use crate::error::{Code, Error, Result};
 use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
 use crate::store::{Db, DbConnection};
+
+pub use merkle::leaf_hash;
 
 /// Version of the canonical entry format.
 pub const ENTRY_FORMAT: i64 = 1;
@@ -122,13 +125,6 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     u64::try_from(index).map_err(|_| Error::Internal("audit log head is negative".into()))
 }
 
-/// RFC 6962 leaf hash.
-pub fn leaf_hash(entry: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([0u8]);
-    hasher.update(entry);
-    hasher.finalize().into()
-}
 
 fn canonical_entry(index: i64, time: DateTime<Utc>, entry: &Entry) -> String {
     let value = serde_json::json!({
