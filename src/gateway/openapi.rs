@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt;
         (name = "system", description = "Health, keys and problem types"),
         (name = "accounts", description = "Accounts and access tokens"),
         (name = "catalog", description = "Listings, versions and payloads"),
-        (name = "audit", description = "The audit trail"),
+        (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]
 struct ApiDoc;

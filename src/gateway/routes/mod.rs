@@ -29,7 +29,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(catalog::publish)
                 .service(catalog::review)
                 .service(catalog::delist)
-                .service(audit::entries),
+                .service(audit::entries)
+                .service(audit::checkpoint)
+                .service(audit::tree_heads)
+                .service(audit::inclusion)
+                .service(audit::consistency),
         );
 }
 

@@ -1,0 +1,182 @@
+//! The stored Merkle tree: every complete, aligned subtree hash in
+//! `audit_tree_nodes`, written once by the append that completes it. An
+//! append reads its O(log n) left siblings in one query and inserts the
+//! nodes it completes; a root or a proof reads the O(log n) nodes
+//! [`merkle`] plans, in one query. Nothing here ever scans the log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+
+use super::merkle::{self, Hash, NodeId};
+use crate::error::{Error, Result};
+use crate::store::DbConnection;
+use crate::store::schema::{audit_entries, audit_log_head, audit_tree_nodes};
+
+fn internal(e: merkle::MerkleError) -> Error {
+    Error::Internal(format!("audit tree: {e}"))
+}
+
+fn to_hash(id: NodeId, bytes: Vec<u8>) -> Result<Hash> {
+    Hash::try_from(bytes).map_err(|_| {
+        Error::Internal(format!(
+            "stored audit tree node at level {} index {} is not 32 bytes",
+            id.level, id.index
+        ))
+    })
+}
+
+fn db_index(index: u64) -> Result<i64> {
+    i64::try_from(index).map_err(|_| Error::Internal(format!("audit index {index} is too large")))
+}
+
+/// The stored hashes of `ids` that exist, in one query (one `IN` list per
+/// level).
+pub(crate) fn fetch(conn: &mut DbConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut by_level: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for id in ids {
+        by_level
+            .entry(id.level)
+            .or_default()
+            .push(db_index(id.index)?);
+    }
+    let mut query = audit_tree_nodes::table
+        .select((
+            audit_tree_nodes::level,
+            audit_tree_nodes::node_index,
+            audit_tree_nodes::hash,
+        ))
+        .into_boxed();
+    for (level, indexes) in by_level {
+        query = query.or_filter(
+            audit_tree_nodes::level
+                .eq(i32::from(level))
+                .and(audit_tree_nodes::node_index.eq_any(indexes)),
+        );
+    }
+    let rows: Vec<(i32, i64, Vec<u8>)> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(level, index, hash)| {
+            let id = NodeId {
+                level: u8::try_from(level)
+                    .map_err(|_| Error::Internal(format!("stored node level {level}")))?,
+                index: u64::try_from(index)
+                    .map_err(|_| Error::Internal(format!("stored node index {index}")))?,
+            };
+            Ok((id, to_hash(id, hash)?))
+        })
+        .collect()
+}
+
+/// Stores the nodes completed by appending leaf `index` with hash `leaf`.
+/// Runs inside the appending transaction, after the head row was taken.
+pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Result<()> {
+    let plan = merkle::append_siblings(index);
+    let stored = fetch(conn, &plan)?;
+    let siblings = plan
+        .iter()
+        .map(|id| {
+            stored
+                .get(id)
+                .copied()
+                .ok_or_else(|| internal(merkle::MerkleError::MissingNode(*id)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let nodes = merkle::append_nodes(index, leaf, &siblings).map_err(internal)?;
+    // One statement per node (two on average): the multi-backend connection
+    // has no multi-row INSERT.
+    for (id, hash) in nodes {
+        diesel::insert_into(audit_tree_nodes::table)
+            .values((
+                audit_tree_nodes::level.eq(i32::from(id.level)),
+                audit_tree_nodes::node_index.eq(db_index(id.index)?),
+                audit_tree_nodes::hash.eq(hash.as_slice()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The root of the tree of the first `size` leaves.
+pub(crate) fn root_at(conn: &mut DbConnection, size: u64) -> Result<Hash> {
+    if size == 0 {
+        return Ok(merkle::empty_root());
+    }
+    let plan = merkle::root_nodes(size);
+    let stored = fetch(conn, &plan)?;
+    let hashes = plan
+        .iter()
+        .map(|id| {
+            stored
+                .get(id)
+                .copied()
+                .ok_or_else(|| internal(merkle::MerkleError::MissingNode(*id)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    merkle::fold_range(&hashes).map_err(internal)
+}
+
+/// The proof made of the given leaf ranges' hashes, from one query.
+pub(crate) fn proof(conn: &mut DbConnection, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
+    let stored = fetch(conn, &merkle::nodes_for_ranges(ranges))?;
+    merkle::build_proof(ranges, |id| stored.get(&id).copied()).map_err(internal)
+}
+
+/// The log's size: the head row every append updates.
+pub(crate) fn log_size(conn: &mut DbConnection) -> Result<u64> {
+    let size: i64 = audit_log_head::table
+        .filter(audit_log_head::id.eq(1))
+        .select(audit_log_head::size)
+        .first(conn)?;
+    u64::try_from(size).map_err(|_| Error::Internal("audit log head is negative".into()))
+}
+
+/// Builds the tree nodes of entries appended before the tree existed (a log
+/// written by a version without it), from their stored leaf hashes. Must run
+/// in a write transaction; returns how many leaves it added. Cheap when
+/// there is nothing to do: one indexed `MAX` and the head row.
+pub(crate) fn backfill(conn: &mut DbConnection) -> Result<u64> {
+    let stored: Option<i64> = audit_tree_nodes::table
+        .filter(audit_tree_nodes::level.eq(0))
+        .select(diesel::dsl::max(audit_tree_nodes::node_index))
+        .first(conn)?;
+    let first = stored.map_or(0, |last| last + 1);
+    let size = db_index(log_size(conn)?)?;
+    if first >= size {
+        return Ok(0);
+    }
+    // Take the head row, so that no other instance appends meanwhile.
+    diesel::update(audit_log_head::table.filter(audit_log_head::id.eq(1)))
+        .set(audit_log_head::size.eq(audit_log_head::size))
+        .execute(conn)?;
+    const BATCH: i64 = 10_000;
+    let mut next = first;
+    while next < size {
+        let batch_end = size.min(next + BATCH);
+        let leaves: Vec<(i64, Vec<u8>)> = audit_entries::table
+            .filter(audit_entries::idx.ge(next))
+            .filter(audit_entries::idx.lt(batch_end))
+            .order(audit_entries::idx.asc())
+            .select((audit_entries::idx, audit_entries::leaf_hash))
+            .load(conn)?;
+        for (idx, leaf) in leaves {
+            if idx != next {
+                return Err(Error::Internal(format!(
+                    "audit entry {next} is missing; cannot build the tree"
+                )));
+            }
+            let index = next as u64;
+            append_leaf(conn, index, to_hash(NodeId::leaf(index), leaf)?)?;
+            next += 1;
+        }
+        if next < batch_end {
+            return Err(Error::Internal(format!(
+                "audit entry {next} is missing; cannot build the tree"
+            )));
+        }
+    }
+    Ok((size - first) as u64)
+}
