@@ -783,3 +783,174 @@ pub async fn prove(server: &Server, jwks: Option<&str>, index: u64) -> Result<Pr
         head,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::checkpoint::{self, TrustedKey};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const ORIGIN: &str = "test.example/log";
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[3u8; 32])
+    }
+
+    fn keys() -> TrustedKeys {
+        TrustedKeys {
+            keys: vec![TrustedKey {
+                kid: "k".into(),
+                key: key().verifying_key(),
+            }],
+        }
+    }
+
+    fn head(size: u64, root: Hash) -> TreeHead {
+        let time = "2026-11-29T00:00:00.000000Z";
+        let text = checkpoint::note_text(ORIGIN, size, &root, time);
+        let signature = key().sign(text.as_bytes());
+        TreeHead {
+            tree_size: size,
+            root_hash: hex::encode(root),
+            timestamp: time.into(),
+            kid: "k".into(),
+            signature: String::new(),
+            checkpoint: checkpoint::signed_note(&text, ORIGIN, &key().verifying_key(), &signature),
+        }
+    }
+
+    /// A log of `n` entries as a server serves it, a head at every size.
+    fn log(n: u64) -> Vec<ServedEntry> {
+        let mut range = CompactRange::new();
+        (0..n)
+            .map(|index| {
+                let canonical = crate::audit::canonical_json(&serde_json::json!({
+                    "v": 1, "index": index, "time": "2026-11-29T00:00:00.000000Z",
+                    "actor": null, "action": "account.created", "dataset": null,
+                    "subject": format!("s{index}"), "parties": [], "detail": {},
+                }));
+                let leaf = leaf_hash(canonical.as_bytes());
+                range.push(leaf).unwrap();
+                ServedEntry {
+                    index,
+                    canonical,
+                    leaf_hash: hex::encode(leaf),
+                    nodes: range
+                        .last_completed()
+                        .into_iter()
+                        .map(|(id, hash)| NodeView {
+                            level: id.level,
+                            hash: hex::encode(hash),
+                        })
+                        .collect(),
+                    tree_head: Some(head(index + 1, range.root())),
+                }
+            })
+            .collect()
+    }
+
+    fn run(entries: Vec<ServedEntry>) -> Result<Report, Failure> {
+        let keys = keys();
+        let mut verifier = LogVerifier::new(
+            &keys,
+            Options {
+                every_signature: true,
+            },
+        );
+        for entry in entries {
+            verifier.push(entry)?;
+        }
+        let head = verifier.newest_head().cloned().unwrap();
+        verifier.finish(&head)
+    }
+
+    #[test]
+    fn an_honest_log_verifies() {
+        let report = run(log(13)).unwrap();
+        assert_eq!((report.entries, report.heads_checked), (13, 13));
+        assert_eq!(report.kid, "k");
+    }
+
+    #[test]
+    fn each_kind_of_damage_is_named() {
+        let mut entries = log(10);
+        entries.insert(4, entries[3].clone());
+        let failure = run(entries).unwrap_err();
+        assert_eq!(failure.index, Some(4));
+        assert!(failure.reason.contains("served again"), "{failure}");
+
+        let mut entries = log(10);
+        entries[6].nodes.push(NodeView {
+            level: 5,
+            hash: "00".into(),
+        });
+        let failure = run(entries).unwrap_err();
+        assert_eq!(failure.index, Some(6));
+        assert!(
+            failure.reason.contains("cannot have completed"),
+            "{failure}"
+        );
+
+        let mut entries = log(10);
+        entries[7].nodes.retain(|n| n.level != 3);
+        let failure = run(entries).unwrap_err();
+        assert_eq!(failure.index, Some(0), "the node over 0..=7 starts at 0");
+        assert!(
+            failure.reason.contains("lacks the subtree hash at level 3"),
+            "{failure}"
+        );
+
+        let mut entries = log(10);
+        entries[5].tree_head = Some(head(5, [0u8; 32]));
+        let failure = run(entries).unwrap_err();
+        assert_eq!(failure.index, Some(5));
+        assert!(failure.reason.contains("instead of 6"), "{failure}");
+
+        // A head whose signature is not the key's, found with every_signature.
+        let mut entries = log(10);
+        let mut forged = entries[2].tree_head.clone().unwrap();
+        forged.checkpoint = forged.checkpoint.replacen(
+            "\u{2014} test.example/log ",
+            "\u{2014} test.example/log AAAA",
+            1,
+        );
+        entries[2].tree_head = Some(forged);
+        assert!(run(entries).is_err());
+    }
+
+    #[test]
+    fn the_newest_head_must_verify_and_be_carried() {
+        let entries = log(4);
+        let keys = keys();
+        let mut verifier = LogVerifier::new(&keys, Options::default());
+        for entry in entries {
+            verifier.push(entry).unwrap();
+        }
+        let good = verifier.newest_head().cloned().unwrap();
+        assert!(verifier.finish(&good).is_ok());
+        let other = SigningKey::from_bytes(&[4u8; 32]);
+        let strangers = TrustedKeys {
+            keys: vec![TrustedKey {
+                kid: "x".into(),
+                key: other.verifying_key(),
+            }],
+        };
+        let mut verifier = LogVerifier::new(&strangers, Options::default());
+        for entry in log(4) {
+            verifier.push(entry).unwrap();
+        }
+        let failure = verifier.finish(&good).unwrap_err();
+        assert_eq!(failure.index, None);
+        assert!(
+            failure.reason.contains("does not verify against the JWKS"),
+            "{failure}"
+        );
+        // A head beyond the entries served names the first missing one.
+        let keys = self::keys();
+        let mut verifier = LogVerifier::new(&keys, Options::default());
+        for entry in log(4).into_iter().take(3) {
+            verifier.push(entry).unwrap();
+        }
+        assert_eq!(verifier.finish(&good).unwrap_err().index, Some(3));
+    }
+}
