@@ -6,11 +6,11 @@
 //!
 //! ```text
 //! datamarket
-//! 42
-//! 0Ky7vQ1rA3b6ZlqZbbbyQ3g7cH/ch+ZErBbuzzRkzK4=
-//! timestamp 2026-11-29T02:17:25.898882Z
+//! 2
+//! uweTWMgJpudtKlatQtpPmSUqqTjQQRzlPkkcmQSiMEI=
+//! timestamp 2026-11-29T03:21:47.999895Z
 //!
-//! — datamarket SqY7LrJ8…(base64 of key ID || 64-byte Ed25519 signature)
+//! — datamarket +KgikIxhXk01zxGm5VcGHUQ0vOOj1KEVzKOlVRqc1ocjeofpa6nN5EpYfV0qo/PCT62ErBE0O05HZA9JvtzeGX7nYA4=
 //! ```
 //!
 //! The note text is the origin, the tree size, the base64 root hash and one

@@ -40,46 +40,40 @@ pub struct TreeHead {
     pub checkpoint: String,
 }
 
-type HeadRow = (i64, Vec<u8>, NaiveDateTime, String, Vec<u8>, String);
-
-fn head_columns() -> (
-    audit_tree_heads::tree_size,
-    audit_tree_heads::root_hash,
-    audit_tree_heads::signed_at,
-    audit_tree_heads::kid,
-    audit_tree_heads::signature,
-    audit_tree_heads::checkpoint,
-) {
-    (
-        audit_tree_heads::tree_size,
-        audit_tree_heads::root_hash,
-        audit_tree_heads::signed_at,
-        audit_tree_heads::kid,
-        audit_tree_heads::signature,
-        audit_tree_heads::checkpoint,
-    )
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_tree_heads)]
+struct HeadRow {
+    tree_size: i64,
+    root_hash: Vec<u8>,
+    signed_at: NaiveDateTime,
+    kid: String,
+    signature: Vec<u8>,
+    checkpoint: String,
 }
 
-fn from_row((size, root, signed_at, kid, signature, checkpoint): HeadRow) -> Result<TreeHead> {
-    Ok(TreeHead {
-        tree_size: u64::try_from(size)
-            .map_err(|_| Error::Internal(format!("stored tree head size {size}")))?,
-        root_hash: hex::encode(root),
-        timestamp: domain::format_time(domain::from_db_time(signed_at)),
-        kid,
-        signature: STANDARD.encode(signature),
-        checkpoint,
-    })
+impl HeadRow {
+    fn into_head(self) -> Result<TreeHead> {
+        Ok(TreeHead {
+            tree_size: u64::try_from(self.tree_size).map_err(|_| {
+                Error::Internal(format!("stored tree head size {}", self.tree_size))
+            })?,
+            root_hash: hex::encode(self.root_hash),
+            timestamp: domain::format_time(domain::from_db_time(self.signed_at)),
+            kid: self.kid,
+            signature: STANDARD.encode(self.signature),
+            checkpoint: self.checkpoint,
+        })
+    }
 }
 
 /// The newest head, if any.
 pub(crate) fn latest(conn: &mut DbConnection) -> Result<Option<TreeHead>> {
     audit_tree_heads::table
         .order(audit_tree_heads::tree_size.desc())
-        .select(head_columns())
-        .first::<HeadRow>(conn)
+        .select(HeadRow::as_select())
+        .first(conn)
         .optional()?
-        .map(from_row)
+        .map(HeadRow::into_head)
         .transpose()
 }
 
@@ -97,10 +91,10 @@ pub(crate) fn at_sizes(conn: &mut DbConnection, sizes: Vec<i64>) -> Result<HashM
     }
     audit_tree_heads::table
         .filter(audit_tree_heads::tree_size.eq_any(sizes))
-        .select(head_columns())
-        .load::<HeadRow>(conn)?
+        .select(HeadRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(|row| from_row(row).map(|head| (head.tree_size, head)))
+        .map(|row| row.into_head().map(|head| (head.tree_size, head)))
         .collect()
 }
 

@@ -71,20 +71,23 @@ pub(crate) fn fetch(conn: &mut DbConnection, ids: &[NodeId]) -> Result<HashMap<N
         .collect()
 }
 
-/// Stores the nodes completed by appending leaf `index` with hash `leaf`.
-/// Runs inside the appending transaction, after the head row was taken.
-pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Result<()> {
-    let plan = merkle::append_siblings(index);
-    let stored = fetch(conn, &plan)?;
-    let siblings = plan
-        .iter()
+/// The hashes of `plan`, in order, or which node is missing.
+fn planned(conn: &mut DbConnection, plan: &[NodeId]) -> Result<Vec<Hash>> {
+    let stored = fetch(conn, plan)?;
+    plan.iter()
         .map(|id| {
             stored
                 .get(id)
                 .copied()
                 .ok_or_else(|| internal(merkle::MerkleError::MissingNode(*id)))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Stores the nodes completed by appending leaf `index` with hash `leaf`.
+/// Runs inside the appending transaction, after the head row was taken.
+pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Result<()> {
+    let siblings = planned(conn, &merkle::append_siblings(index))?;
     let nodes = merkle::append_nodes(index, leaf, &siblings).map_err(internal)?;
     // One statement per node (two on average): the multi-backend connection
     // has no multi-row INSERT.
@@ -105,18 +108,7 @@ pub(crate) fn root_at(conn: &mut DbConnection, size: u64) -> Result<Hash> {
     if size == 0 {
         return Ok(merkle::empty_root());
     }
-    let plan = merkle::root_nodes(size);
-    let stored = fetch(conn, &plan)?;
-    let hashes = plan
-        .iter()
-        .map(|id| {
-            stored
-                .get(id)
-                .copied()
-                .ok_or_else(|| internal(merkle::MerkleError::MissingNode(*id)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    merkle::fold_range(&hashes).map_err(internal)
+    merkle::fold_range(&planned(conn, &merkle::root_nodes(size))?).map_err(internal)
 }
 
 /// The proof made of the given leaf ranges' hashes, from one query.

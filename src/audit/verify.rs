@@ -229,32 +229,7 @@ impl<'k> LogVerifier<'k> {
                 )
             });
         }
-        let record: EntryRecord = serde_json::from_str(&entry.canonical).map_err(|e| {
-            Failure::at(
-                index,
-                format!("the canonical bytes are not a valid entry ({e})"),
-            )
-        })?;
-        if record.index != index {
-            return Err(Failure::at(
-                index,
-                format!(
-                    "the canonical bytes are those of entry {}: entries were moved or swapped",
-                    record.index
-                ),
-            ));
-        }
-        let leaf = leaf_hash(entry.canonical.as_bytes());
-        if hash_from_hex(&entry.leaf_hash) != Some(leaf) {
-            return Err(Failure::at(
-                index,
-                format!(
-                    "the canonical bytes hash to {}, but the stored leaf hash is {}: the entry was altered",
-                    hex::encode(leaf),
-                    entry.leaf_hash
-                ),
-            ));
-        }
+        let (_, leaf) = check_entry(index, &entry)?;
         self.range
             .push(leaf)
             .map_err(|e| Failure::at(index, e.to_string()))?;
@@ -414,6 +389,39 @@ impl<'k> LogVerifier<'k> {
         }
         Ok(())
     }
+}
+
+/// Checks that a served entry's canonical bytes are a valid entry that
+/// names `index` and hash to its stored leaf hash; returns the entry and
+/// its recomputed leaf hash.
+fn check_entry(index: u64, entry: &ServedEntry) -> Result<(EntryRecord, Hash), Failure> {
+    let record: EntryRecord = serde_json::from_str(&entry.canonical).map_err(|e| {
+        Failure::at(
+            index,
+            format!("the canonical bytes are not a valid entry ({e})"),
+        )
+    })?;
+    if record.index != index {
+        return Err(Failure::at(
+            index,
+            format!(
+                "the canonical bytes are those of entry {}: entries were moved or swapped",
+                record.index
+            ),
+        ));
+    }
+    let leaf = leaf_hash(entry.canonical.as_bytes());
+    if hash_from_hex(&entry.leaf_hash) != Some(leaf) {
+        return Err(Failure::at(
+            index,
+            format!(
+                "the canonical bytes hash to {}, but the stored leaf hash is {}: the entry was altered",
+                hex::encode(leaf),
+                entry.leaf_hash
+            ),
+        ));
+    }
+    Ok((record, leaf))
 }
 
 /// The head's checkpoint, parsed, after checking that it says what the
@@ -733,20 +741,14 @@ pub async fn prove(server: &Server, jwks: Option<&str>, index: u64) -> Result<Pr
         page.entries.into_iter().next().ok_or_else(|| {
             Problem::Error(format!("entry {index} is not one this account may read"))
         })?;
-    let record: EntryRecord = serde_json::from_str(&entry.canonical).map_err(|e| {
-        Failure::at(
-            index,
-            format!("the canonical bytes are not a valid entry ({e})"),
-        )
-    })?;
-    if entry.index != index || record.index != index {
+    if entry.index != index {
         return Err(Failure::at(
             index,
-            format!("the server sent entry {} instead", record.index),
+            format!("the server sent entry {} instead", entry.index),
         )
         .into());
     }
-    let leaf = leaf_hash(entry.canonical.as_bytes());
+    let (record, leaf) = check_entry(index, &entry)?;
     let proof: InclusionProof = server
         .get_json(
             &client,

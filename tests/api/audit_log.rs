@@ -190,6 +190,34 @@ async fn bulk_entries(app: &TestApp, count: usize) {
 }
 
 both_backends! {
+    async fn every_state_change_names_its_entries(app: TestApp) {
+        let acme = app.provider("acme").await;
+        let regulator = app.regulator("reg").await;
+        let id = app.dataset(&acme, "Grid load", "important").await;
+        let path = format!("/api/v1/datasets/{id}");
+        let replies = vec![
+            ("account.created", app.post("/api/v1/accounts", None, json!({"name": "buyer", "password": PASSWORD, "roles": ["consumer"]})).await),
+            ("dataset.created", app.post("/api/v1/datasets", Some(&acme.token), dataset_body("Other", "general")).await),
+            ("dataset.updated", app.patch(&path, Some(&acme.token), json!({"title": "Grid load, hourly"})).await),
+            ("version.added", app.upload(&acme, id, b"x\n1\n").await),
+            ("dataset.published", app.post(&format!("{path}/publish"), Some(&acme.token), json!({})).await),
+            ("dataset.reviewed", app.post(&format!("{path}/review"), Some(&regulator.token), json!({"decision": "approve"})).await),
+            ("dataset.delisted", app.post(&format!("{path}/delist"), Some(&acme.token), json!({})).await),
+        ];
+        for (action, reply) in replies {
+            assert!(reply.status.is_success(), "{action}: {}", reply.body);
+            let indexes = reply.audit_indexes();
+            assert!(!indexes.is_empty(), "{action} reports its entries");
+            let (first, last) = (indexes[0], *indexes.last().unwrap());
+            let entries = app.get(&format!("/api/v1/audit/entries?start={first}&end={}", last + 1), Some(&regulator.token)).await;
+            let actions: Vec<&str> = entries.body["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+            assert_eq!(actions.len(), indexes.len());
+            assert_eq!(actions[0], action);
+            // The transaction that wrote them signed the head at its end.
+            app.get(&format!("/api/v1/audit/tree-heads?size={}", last + 1), Some(&regulator.token)).await.expect(200);
+        }
+    }
+
     async fn checkpoints_are_signed_c2sp_notes(app: TestApp) {
         let s = story(&app).await;
         app.get("/api/v1/audit/checkpoint", None).await.problem(401, "unauthenticated");
