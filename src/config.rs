@@ -323,8 +323,12 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.audit.origin.contains('\n') {
-            return Err(invalid("audit.origin", "must be a single line"));
+        if !crate::audit::checkpoint::is_valid_key_name(&self.audit.origin) {
+            // The origin is also the checkpoints' signed-note key name.
+            return Err(invalid(
+                "audit.origin",
+                "must be one non-empty word without spaces or \"+\" (e.g. example.com/audit)",
+            ));
         }
         if self.throttle.window_secs == 0
             || self.throttle.failures_per_account == 0

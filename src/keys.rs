@@ -121,7 +121,9 @@ impl KeySet {
                 reason,
             };
             let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-            keys.push(Arc::new(PlatformKey::from_signing(signing).map_err(invalid)?));
+            keys.push(Arc::new(
+                PlatformKey::from_signing(signing).map_err(invalid)?,
+            ));
         }
         if keys.is_empty() {
             return Err(KeyError::Io {
@@ -129,7 +131,11 @@ impl KeySet {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no platform key"),
             });
         }
-        let by_kid = keys.iter().enumerate().map(|(i, k)| (k.kid.clone(), i)).collect();
+        let by_kid = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.kid.clone(), i))
+            .collect();
         Ok(KeySet { keys, by_kid })
     }
 }
@@ -200,7 +206,12 @@ impl PlatformKeys {
         if let Some(key) = find(&self.current()) {
             return Some(key);
         }
-        let due = self.last_reload.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= RELOAD_INTERVAL;
+        let due = self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= RELOAD_INTERVAL;
         if due {
             if let Err(e) = self.reload() {
                 tracing::warn!(error = %e, "could not re-read the platform keys");
@@ -297,7 +308,11 @@ mod tests {
         assert_eq!(again.active().kid(), first);
         std::thread::sleep(RELOAD_INTERVAL);
         assert!(again.get(&second).is_some());
-        assert_eq!(again.active().kid(), second, "and signs with it from then on");
+        assert_eq!(
+            again.active().kid(),
+            second,
+            "and signs with it from then on"
+        );
         assert!(again.get("no-such-kid").is_none());
     }
 

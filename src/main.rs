@@ -45,6 +45,9 @@ enum Command {
     /// Platform key management.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The verifiable audit log, checked from the outside.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Rights registration certificates.
     #[command(subcommand)]
     Certificate(CertificateCommand),
@@ -152,6 +155,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Certificate(CertificateCommand::Verify { file, jwks }) = &cli.command {
         return verify_certificate(file, jwks).await;
     }
+    // Verifiers are clients of a server: they need none of its settings.
+    if let Command::Audit(command) = &cli.command {
+        return audit_command(command).await;
+    }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Serve => serve(settings).await,
@@ -169,11 +176,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(KeysCommand::Rotate) => {
             let kid = PlatformKeys::rotate(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!(
-                "created platform key {kid}; it signs after the next restart of every instance"
+                "created platform key {kid}; each instance signs with it once it has re-read its keys (on restart, or when it first meets the new kid)"
             );
             Ok(())
         }
         Command::Certificate(_) => Ok(()),
+        Command::Audit(_) => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
             let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!("{}", keys.jwks());
@@ -289,4 +297,132 @@ async fn verify_certificate(file: &std::path::Path, jwks: &str) -> Result<(), St
         serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the whole log: download every entry (or read an export),
+    /// recompute every leaf, stored subtree hash and signed root, check the
+    /// newest signed head against the JWKS and, with --trusted-head, that
+    /// the log extends a head saved earlier. Prints a one-line verdict and
+    /// exits non-zero on failure.
+    Verify(VerifyArgs),
+    /// Fetch one entry and its inclusion proof at the newest signed head,
+    /// and check both.
+    Prove(ProveArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, required_unless_present = "export", conflicts_with = "export")]
+    server: Option<String>,
+    /// An auditor's or regulator's access token.
+    #[arg(long, env = "DATAMARKET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Verify a JSON Lines export (GET /api/v1/audit/entries?format=jsonl)
+    /// instead of a server.
+    #[arg(long, requires = "jwks")]
+    export: Option<PathBuf>,
+    /// The JWKS to trust, a URL or a file (default: the server's own).
+    #[arg(long)]
+    jwks: Option<String>,
+    /// A checkpoint saved earlier with --save-head: the log must extend it.
+    #[arg(long)]
+    trusted_head: Option<PathBuf>,
+    /// After a successful verification, save the newest signed head's
+    /// checkpoint here, to pass as --trusted-head next time.
+    #[arg(long)]
+    save_head: Option<PathBuf>,
+    /// Verify every signed head's signature, not only the newest one's.
+    #[arg(long)]
+    every_signature: bool,
+}
+
+#[derive(Args)]
+struct ProveArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    server: String,
+    /// An access token: an auditor's or regulator's, or a party's to the entry.
+    #[arg(long, env = "DATAMARKET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The entry's index (the Audit-Index of the response that made it).
+    #[arg(long)]
+    index: u64,
+    /// The JWKS to trust, a URL or a file (default: the server's own).
+    #[arg(long)]
+    jwks: Option<String>,
+}
+
+async fn audit_command(command: &AuditCommand) -> Result<(), String> {
+    use datamarket::audit::verify::{self, Problem};
+    let outcome = match command {
+        AuditCommand::Verify(args) => audit_verify(args).await,
+        AuditCommand::Prove(args) => {
+            let server = verify::Server {
+                url: args.server.clone(),
+                token: args.token.clone(),
+            };
+            verify::prove(&server, args.jwks.as_deref(), args.index)
+                .await
+                .map(|proven| proven.to_string())
+        }
+    };
+    match outcome {
+        Ok(verdict) => {
+            println!("{verdict}");
+            Ok(())
+        }
+        Err(Problem::Failed(failure)) => {
+            println!("{failure}");
+            Err("the audit log does not verify".into())
+        }
+        Err(Problem::Error(message)) => Err(message),
+    }
+}
+
+async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::verify::Problem> {
+    use datamarket::audit::verify::{self, Options, Problem};
+    let options = Options {
+        every_signature: args.every_signature,
+    };
+    let trusted = args
+        .trusted_head
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Problem::Error(format!("cannot read {}: {e}", path.display())))
+        })
+        .transpose()?;
+    let report = match (&args.server, &args.export) {
+        (_, Some(path)) => {
+            let keys = verify::load_keys(args.jwks.as_deref().unwrap_or_default()).await?;
+            let trusted = trusted
+                .map(|text| verify::trusted_checkpoint(&text, &keys))
+                .transpose()?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| Problem::Error(format!("cannot read {}: {e}", path.display())))?;
+            verify::verify_export(
+                std::io::BufReader::new(file),
+                &keys,
+                trusted.as_ref(),
+                options,
+            )?
+        }
+        (Some(url), None) => {
+            let server = verify::Server {
+                url: url.clone(),
+                token: args.token.clone(),
+            };
+            verify::verify_server(&server, args.jwks.as_deref(), trusted.as_deref(), options)
+                .await?
+        }
+        (None, None) => return Err(Problem::Error("give --server or --export".into())),
+    };
+    if let Some(path) = &args.save_head {
+        std::fs::write(path, &report.head.checkpoint)
+            .map_err(|e| Problem::Error(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(report.to_string())
 }

@@ -7,19 +7,38 @@
 //! integers only and strings escaped as `serde_json` escapes them (which
 //! matches RFC 8785 for the values the market writes); `time` is RFC 3339
 //! UTC with six fractional digits. The leaf hash is
-//! `SHA-256(0x00 || canonical)` as in RFC 6962. See docs/audit.md.
+//! `SHA-256(0x00 || canonical)` as in RFC 6962.
+//!
+//! The entries are the leaves of an RFC 6962 Merkle tree ([`tree`]), whose
+//! heads are signed as C2SP checkpoints ([`heads`], [`checkpoint`]); proofs
+//! come from [`proofs`], and [`verify`] is the offline verifier. See
+//! docs/audit.md.
+
+pub mod checkpoint;
+mod entries;
+mod heads;
+pub mod merkle;
+mod proofs;
+mod tree;
+pub mod verify;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{self, Actor, Role, market_words};
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
+use crate::store::DbConnection;
 use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
-use crate::store::{Db, DbConnection};
+
+pub use entries::{
+    EntryFields, EntryFilter, EntryPage, EntryStream, EntryView, NodeView, export, list,
+};
+pub use heads::{Sealer, TreeHead, catch_up, checkpoint, tree_head};
+pub use merkle::leaf_hash;
+pub use proofs::{ConsistencyProof, InclusionProof, consistency_proof, inclusion_proof};
 
 /// Version of the canonical entry format.
 pub const ENTRY_FORMAT: i64 = 1;
@@ -101,7 +120,9 @@ impl<T> Recorded<T> {
 /// Appends `entry` inside the caller's open transaction and returns its
 /// index. Updating the head row first takes its lock (PostgreSQL) or relies
 /// on the IMMEDIATE write transaction (SQLite), so concurrent writers get
-/// consecutive indexes with no gaps.
+/// consecutive indexes with no gaps. The entry's leaf and the subtrees it
+/// completes go into the stored tree in the same transaction: O(log n) rows
+/// read and written.
 pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     use audit_log_head::dsl as head;
     diesel::update(head::audit_log_head.filter(head::id.eq(1)))
@@ -135,15 +156,10 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
             ))
             .execute(conn)?;
     }
-    u64::try_from(index).map_err(|_| Error::Internal("audit log head is negative".into()))
-}
-
-/// RFC 6962 leaf hash.
-pub fn leaf_hash(entry: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update([0u8]);
-    hasher.update(entry);
-    hasher.finalize().into()
+    let index =
+        u64::try_from(index).map_err(|_| Error::Internal("audit log head is negative".into()))?;
+    tree::append_leaf(conn, index, leaf)?;
+    Ok(index)
 }
 
 fn canonical_entry(index: i64, time: DateTime<Utc>, entry: &Entry) -> String {
@@ -216,146 +232,13 @@ pub struct EntryRecord {
     pub detail: Value,
 }
 
-/// An entry as the API shows it: what the canonical bytes say, and the
-/// leaf hash that commits to them.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct EntryView {
-    pub index: u64,
-    pub time: String,
-    pub actor: Option<String>,
-    pub action: String,
-    pub dataset: Option<String>,
-    pub subject: String,
-    /// The actor and every account the entry concerns.
-    pub parties: Vec<String>,
-    #[schema(value_type = Object)]
-    pub detail: Value,
-    /// Hex SHA-256 leaf hash of the canonical bytes.
-    pub leaf_hash: String,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct EntryFilter {
-    pub after: Option<u64>,
-    pub limit: u32,
-    pub subject: Option<String>,
-    pub actor: Option<Uuid>,
-    /// Entries whose actor or parties include this account.
-    pub account: Option<Uuid>,
-    pub action: Option<String>,
-    pub dataset: Option<Uuid>,
-}
-
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct EntryPage {
-    pub entries: Vec<EntryView>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    pub next_after: Option<u64>,
-}
-
-#[derive(Queryable)]
-struct StoredEntry {
-    idx: i64,
-    canonical: String,
-    leaf_hash: Vec<u8>,
-}
-
-impl StoredEntry {
-    fn view(self) -> Result<EntryView> {
-        let record: EntryRecord = serde_json::from_str(&self.canonical).map_err(|e| {
-            Error::Internal(format!(
-                "audit entry {} is not canonical JSON: {e}",
-                self.idx
-            ))
-        })?;
-        Ok(EntryView {
-            index: record.index,
-            time: record.time,
-            actor: record.actor,
-            action: record.action,
-            dataset: record.dataset,
-            subject: record.subject,
-            parties: record.parties,
-            detail: record.detail,
-            leaf_hash: hex::encode(self.leaf_hash),
-        })
-    }
-}
-
 /// Only auditors and regulators read the trail as a whole.
 pub fn require_oversight(actor: &Actor) -> Result<()> {
     actor.require_any(&[Role::Auditor, Role::Regulator])
 }
 
-/// The filtered trail, in log order.
-pub async fn list(db: &Db, actor: &Actor, filter: EntryFilter) -> Result<EntryPage> {
-    require_oversight(actor)?;
-    if filter
-        .action
-        .as_deref()
-        .is_some_and(|a| Action::parse(a).is_none())
-    {
-        return Err(
-            Error::refused(Code::InvalidParameter, "action: not a recorded action")
-                .with("parameter", "action"),
-        );
-    }
-    db.read(move |conn| {
-        let mut query = audit_entries::table
-            .select((
-                audit_entries::idx,
-                audit_entries::canonical,
-                audit_entries::leaf_hash,
-            ))
-            .order(audit_entries::idx.asc())
-            .limit(i64::from(filter.limit) + 1)
-            .into_boxed();
-        if let Some(after) = filter.after {
-            query = query.filter(audit_entries::idx.gt(after as i64));
-        }
-        if let Some(subject) = filter.subject {
-            query = query.filter(audit_entries::subject.eq(subject));
-        }
-        if let Some(actor) = filter.actor {
-            query = query.filter(audit_entries::actor_id.eq(actor.to_string()));
-        }
-        if let Some(account) = filter.account {
-            query = query.filter(
-                audit_entries::idx.eq_any(
-                    audit_entry_parties::table
-                        .filter(audit_entry_parties::account_id.eq(account.to_string()))
-                        .select(audit_entry_parties::idx),
-                ),
-            );
-        }
-        if let Some(action) = filter.action {
-            query = query.filter(audit_entries::action.eq(action));
-        }
-        if let Some(dataset) = filter.dataset {
-            query = query.filter(audit_entries::dataset_id.eq(dataset.to_string()));
-        }
-        let mut rows: Vec<StoredEntry> = query.load(conn)?;
-        let more = rows.len() > filter.limit as usize;
-        rows.truncate(filter.limit as usize);
-        let entries = rows
-            .into_iter()
-            .map(StoredEntry::view)
-            .collect::<Result<Vec<_>>>()?;
-        let next_after = if more {
-            entries.last().map(|e| e.index)
-        } else {
-            None
-        };
-        Ok(EntryPage {
-            entries,
-            next_after,
-        })
-    })
-    .await
-}
-
 /// How many entries the log holds.
-pub async fn size(db: &Db) -> Result<u64> {
+pub async fn size(db: &crate::store::Db) -> Result<u64> {
     db.read(|conn| {
         let size: i64 = audit_log_head::table
             .filter(audit_log_head::id.eq(1))

@@ -28,7 +28,7 @@ use utoipa_actix_web::AppExt;
         (name = "catalog", description = "Listings, versions and payloads"),
         (name = "rights", description = "Property rights, certificates, lineage and provenance"),
         (name = "grants", description = "Access requests, grants, data tokens"),
-        (name = "audit", description = "The audit trail"),
+        (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]
 struct ApiDoc;

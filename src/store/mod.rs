@@ -137,12 +137,18 @@ impl diesel::r2d2::ManageConnection for Manager {
 type Pool = diesel::r2d2::Pool<Manager>;
 pub type PooledConnection = diesel::r2d2::PooledConnection<Manager>;
 
+/// Work a write transaction runs after its own work succeeded and before it
+/// commits, on the same connection; an error rolls the transaction back.
+pub type BeforeCommitFn = dyn Fn(&mut DbConnection) -> Result<()> + Send + Sync;
+pub type BeforeCommit = Arc<BeforeCommitFn>;
+
 /// The shared handle on the database.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     url: Arc<DatabaseUrl>,
     retries: u32,
+    before_commit: Option<BeforeCommit>,
 }
 
 impl Db {
@@ -170,7 +176,16 @@ impl Db {
             pool,
             url: Arc::new(url),
             retries: settings.retries,
+            before_commit: None,
         })
+    }
+
+    /// Installs the hook every write transaction runs just before COMMIT
+    /// (the audit log signs its new tree head there, so that the head
+    /// commits with the entries it covers). Handles cloned before the call
+    /// keep the previous hook.
+    pub fn set_before_commit(&mut self, hook: BeforeCommit) {
+        self.before_commit = Some(hook);
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -228,7 +243,7 @@ impl Db {
         let mut conn = self.get()?;
         let mut attempt = 0;
         loop {
-            match write_transaction(&mut conn, &mut work) {
+            match write_transaction(&mut conn, &mut work, self.before_commit.as_deref()) {
                 Err(e) if e.is_retryable() && attempt < self.retries => {
                     attempt += 1;
                     tracing::debug!(attempt, error = %e, "retrying transaction");
@@ -280,8 +295,13 @@ where
 /// One write transaction. SQLite transactions begin IMMEDIATE: a deferred
 /// transaction that reads before it writes can find its snapshot stale once
 /// it wants the write lock, and SQLite then fails it at once instead of
-/// waiting out the busy timeout.
-fn write_transaction<T, F>(conn: &mut DbConnection, work: &mut F) -> Result<T>
+/// waiting out the busy timeout. The before-commit hook runs only after the
+/// work succeeded, and its failure rolls everything back like the work's.
+fn write_transaction<T, F>(
+    conn: &mut DbConnection,
+    work: &mut F,
+    before_commit: Option<&BeforeCommitFn>,
+) -> Result<T>
 where
     F: FnMut(&mut DbConnection) -> Result<T>,
 {
@@ -291,7 +311,11 @@ where
         }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    match work(conn) {
+    let outcome = work(conn).and_then(|value| match before_commit {
+        Some(hook) => hook(conn).map(|()| value),
+        None => Ok(value),
+    });
+    match outcome {
         Ok(value) => {
             match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
                 Ok(()) => Ok(value),

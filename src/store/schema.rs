@@ -85,6 +85,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_tree_nodes (level, node_index) {
+        level -> Integer,
+        node_index -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_tree_heads (tree_size) {
+        tree_size -> BigInt,
+        root_hash -> Binary,
+        signed_at -> Timestamp,
+        kid -> Text,
+        signature -> Binary,
+        checkpoint -> Text,
+    }
+}
+
 diesel::joinable!(dataset_tags -> datasets (dataset_id));
 diesel::joinable!(dataset_versions -> datasets (dataset_id));
 
@@ -96,6 +115,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_entries,
     audit_entry_parties,
     audit_log_head,
+    audit_tree_nodes,
+    audit_tree_heads,
 );
 
 diesel::table! {

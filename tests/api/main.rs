@@ -6,6 +6,7 @@
 mod support;
 
 mod accounts;
+mod audit_log;
 mod audit_trail;
 mod authorization;
 mod catalog;

@@ -50,7 +50,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(grants::policy)
                 .service(grants::revoke)
                 .service(grants::data_token)
-                .service(audit::entries),
+                .service(audit::entries)
+                .service(audit::checkpoint)
+                .service(audit::tree_heads)
+                .service(audit::inclusion)
+                .service(audit::consistency),
         );
 }
 
