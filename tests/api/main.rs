@@ -14,3 +14,4 @@ mod gateway;
 mod grants;
 mod large_upload;
 mod rights;
+mod scale_out;
