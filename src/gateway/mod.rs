@@ -46,7 +46,7 @@ pub fn start(market: Market) -> std::io::Result<RunningServer> {
 pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let settings = market.settings.clone();
-    let api = openapi::document();
+    let api = openapi::document_for(&settings);
     let shared = Shared {
         routes: web::Data::new(routes_table::RouteTable::new(&api)),
         api,

@@ -66,6 +66,38 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document as served: the bounds that come from configuration (page
+/// sizes, lineage depth) set to this server's values.
+pub fn document_for(settings: &crate::config::Settings) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let mut api = document();
+    let bound = |name: &str| match name {
+        "limit" => Some(settings.limits.page_size_max as usize),
+        "depth" => Some(settings.lineage.max_depth as usize),
+        _ => None,
+    };
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let (Some(max), Some(RefOr::T(Schema::Object(schema)))) =
+                    (bound(&parameter.name), parameter.schema.as_mut())
+                {
+                    schema.maximum = Some(utoipa::Number::UInt(max));
+                }
+            }
+        }
+    }
+    api
+}
+
 /// The document of every route the gateway registers through
 /// `routes::configure`, which is also what the server runs.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -75,4 +107,32 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(super::routes::configure)
         .split_for_parts();
     api
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_bounds_are_the_documented_ones() {
+        let mut settings = crate::config::Settings::defaults().unwrap();
+        settings.limits.page_size_max = 500;
+        settings.lineage.max_depth = 42;
+        let api = serde_json::to_value(document_for(&settings)).unwrap();
+        let param = |path: &str, name: &str| {
+            api["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["schema"]
+                .clone()
+        };
+        assert_eq!(param("/api/v1/datasets", "limit")["maximum"], 500);
+        assert_eq!(param("/api/v1/audit/entries", "limit")["maximum"], 500);
+        assert_eq!(
+            param("/api/v1/datasets/{id}/lineage", "depth")["maximum"],
+            42
+        );
+    }
 }
