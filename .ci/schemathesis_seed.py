@@ -113,6 +113,9 @@ values = {json.dumps(registrations)}
 [dictionaries.certificates]
 values = {json.dumps(certificates)}
 
+[dictionaries.positions]
+values = [0, 1, 2, 3, 5, 8, 13]
+
 [dictionaries.problems]
 values = ["not-found", "invalid-state", "core-data-not-tradable", "grant-revoked"]
 
@@ -123,6 +126,11 @@ values = ["not-found", "invalid-state", "core-data-not-tradable", "grant-revoked
 "path.cert_id" = {{ dictionary = "certificates", probability = 0.8 }}
 "path.slug" = {{ dictionary = "problems", probability = 0.8 }}
 "query.dataset" = {{ dictionary = "datasets", probability = 0.5 }}
+"query.index" = {{ dictionary = "positions", probability = 0.7 }}
+"query.tree_size" = {{ dictionary = "positions", probability = 0.7 }}
+"query.first" = {{ dictionary = "positions", probability = 0.7 }}
+"query.second" = {{ dictionary = "positions", probability = 0.7 }}
+"query.size" = {{ dictionary = "positions", probability = 0.7 }}
 "body.dataset" = {{ dictionary = "datasets", probability = 0.5 }}
 """
 with open(f"{OUT}/schemathesis.toml", "w") as f:
