@@ -113,6 +113,15 @@ pub fn document() -> utoipa::openapi::OpenApi {
 mod tests {
     use super::*;
 
+    /// The contract as a reviewed file: a change to any endpoint, schema or
+    /// status shows as a diff of `snapshots/…openapi_document.snap`. After a
+    /// deliberate change: `INSTA_UPDATE=always cargo test --lib openapi`,
+    /// then review the diff.
+    #[test]
+    fn openapi_document() {
+        insta::assert_json_snapshot!(document());
+    }
+
     #[test]
     fn configured_bounds_are_the_documented_ones() {
         let mut settings = crate::config::Settings::defaults().unwrap();
