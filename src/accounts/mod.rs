@@ -94,7 +94,8 @@ pub enum Registrar<'a> {
     Operator,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::accounts)]
 struct AccountRow {
     id: String,
     name: String,
@@ -117,25 +118,6 @@ impl AccountRow {
         })
     }
 }
-
-type AccountColumns = (
-    accounts::id,
-    accounts::name,
-    accounts::password_hash,
-    accounts::roles,
-    accounts::display_name,
-    accounts::organization,
-    accounts::created_at,
-);
-const ACCOUNT_COLUMNS: AccountColumns = (
-    accounts::id,
-    accounts::name,
-    accounts::password_hash,
-    accounts::roles,
-    accounts::display_name,
-    accounts::organization,
-    accounts::created_at,
-);
 
 fn validate_name(name: &str) -> Result<()> {
     let ok_len = (3..=64).contains(&name.len());
@@ -329,7 +311,7 @@ pub async fn issue_token(market: &Market, credentials: Credentials) -> Result<Ac
         .read(move |conn| {
             accounts::table
                 .filter(accounts::name.eq(name))
-                .select(ACCOUNT_COLUMNS)
+                .select(AccountRow::as_select())
                 .first::<AccountRow>(conn)
                 .optional()
                 .map_err(Error::from)
@@ -387,7 +369,7 @@ pub async fn get(market: &Market, id: Uuid) -> Result<Account> {
 pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
     accounts::table
         .find(id.to_string())
-        .select(ACCOUNT_COLUMNS)
+        .select(AccountRow::as_select())
         .first::<AccountRow>(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("account"))?

@@ -206,7 +206,8 @@ pub struct Content {
         futures_util::stream::BoxStream<'static, std::result::Result<Bytes, object_store::Error>>,
 }
 
-#[derive(Queryable, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::store::schema::datasets)]
 pub(crate) struct DatasetRow {
     pub id: String,
     pub provider_id: String,
@@ -227,47 +228,6 @@ pub(crate) struct DatasetRow {
     pub updated_at: NaiveDateTime,
     pub listed_at: Option<NaiveDateTime>,
 }
-
-type DatasetColumns = (
-    datasets::id,
-    datasets::provider_id,
-    datasets::title,
-    datasets::description,
-    datasets::tags,
-    datasets::classification,
-    datasets::personal_data,
-    datasets::license,
-    datasets::price_amount,
-    datasets::price_currency,
-    datasets::status,
-    datasets::review_reason,
-    datasets::reviewed_by,
-    datasets::reviewed_at,
-    datasets::latest_version,
-    datasets::created_at,
-    datasets::updated_at,
-    datasets::listed_at,
-);
-pub(crate) const DATASET_COLUMNS: DatasetColumns = (
-    datasets::id,
-    datasets::provider_id,
-    datasets::title,
-    datasets::description,
-    datasets::tags,
-    datasets::classification,
-    datasets::personal_data,
-    datasets::license,
-    datasets::price_amount,
-    datasets::price_currency,
-    datasets::status,
-    datasets::review_reason,
-    datasets::reviewed_by,
-    datasets::reviewed_at,
-    datasets::latest_version,
-    datasets::created_at,
-    datasets::updated_at,
-    datasets::listed_at,
-);
 
 impl DatasetRow {
     pub fn status(&self) -> Result<DatasetStatus> {
@@ -315,7 +275,8 @@ impl DatasetRow {
     }
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::dataset_versions)]
 pub(crate) struct VersionRow {
     number: i32,
     media_type: String,
@@ -336,23 +297,6 @@ impl VersionRow {
         }
     }
 }
-
-type VersionColumns = (
-    dataset_versions::number,
-    dataset_versions::media_type,
-    dataset_versions::size,
-    dataset_versions::sha256,
-    dataset_versions::object_key,
-    dataset_versions::created_at,
-);
-const VERSION_COLUMNS: VersionColumns = (
-    dataset_versions::number,
-    dataset_versions::media_type,
-    dataset_versions::size,
-    dataset_versions::sha256,
-    dataset_versions::object_key,
-    dataset_versions::created_at,
-);
 
 // ---------------------------------------------------------------------------
 // Validation
@@ -434,7 +378,7 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
 pub(crate) fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<DatasetRow>> {
     Ok(datasets::table
         .find(id.to_string())
-        .select(DATASET_COLUMNS)
+        .select(DatasetRow::as_select())
         .first::<DatasetRow>(conn)
         .optional()?)
 }
@@ -999,7 +943,7 @@ pub async fn versions(market: &Market, actor: Option<&Actor>, id: Uuid) -> Resul
             let rows: Vec<VersionRow> = dataset_versions::table
                 .filter(dataset_versions::dataset_id.eq(id.to_string()))
                 .order(dataset_versions::number.asc())
-                .select(VERSION_COLUMNS)
+                .select(VersionRow::as_select())
                 .load(conn)?;
             Ok(rows.iter().map(VersionRow::version).collect())
         })
@@ -1009,7 +953,7 @@ pub async fn versions(market: &Market, actor: Option<&Actor>, id: Uuid) -> Resul
 pub(crate) fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
     dataset_versions::table
         .find((id.to_string(), number))
-        .select(VERSION_COLUMNS)
+        .select(VersionRow::as_select())
         .first::<VersionRow>(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("version"))
@@ -1097,7 +1041,7 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
             let postgres = conn.is_postgres();
             let mut sql_query = datasets::table
                 .filter(datasets::status.eq(DatasetStatus::Listed.as_str()))
-                .select(DATASET_COLUMNS)
+                .select(DatasetRow::as_select())
                 .order(datasets::id.desc())
                 .limit(i64::from(limit) + 1)
                 .into_boxed();

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{GRANT_COLUMNS, GrantRow, GrantStatus};
+use super::{GrantRow, GrantStatus};
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::catalog::{self, ByteRange, Content, VersionRow};
 use crate::domain::{self, Actor};
@@ -218,7 +218,7 @@ fn plan(
                 .filter(grants::licensee_id.eq(actor.id.to_string()))
                 .filter(grants::dataset_id.eq(&row.id))
                 .order(grants::id.desc())
-                .select(GRANT_COLUMNS)
+                .select(GrantRow::as_select())
                 .load(conn)?;
             if held.is_empty() {
                 if !rights::can_see(conn, Some(actor), &row)? {
@@ -252,7 +252,7 @@ fn plan(
         Bearer::Data(claims) => {
             let grant = grants::table
                 .find(claims.grant.to_string())
-                .select(GRANT_COLUMNS)
+                .select(GrantRow::as_select())
                 .first::<GrantRow>(conn)
                 .optional()?
                 .filter(|g| g.licensee_id == claims.sub.to_string())
@@ -311,7 +311,7 @@ fn count(
     .execute(conn)?;
     let fresh = grants::table
         .find(&grant.id)
-        .select(GRANT_COLUMNS)
+        .select(GrantRow::as_select())
         .first::<GrantRow>(conn)?;
     if counted == 0 {
         // Lost a race (most likely for the last download) or the grant

@@ -243,7 +243,8 @@ pub struct DataToken {
 // ---------------------------------------------------------------------------
 // Rows
 
-#[derive(Queryable, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::store::schema::access_requests)]
 pub(crate) struct RequestRow {
     id: String,
     dataset_id: String,
@@ -269,57 +270,6 @@ pub(crate) struct RequestRow {
     review_reason: Option<String>,
     grant_id: Option<String>,
 }
-
-type RequestColumns = (
-    access_requests::id,
-    access_requests::dataset_id,
-    access_requests::consumer_id,
-    access_requests::purpose,
-    access_requests::duration_days,
-    access_requests::max_downloads,
-    access_requests::processing,
-    access_requests::cross_border,
-    access_requests::destination_country,
-    access_requests::message,
-    access_requests::state,
-    access_requests::requires_review,
-    access_requests::created_at,
-    access_requests::updated_at,
-    access_requests::expires_at,
-    access_requests::decided_by,
-    access_requests::decided_at,
-    access_requests::decision_reason,
-    access_requests::policy,
-    access_requests::reviewed_by,
-    access_requests::reviewed_at,
-    access_requests::review_reason,
-    access_requests::grant_id,
-);
-const REQUEST_COLUMNS: RequestColumns = (
-    access_requests::id,
-    access_requests::dataset_id,
-    access_requests::consumer_id,
-    access_requests::purpose,
-    access_requests::duration_days,
-    access_requests::max_downloads,
-    access_requests::processing,
-    access_requests::cross_border,
-    access_requests::destination_country,
-    access_requests::message,
-    access_requests::state,
-    access_requests::requires_review,
-    access_requests::created_at,
-    access_requests::updated_at,
-    access_requests::expires_at,
-    access_requests::decided_by,
-    access_requests::decided_at,
-    access_requests::decision_reason,
-    access_requests::policy,
-    access_requests::reviewed_by,
-    access_requests::reviewed_at,
-    access_requests::review_reason,
-    access_requests::grant_id,
-);
 
 fn verdict(
     by: &Option<String>,
@@ -369,7 +319,8 @@ impl RequestRow {
     }
 }
 
-#[derive(Queryable, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::store::schema::grants)]
 pub(crate) struct GrantRow {
     pub(crate) id: String,
     request_id: String,
@@ -390,47 +341,6 @@ pub(crate) struct GrantRow {
     revoked_by: Option<String>,
     revoke_reason: Option<String>,
 }
-
-type GrantColumns = (
-    grants::id,
-    grants::request_id,
-    grants::dataset_id,
-    grants::version,
-    grants::licensor_id,
-    grants::licensee_id,
-    grants::purposes,
-    grants::not_before,
-    grants::not_after,
-    grants::max_downloads,
-    grants::downloads_used,
-    grants::territory,
-    grants::processing,
-    grants::status,
-    grants::created_at,
-    grants::revoked_at,
-    grants::revoked_by,
-    grants::revoke_reason,
-);
-pub(crate) const GRANT_COLUMNS: GrantColumns = (
-    grants::id,
-    grants::request_id,
-    grants::dataset_id,
-    grants::version,
-    grants::licensor_id,
-    grants::licensee_id,
-    grants::purposes,
-    grants::not_before,
-    grants::not_after,
-    grants::max_downloads,
-    grants::downloads_used,
-    grants::territory,
-    grants::processing,
-    grants::status,
-    grants::created_at,
-    grants::revoked_at,
-    grants::revoked_by,
-    grants::revoke_reason,
-);
 
 impl GrantRow {
     pub(crate) fn territory(&self) -> Result<Vec<String>> {
@@ -522,7 +432,7 @@ fn wrong_state(row: &RequestRow, doing: &str) -> Error {
 fn load_request(conn: &mut DbConnection, id: Uuid) -> Result<Option<RequestRow>> {
     Ok(access_requests::table
         .find(id.to_string())
-        .select(REQUEST_COLUMNS)
+        .select(RequestRow::as_select())
         .first::<RequestRow>(conn)
         .optional()?)
 }
@@ -779,7 +689,7 @@ pub async fn list_requests(
         .db
         .read(move |conn| {
             let mut query = access_requests::table
-                .select(REQUEST_COLUMNS)
+                .select(RequestRow::as_select())
                 .order(access_requests::id.desc())
                 .limit(i64::from(limit) + 1)
                 .into_boxed();
@@ -1124,7 +1034,7 @@ pub(crate) fn load_grant_visible(
     let not_found = || Error::not_found("grant");
     let row = grants::table
         .find(id.to_string())
-        .select(GRANT_COLUMNS)
+        .select(GrantRow::as_select())
         .first::<GrantRow>(conn)
         .optional()?
         .ok_or_else(not_found)?;
@@ -1177,7 +1087,7 @@ pub async fn list_grants(
         .db
         .read(move |conn| {
             let mut query = grants::table
-                .select(GRANT_COLUMNS)
+                .select(GrantRow::as_select())
                 .order(grants::id.desc())
                 .limit(i64::from(limit) + 1)
                 .into_boxed();
@@ -1256,7 +1166,7 @@ pub async fn revoke(
                     detail: json!({ "reason": reason, "previous_status": status }),
                 },
             )?;
-            let row = grants::table.find(&row.id).select(GRANT_COLUMNS).first::<GrantRow>(conn)?;
+            let row = grants::table.find(&row.id).select(GrantRow::as_select()).first::<GrantRow>(conn)?;
             Ok(Recorded::new(row.to_grant()?, vec![index]))
         })
         .await
@@ -1385,7 +1295,7 @@ pub async fn sweep_requests(market: &Market) -> Result<usize> {
             let due: Vec<RequestRow> = access_requests::table
                 .filter(access_requests::state.eq(RequestState::Pending.as_str()))
                 .filter(access_requests::expires_at.le(now))
-                .select(REQUEST_COLUMNS)
+                .select(RequestRow::as_select())
                 .limit(500)
                 .load(conn)?;
             let mut expired = 0;
@@ -1410,7 +1320,7 @@ pub async fn sweep_grants(market: &Market) -> Result<usize> {
             let due: Vec<GrantRow> = grants::table
                 .filter(grants::status.eq(GrantStatus::Active.as_str()))
                 .filter(grants::not_after.le(now))
-                .select(GRANT_COLUMNS)
+                .select(GrantRow::as_select())
                 .limit(500)
                 .load(conn)?;
             for row in &due {

@@ -76,7 +76,8 @@ pub struct CertificateStatus {
     pub superseded_by: Option<Uuid>,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::rights_certificates)]
 struct CertificateRow {
     id: String,
     right_id: String,
@@ -85,23 +86,6 @@ struct CertificateRow {
     superseded_at: Option<NaiveDateTime>,
     superseded_by: Option<String>,
 }
-
-type CertificateColumns = (
-    rights_certificates::id,
-    rights_certificates::right_id,
-    rights_certificates::jws,
-    rights_certificates::issued_at,
-    rights_certificates::superseded_at,
-    rights_certificates::superseded_by,
-);
-const CERTIFICATE_COLUMNS: CertificateColumns = (
-    rights_certificates::id,
-    rights_certificates::right_id,
-    rights_certificates::jws,
-    rights_certificates::issued_at,
-    rights_certificates::superseded_at,
-    rights_certificates::superseded_by,
-);
 
 /// Signs and stores a certificate for `right`; returns its id.
 pub(crate) fn issue(conn: &mut DbConnection, issuer: &Issuer, right: &RightRow) -> Result<Uuid> {
@@ -214,7 +198,7 @@ pub async fn for_right(
                     rights_certificates::issued_at.desc(),
                     rights_certificates::id.desc(),
                 ))
-                .select(CERTIFICATE_COLUMNS)
+                .select(CertificateRow::as_select())
                 .first(conn)
                 .optional()?
                 .ok_or_else(|| Error::not_found("certificate"))?;
@@ -242,7 +226,7 @@ pub async fn status(
         .read(move |conn| {
             let row: CertificateRow = rights_certificates::table
                 .find(certificate.to_string())
-                .select(CERTIFICATE_COLUMNS)
+                .select(CertificateRow::as_select())
                 .first(conn)
                 .optional()?
                 .ok_or_else(|| Error::not_found("certificate"))?;

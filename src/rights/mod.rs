@@ -139,7 +139,8 @@ pub struct TransferInput {
     pub until: Option<DateTime<Utc>>,
 }
 
-#[derive(Queryable, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::store::schema::rights)]
 pub(crate) struct RightRow {
     id: String,
     dataset_id: String,
@@ -152,31 +153,6 @@ pub(crate) struct RightRow {
     until: Option<NaiveDateTime>,
     ended_at: Option<NaiveDateTime>,
 }
-
-type RightColumns = (
-    rights::id,
-    rights::dataset_id,
-    rights::kind,
-    rights::holder_id,
-    rights::origin,
-    rights::granted_by,
-    rights::note,
-    rights::since,
-    rights::until,
-    rights::ended_at,
-);
-const RIGHT_COLUMNS: RightColumns = (
-    rights::id,
-    rights::dataset_id,
-    rights::kind,
-    rights::holder_id,
-    rights::origin,
-    rights::granted_by,
-    rights::note,
-    rights::since,
-    rights::until,
-    rights::ended_at,
-);
 
 impl RightRow {
     fn kind(&self) -> Result<RightKind> {
@@ -231,7 +207,7 @@ impl Holders {
             .filter(rights::dataset_id.eq(dataset))
             .filter(rights::ended_at.is_null())
             .order(rights::since.asc())
-            .select(RIGHT_COLUMNS)
+            .select(RightRow::as_select())
             .load::<RightRow>(conn)?;
         Ok(Holders {
             rows,
@@ -583,7 +559,7 @@ pub async fn of_dataset(
             let history: Vec<RightRow> = rights::table
                 .filter(rights::dataset_id.eq(&row.id))
                 .order((rights::since.asc(), rights::id.asc()))
-                .select(RIGHT_COLUMNS)
+                .select(RightRow::as_select())
                 .load(conn)?;
             let current_certificates = certificate::current_by_right(conn, &row.id)?;
             let cert = |r: &RightRow| current_certificates.get(&r.id).copied();
@@ -629,7 +605,7 @@ pub(crate) fn load_right(
 ) -> Result<(RightRow, DatasetRow)> {
     let right = rights::table
         .find(id.to_string())
-        .select(RIGHT_COLUMNS)
+        .select(RightRow::as_select())
         .first::<RightRow>(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("right"))?;

@@ -356,7 +356,7 @@ fn load_rows(
     for chunk in ids.chunks(CHUNK) {
         let loaded: Vec<DatasetRow> = datasets::table
             .filter(datasets::id.eq_any(chunk))
-            .select(catalog::DATASET_COLUMNS)
+            .select(DatasetRow::as_select())
             .load(conn)?;
         rows.extend(loaded.into_iter().map(|r| (r.id.clone(), r)));
     }
