@@ -8,8 +8,8 @@ Usage: python prov_check.py http://127.0.0.1:8080
 
 import json
 import sys
-import urllib.error
-import urllib.request
+
+from market_client import Market
 
 import prov
 from prov.model import (
@@ -25,22 +25,10 @@ from prov.model import (
 )
 
 BASE = sys.argv[1].rstrip("/")
-API = BASE + "/api/v1"
 PASSWORD = "prov-check-password-1"
 
 
-def call(method, path, token=None, body=None, raw=None, content_type="application/json"):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(API + path, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", content_type)
-    if token:
-        req.add_header("authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
+call = Market(BASE).call
 
 
 def dataset(token, title, sources=()):

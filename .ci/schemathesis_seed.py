@@ -10,28 +10,16 @@ Admin, regulator and auditor accounts must exist already (created with
 
 import json
 import sys
+
+from market_client import Market
 import time
-import urllib.error
-import urllib.request
 
 BASE = sys.argv[1].rstrip("/")
 OUT = sys.argv[2]
-API = BASE + "/api/v1"
 PASSWORD = "schemathesis-pass-1"
 
 
-def call(method, path, token=None, body=None, raw=None, content_type="application/json"):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(API + path, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", content_type)
-    if token:
-        req.add_header("authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        sys.exit(f"seeding failed: {method} {path}: {e.code} {e.read().decode()}")
+call = Market(BASE).call
 
 
 def token(name):

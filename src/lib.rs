@@ -14,6 +14,7 @@ pub mod grants;
 pub mod keys;
 pub mod market;
 pub mod objects;
+pub mod page;
 pub mod rights;
 pub mod store;
 pub mod tokens;

@@ -23,6 +23,7 @@ use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::objects::{self, PutError};
+use crate::page;
 use crate::rights::provenance::{ActivityInput, SourceRef};
 use crate::rights::{self, Act};
 use crate::store::schema::{dataset_tags, dataset_versions, datasets};
@@ -1011,15 +1012,7 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
         )
         .with("parameter", "limit"));
     }
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            Uuid::parse_str(c).map_err(|_| {
-                Error::refused(Code::InvalidCursor, "the cursor is not one this API gave")
-            })
-        })
-        .transpose()?;
+    let cursor = page::parse_cursor(query.cursor.as_deref())?;
     let terms = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => Vec::new(),
         Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
@@ -1066,14 +1059,8 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
             if let Some(cursor) = cursor {
                 sql_query = sql_query.filter(datasets::id.lt(cursor.to_string()));
             }
-            let mut rows: Vec<DatasetRow> = sql_query.load(conn)?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = if more {
-                rows.last().map(|r| r.id.clone())
-            } else {
-                None
-            };
+            let rows: Vec<DatasetRow> = sql_query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
             let items = rows
                 .into_iter()
                 .map(DatasetRow::into_dataset)

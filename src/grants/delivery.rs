@@ -115,16 +115,11 @@ pub(crate) fn record_expiry(conn: &mut DbConnection, row: &GrantRow) -> Result<O
     if changed == 0 {
         return Ok(None);
     }
-    audit::append(
+    row.record(
         conn,
-        Entry {
-            actor: None,
-            action: Action::GrantExpired,
-            dataset: Some(domain::id_from_db(&row.dataset_id)?),
-            subject: row.id.clone(),
-            parties: vec![domain::id_from_db(&row.licensor_id)?, domain::id_from_db(&row.licensee_id)?],
-            detail: json!({ "not_after": domain::format_time(domain::from_db_time(row.not_after)) }),
-        },
+        None,
+        Action::GrantExpired,
+        json!({ "not_after": domain::format_time(domain::from_db_time(row.not_after)) }),
     )
     .map(Some)
 }
@@ -327,27 +322,19 @@ fn count(
             .set(grants::status.eq(GrantStatus::Exhausted.as_str()))
             .execute(conn)?;
     }
-    let index = audit::append(
+    let index = grant.record(
         conn,
-        Entry {
-            actor: Some(actor),
-            action: Action::DeliveryCompleted,
-            dataset: Some(domain::id_from_db(&grant.dataset_id)?),
-            subject: grant.id.clone(),
-            parties: vec![
-                domain::id_from_db(&grant.licensor_id)?,
-                domain::id_from_db(&grant.licensee_id)?,
-            ],
-            detail: json!({
-                "grant": grant.id,
-                "version": version,
-                "bytes": bytes,
-                "sha256": sha256,
-                "territory": territory,
-                "download": fresh.downloads_used,
-                "of": fresh.max_downloads,
-            }),
-        },
+        Some(actor),
+        Action::DeliveryCompleted,
+        json!({
+            "grant": grant.id,
+            "version": version,
+            "bytes": bytes,
+            "sha256": sha256,
+            "territory": territory,
+            "download": fresh.downloads_used,
+            "of": fresh.max_downloads,
+        }),
     )?;
     Ok(Ok(index))
 }
@@ -363,24 +350,16 @@ fn append_refusal(
     if error.code() == Code::GrantExpired {
         record_expiry(conn, grant)?;
     }
-    audit::append(
+    grant.record(
         conn,
-        Entry {
-            actor: Some(actor),
-            action: Action::DeliveryRefused,
-            dataset: Some(domain::id_from_db(&grant.dataset_id)?),
-            subject: grant.id.clone(),
-            parties: vec![
-                domain::id_from_db(&grant.licensor_id)?,
-                domain::id_from_db(&grant.licensee_id)?,
-            ],
-            detail: json!({
-                "reason": error.code().slug(),
-                "grant": grant.id,
-                "version": version,
-                "territory": territory,
-            }),
-        },
+        Some(actor),
+        Action::DeliveryRefused,
+        json!({
+            "reason": error.code().slug(),
+            "grant": grant.id,
+            "version": version,
+            "territory": territory,
+        }),
     )
 }
 

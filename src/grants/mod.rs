@@ -21,6 +21,7 @@ use crate::catalog::{self, DatasetRow};
 use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role, market_words};
 use crate::error::{Code, Error, Result, on_unique_violation};
 use crate::market::Market;
+use crate::page;
 use crate::rights::{self, Act};
 use crate::store::DbConnection;
 use crate::store::schema::{access_requests, dataset_versions, grants, rights as rights_table};
@@ -392,11 +393,29 @@ impl GrantRow {
         })
     }
 
-    fn parties(&self) -> Result<Vec<Uuid>> {
-        Ok(vec![
-            domain::id_from_db(&self.licensor_id)?,
-            domain::id_from_db(&self.licensee_id)?,
-        ])
+    /// Records something that happened to this grant; its licensor and
+    /// licensee are parties to it.
+    pub(crate) fn record(
+        &self,
+        conn: &mut DbConnection,
+        actor: Option<Uuid>,
+        action: Action,
+        detail: serde_json::Value,
+    ) -> Result<u64> {
+        audit::append(
+            conn,
+            Entry {
+                actor,
+                action,
+                dataset: Some(domain::id_from_db(&self.dataset_id)?),
+                subject: self.id.clone(),
+                parties: vec![
+                    domain::id_from_db(&self.licensor_id)?,
+                    domain::id_from_db(&self.licensee_id)?,
+                ],
+                detail,
+            },
+        )
     }
 }
 
@@ -682,7 +701,7 @@ pub async fn list_requests(
     limit: u32,
     cursor: Option<String>,
 ) -> Result<RequestPage> {
-    let cursor = parse_cursor(cursor)?;
+    let cursor = page::parse_cursor(cursor.as_deref())?;
     sweep_requests(market).await?;
     let actor = actor.clone();
     market
@@ -708,14 +727,8 @@ pub async fn list_requests(
             if let Some(cursor) = cursor {
                 query = query.filter(access_requests::id.lt(cursor.to_string()));
             }
-            let mut rows: Vec<RequestRow> = query.load(conn)?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = if more {
-                rows.last().map(|r| r.id.clone())
-            } else {
-                None
-            };
+            let rows: Vec<RequestRow> = query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
             let items = rows
                 .iter()
                 .map(RequestRow::to_request)
@@ -751,16 +764,6 @@ fn decided_datasets(actor: &Actor) -> DecidedDatasets {
                 .or(rights_table::until.gt(now)),
         )
         .select(rights_table::dataset_id)
-}
-
-fn parse_cursor(cursor: Option<String>) -> Result<Option<Uuid>> {
-    cursor
-        .map(|c| {
-            Uuid::parse_str(&c).map_err(|_| {
-                Error::refused(Code::InvalidCursor, "the cursor is not one this API gave")
-            })
-        })
-        .transpose()
 }
 
 /// The holder (or broker) approves. Requests that the law says need review
@@ -1081,7 +1084,7 @@ pub async fn list_grants(
     limit: u32,
     cursor: Option<String>,
 ) -> Result<GrantPage> {
-    let cursor = parse_cursor(cursor)?;
+    let cursor = page::parse_cursor(cursor.as_deref())?;
     let actor = actor.clone();
     market
         .db
@@ -1103,14 +1106,8 @@ pub async fn list_grants(
             if let Some(cursor) = cursor {
                 query = query.filter(grants::id.lt(cursor.to_string()));
             }
-            let mut rows: Vec<GrantRow> = query.load(conn)?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = if more {
-                rows.last().map(|r| r.id.clone())
-            } else {
-                None
-            };
+            let rows: Vec<GrantRow> = query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
             let items = rows.iter().map(GrantRow::to_grant).collect::<Result<_>>()?;
             Ok(GrantPage { items, next_cursor })
         })
@@ -1155,16 +1152,11 @@ pub async fn revoke(
                     grants::revoke_reason.eq(&reason),
                 ))
                 .execute(conn)?;
-            let index = audit::append(
+            let index = row.record(
                 conn,
-                Entry {
-                    actor: Some(actor.id),
-                    action: Action::GrantRevoked,
-                    dataset: Some(dataset.uuid()?),
-                    subject: row.id.clone(),
-                    parties: row.parties()?,
-                    detail: json!({ "reason": reason, "previous_status": status }),
-                },
+                Some(actor.id),
+                Action::GrantRevoked,
+                json!({ "reason": reason, "previous_status": status }),
             )?;
             let row = grants::table.find(&row.id).select(GrantRow::as_select()).first::<GrantRow>(conn)?;
             Ok(Recorded::new(row.to_grant()?, vec![index]))
@@ -1189,7 +1181,10 @@ pub async fn issue_data_token(
         .write(move |conn| {
             let (row, dataset) = load_grant_visible(conn, &actor, id)?;
             if row.licensee_id != actor.id.to_string() {
-                return Err(Error::refused(Code::NotPermitted, "only the licensee takes data tokens for a grant"));
+                return Err(Error::refused(
+                    Code::NotPermitted,
+                    "only the licensee takes data tokens for a grant",
+                ));
             }
             let now = domain::to_db_time(domain::now());
             if let Some(refusal) = delivery::refusal(&row, now, None)? {
@@ -1202,11 +1197,15 @@ pub async fn issue_data_token(
                     .get_result::<i64>(conn)?
                     > 0;
                 if !exists || row.version.is_some_and(|pinned| pinned != version) {
-                    return Err(Error::invalid("version", "the grant covers no such version"));
+                    return Err(Error::invalid(
+                        "version",
+                        "the grant covers no such version",
+                    ));
                 }
             }
             let issued = Utc::now().timestamp();
-            let expires = (issued + lifetime as i64).min(domain::from_db_time(row.not_after).timestamp());
+            let expires =
+                (issued + lifetime as i64).min(domain::from_db_time(row.not_after).timestamp());
             let claims = DataClaims {
                 iss: issuer.clone(),
                 sub: actor.id,
@@ -1218,17 +1217,13 @@ pub async fn issue_data_token(
                 dataset: dataset.uuid()?,
                 version: input.version.or(row.version),
             };
-            let access_token = tokens::sign(&keys, &claims).map_err(|e| Error::Internal(e.to_string()))?;
-            let index = audit::append(
+            let access_token =
+                tokens::sign(&keys, &claims).map_err(|e| Error::Internal(e.to_string()))?;
+            let index = row.record(
                 conn,
-                Entry {
-                    actor: Some(actor.id),
-                    action: Action::DataTokenIssued,
-                    dataset: Some(claims.dataset),
-                    subject: row.id.clone(),
-                    parties: row.parties()?,
-                    detail: json!({ "token": claims.jti, "version": claims.version, "expires": claims.exp }),
-                },
+                Some(actor.id),
+                Action::DataTokenIssued,
+                json!({ "token": claims.jti, "version": claims.version, "expires": claims.exp }),
             )?;
             Ok(Recorded::new(
                 DataToken {

@@ -1,9 +1,6 @@
 //! A payload of several hundred MiB through the real `datamarket serve`
 //! process: stored intact, and streamed, so the server's memory stays flat.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use futures_util::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -16,20 +13,9 @@ const CHUNK: usize = 256 * 1024;
 const ALLOWED_GROWTH_KIB: u64 = 48 * 1024;
 
 struct Server {
-    child: Child,
-    base: String,
+    process: ServerProcess,
+    _schema: SchemaGuard,
     _dir: tempfile::TempDir,
-    schema: Option<(String, String)>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some((base, schema)) = self.schema.take() {
-            drop_schema(base, schema);
-        }
-    }
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -44,41 +30,13 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 async fn start(backend: Backend) -> Option<Server> {
     let dir = tempfile::tempdir().unwrap();
     let (url, schema) = fresh_database(backend, dir.path())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_datamarket"))
-        .arg("serve")
-        .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("DATAMARKET__SERVER__WORKERS", "2")
-        .env("DATAMARKET__DATABASE__URL", &url)
-        .env("DATAMARKET__STORAGE__DATA_DIR", dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start datamarket serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
+    let process = ServerProcess::start(&url, dir.path(), 8);
+    process.ready().await;
+    Some(Server {
+        process,
+        _schema: SchemaGuard(schema),
         _dir: dir,
-        schema,
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{}/ready", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Some(server);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
+    })
 }
 
 fn payload_chunk(i: usize) -> Vec<u8> {
@@ -90,9 +48,9 @@ async fn case(backend: Backend) {
         eprintln!("DATABASE_URL does not name PostgreSQL; PostgreSQL run skipped");
         return;
     };
-    let pid = server.child.id();
+    let pid = server.process.child.id();
     let client = reqwest::Client::new();
-    let url = |p: &str| format!("{}{p}", server.base);
+    let url = |p: &str| format!("{}{p}", server.process.base);
     client
         .post(url("/api/v1/accounts"))
         .json(&json!({"name": "bulk", "password": PASSWORD, "roles": ["provider"]}))

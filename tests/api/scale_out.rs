@@ -5,66 +5,12 @@
 //! exactly 10 deliveries, a gap-free audit log, and one Merkle log that
 //! `audit verify` accepts from either instance.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use datamarket::audit::verify::{Options, Server, verify_server};
 use datamarket::domain::Role;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(url: &str, data: &std::path::Path) -> Instance {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_datamarket"))
-        .arg("serve")
-        .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("DATAMARKET__SERVER__WORKERS", "2")
-        .env("DATAMARKET__DATABASE__URL", url)
-        .env("DATAMARKET__DATABASE__POOL_SIZE", "6")
-        .env("DATAMARKET__STORAGE__DATA_DIR", data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start datamarket serve");
-    Instance {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn ready(client: &reqwest::Client, instance: &Instance) {
-    for _ in 0..300 {
-        if client
-            .get(format!("{}/ready", instance.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{} did not become ready", instance.base);
-}
 
 async fn post(
     client: &reqwest::Client,
@@ -88,14 +34,14 @@ async fn two_instances_are_one_market() {
         eprintln!("DATABASE_URL does not name PostgreSQL; scale-out run skipped");
         return;
     };
-    let _cleanup = scopeguard(schema);
+    let _schema = SchemaGuard(schema);
     // Both start at once: one applies the migrations while the other waits,
     // and both find (or make) the platform key in the shared directory.
-    let a = start(&url, dir.path());
-    let b = start(&url, dir.path());
+    let a = ServerProcess::start(&url, dir.path(), 6);
+    let b = ServerProcess::start(&url, dir.path(), 6);
     let client = reqwest::Client::new();
-    ready(&client, &a).await;
-    ready(&client, &b).await;
+    a.ready().await;
+    b.ready().await;
     let (api_a, api_b) = (format!("{}/api/v1", a.base), format!("{}/api/v1", b.base));
 
     // Accounts made through one instance log in through the other.
@@ -313,17 +259,4 @@ async fn two_instances_are_one_market() {
         row.n as u64 + 1,
         "the newest head covers every entry, the auditor's account too"
     );
-}
-
-/// Drops the test's schema when the test ends, however it ends.
-fn scopeguard(schema: Option<(String, String)>) -> impl Drop {
-    struct Guard(Option<(String, String)>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if let Some((base, schema)) = self.0.take() {
-                drop_schema(base, schema);
-            }
-        }
-    }
-    Guard(schema)
 }

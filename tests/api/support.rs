@@ -488,3 +488,69 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A `datamarket serve` process of its own (the real binary), for tests
+/// that measure the process or run several instances.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free port with this database and data
+    /// directory; `ready` waits until it answers.
+    pub fn start(database_url: &str, data_dir: &std::path::Path, pool_size: u32) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("its address")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_datamarket"))
+            .arg("serve")
+            .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("DATAMARKET__SERVER__WORKERS", "2")
+            .env("DATAMARKET__DATABASE__URL", database_url)
+            .env("DATAMARKET__DATABASE__POOL_SIZE", pool_size.to_string())
+            .env("DATAMARKET__STORAGE__DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start datamarket serve");
+        ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            let ready = client.get(format!("{}/ready", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} did not become ready", self.base);
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Drops a schema made by `fresh_database` when it goes out of scope,
+/// however the test ends.
+pub struct SchemaGuard(pub Option<(String, String)>);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = self.0.take() {
+            drop_schema(base, schema);
+        }
+    }
+}
