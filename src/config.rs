@@ -128,7 +128,7 @@ pub struct LineageSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantSettings {
-    pub request_ttl_days: u32,
+    pub request_ttl_secs: u64,
     pub max_duration_days: u32,
     pub max_downloads: u32,
     pub data_token_lifetime_secs: u64,
@@ -151,6 +151,9 @@ pub struct ThrottleSettings {
     /// Failed logins allowed per client address in `window_secs`.
     pub failures_per_address: u32,
     pub window_secs: u64,
+    /// Take the client address from X-Forwarded-For / Forwarded (only
+    /// behind a load balancer that sets them).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -305,10 +308,10 @@ impl Settings {
                 "must not exceed lineage.max_depth",
             ));
         }
-        if self.grants.request_ttl_days == 0 || self.grants.max_duration_days == 0 {
+        if self.grants.request_ttl_secs == 0 || self.grants.max_duration_days == 0 {
             return Err(invalid(
-                "grants.request_ttl_days",
-                "day counts must be at least 1",
+                "grants.request_ttl_secs",
+                "the request lifetime and the longest grant must be at least 1",
             ));
         }
         if self.grants.max_downloads == 0 {

@@ -67,6 +67,21 @@ problem_codes! {
     Unavailable = "unavailable", "Temporarily unavailable";
 }
 
+impl Code {
+    /// The reasons a delivery under a grant is refused.
+    pub fn is_delivery_refusal(self) -> bool {
+        matches!(
+            self,
+            Code::NoGrant
+                | Code::GrantNotYetValid
+                | Code::GrantExpired
+                | Code::GrantRevoked
+                | Code::GrantExhausted
+                | Code::OutsideTerritory
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request was understood and refused; the caller can act on `code`.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -102,12 +104,55 @@ pub fn thumbprint(key: VerifyingKey) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Every platform key, the newest active.
-pub struct PlatformKeys {
-    /// Sorted by file name, i.e. by creation time; the last one signs.
-    keys: Vec<PlatformKey>,
+/// The keys loaded at one moment, sorted by file name, i.e. by creation
+/// time; the last one signs.
+struct KeySet {
+    keys: Vec<Arc<PlatformKey>>,
     by_kid: BTreeMap<String, usize>,
 }
+
+impl KeySet {
+    fn read(dir: &Path) -> Result<KeySet, KeyError> {
+        let mut keys = Vec::new();
+        for path in key_files(dir)? {
+            let pem = fs::read_to_string(&path).map_err(io_error(&path))?;
+            let invalid = |reason: String| KeyError::Invalid {
+                path: path.clone(),
+                reason,
+            };
+            let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| invalid(e.to_string()))?;
+            keys.push(Arc::new(
+                PlatformKey::from_signing(signing).map_err(invalid)?,
+            ));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Io {
+                path: dir.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no platform key"),
+            });
+        }
+        let by_kid = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.kid.clone(), i))
+            .collect();
+        Ok(KeySet { keys, by_kid })
+    }
+}
+
+/// Every platform key, the newest active. When asked for a key it does not
+/// know, it re-reads the keys directory (at most once a second): after
+/// `datamarket keys rotate` on a shared keys directory, every instance
+/// accepts what the new key signs as soon as it sees it, and signs with it
+/// from then on.
+pub struct PlatformKeys {
+    dir: PathBuf,
+    set: RwLock<Arc<KeySet>>,
+    last_reload: Mutex<Instant>,
+}
+
+/// Fewest seconds between two re-reads of the keys directory.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 impl PlatformKeys {
     /// Loads the keys in `dir`, creating the directory and a first key when
@@ -122,53 +167,67 @@ impl PlatformKeys {
 
     /// Loads the keys in `dir`; none is an error.
     pub fn load(dir: &Path) -> Result<PlatformKeys, KeyError> {
-        let mut keys = Vec::new();
-        for path in key_files(dir)? {
-            let pem = fs::read_to_string(&path).map_err(io_error(&path))?;
-            let invalid = |reason: String| KeyError::Invalid {
-                path: path.clone(),
-                reason,
-            };
-            let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-            keys.push(PlatformKey::from_signing(signing).map_err(invalid)?);
-        }
-        if keys.is_empty() {
-            return Err(KeyError::Io {
-                path: dir.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no platform key"),
-            });
-        }
-        let by_kid = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.kid.clone(), i))
-            .collect();
-        Ok(PlatformKeys { keys, by_kid })
+        Ok(PlatformKeys {
+            dir: dir.to_owned(),
+            set: RwLock::new(Arc::new(KeySet::read(dir)?)),
+            last_reload: Mutex::new(Instant::now()),
+        })
     }
 
-    /// Creates a new key that becomes the active one at the next start;
-    /// returns its kid.
+    /// Creates a new key in `dir`; returns its kid.
     pub fn rotate(dir: &Path) -> Result<String, KeyError> {
         create_private_dir(dir)?;
         generate_key_file(dir)
     }
 
-    pub fn active(&self) -> &PlatformKey {
-        // `load` refuses an empty directory, so there is always a last key.
-        &self.keys[self.keys.len() - 1]
+    fn current(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn get(&self, kid: &str) -> Option<&PlatformKey> {
-        self.by_kid.get(kid).map(|&i| &self.keys[i])
+    /// Re-reads the keys directory now; true when it found new keys.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let fresh = KeySet::read(&self.dir)?;
+        let mut set = self.set.write().unwrap_or_else(|e| e.into_inner());
+        let grew = fresh.keys.len() != set.keys.len();
+        *set = Arc::new(fresh);
+        Ok(grew)
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &PlatformKey> {
-        self.keys.iter()
+    pub fn active(&self) -> Arc<PlatformKey> {
+        let set = self.current();
+        // `KeySet::read` refuses an empty directory, so there is a last key.
+        set.keys[set.keys.len() - 1].clone()
+    }
+
+    /// The key with this kid, re-reading the directory once if it is unknown.
+    pub fn get(&self, kid: &str) -> Option<Arc<PlatformKey>> {
+        let find = |set: &KeySet| set.by_kid.get(kid).map(|&i| set.keys[i].clone());
+        if let Some(key) = find(&self.current()) {
+            return Some(key);
+        }
+        let due = self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= RELOAD_INTERVAL;
+        if due {
+            if let Err(e) = self.reload() {
+                tracing::warn!(error = %e, "could not re-read the platform keys");
+            }
+            return find(&self.current());
+        }
+        None
+    }
+
+    pub fn all(&self) -> Vec<Arc<PlatformKey>> {
+        self.current().keys.clone()
     }
 
     /// The JSON Web Key Set: every key, newest first.
     pub fn jwks(&self) -> Value {
-        json!({ "keys": self.keys.iter().rev().map(PlatformKey::jwk).collect::<Vec<_>>() })
+        json!({ "keys": self.current().keys.iter().rev().map(|k| k.jwk()).collect::<Vec<_>>() })
     }
 }
 
@@ -244,6 +303,17 @@ mod tests {
         assert_eq!(rotated.active().kid(), second);
         assert!(rotated.get(&first).is_some());
         assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+        // an instance running since before the rotation finds the new key
+        // the first time it is asked for it
+        assert_eq!(again.active().kid(), first);
+        std::thread::sleep(RELOAD_INTERVAL);
+        assert!(again.get(&second).is_some());
+        assert_eq!(
+            again.active().kid(),
+            second,
+            "and signs with it from then on"
+        );
+        assert!(again.get("no-such-kid").is_none());
     }
 
     #[test]

@@ -10,9 +10,11 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod grants;
 pub mod keys;
 pub mod market;
 pub mod objects;
+pub mod rights;
 pub mod store;
 pub mod tokens;
 

@@ -48,6 +48,21 @@ enum Command {
     /// The verifiable audit log, checked from the outside.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rights registration certificates.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Verify a certificate offline and print what it attests. FILE holds the
+    /// compact JWS, or the JSON document the API returns for a certificate.
+    Verify {
+        file: PathBuf,
+        /// The platform's JWKS: a URL (e.g. https://market/.well-known/jwks.json) or a file.
+        #[arg(long)]
+        jwks: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +152,9 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Certificate(CertificateCommand::Verify { file, jwks }) = &cli.command {
+        return verify_certificate(file, jwks).await;
+    }
     // Verifiers are clients of a server: they need none of its settings.
     if let Command::Audit(command) = &cli.command {
         return audit_command(command).await;
@@ -158,10 +176,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(KeysCommand::Rotate) => {
             let kid = PlatformKeys::rotate(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!(
-                "created platform key {kid}; it signs after the next restart of every instance"
+                "created platform key {kid}; each instance signs with it once it has re-read its keys (on restart, or when it first meets the new kid)"
             );
             Ok(())
         }
+        Command::Certificate(_) => Ok(()),
         Command::Audit(_) => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
             let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
@@ -177,9 +196,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    let sweeper = datamarket::grants::spawn_sweeper(market.clone());
     let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(addr = %running.addr, "datamarket is serving");
     let result = running.server.await.map_err(|e| e.to_string());
+    sweeper.abort();
     tracing::info!("datamarket stopped");
     result
 }
@@ -229,6 +250,53 @@ fn generate_password() -> String {
     (0..24)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// Reads a JWKS from a URL or a file.
+async fn load_jwks(source: &str) -> Result<serde_json::Value, String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::get(source)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("cannot read the JWKS: {e}"))?
+    } else {
+        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the JWKS is not JSON: {e}"))
+}
+
+async fn verify_certificate(file: &std::path::Path, jwks: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = text.trim();
+    let jws = if text.starts_with('{') {
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        doc["jws"]
+            .as_str()
+            .ok_or("the JSON document has no \"jws\" member")?
+            .to_owned()
+    } else {
+        text.to_owned()
+    };
+    let jwks = load_jwks(jwks).await?;
+    let claims = datamarket::rights::certificate::verify(&jws, &jwks)
+        .map_err(|e| format!("certificate INVALID: {e}"))?;
+    println!(
+        "certificate valid: the platform certifies that {} holds the {} right over dataset {} ({} since {})",
+        claims.holder, claims.right, claims.dataset, claims.origin, claims.issued_at
+    );
+    if let Some(until) = &claims.valid_until {
+        println!("delegated until {until}");
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&claims).map_err(|e| e.to_string())?
+    );
+    Ok(())
 }
 
 #[derive(Subcommand)]

@@ -36,14 +36,24 @@ pub struct Account {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Login name: 3 to 64 characters of letters, digits, `.`, `_` and `-`.
-    #[schema(example = "acme-data")]
+    #[schema(
+        example = "acme-data",
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
-    #[schema(example = "correct horse battery staple", format = Password)]
+    /// At least `auth.min_password_chars` characters (10 by default), five
+    /// of them different, not containing the name.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 1024)]
     pub password: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub organization: Option<String>,
 }
 
@@ -59,8 +69,9 @@ impl std::fmt::Debug for NewAccount {
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[schema(max_length = 64)]
     pub name: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, max_length = 1024)]
     pub password: String,
 }
 
@@ -83,7 +94,8 @@ pub enum Registrar<'a> {
     Operator,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::accounts)]
 struct AccountRow {
     id: String,
     name: String,
@@ -106,25 +118,6 @@ impl AccountRow {
         })
     }
 }
-
-type AccountColumns = (
-    accounts::id,
-    accounts::name,
-    accounts::password_hash,
-    accounts::roles,
-    accounts::display_name,
-    accounts::organization,
-    accounts::created_at,
-);
-const ACCOUNT_COLUMNS: AccountColumns = (
-    accounts::id,
-    accounts::name,
-    accounts::password_hash,
-    accounts::roles,
-    accounts::display_name,
-    accounts::organization,
-    accounts::created_at,
-);
 
 fn validate_name(name: &str) -> Result<()> {
     let ok_len = (3..=64).contains(&name.len());
@@ -318,7 +311,7 @@ pub async fn issue_token(market: &Market, credentials: Credentials) -> Result<Ac
         .read(move |conn| {
             accounts::table
                 .filter(accounts::name.eq(name))
-                .select(ACCOUNT_COLUMNS)
+                .select(AccountRow::as_select())
                 .first::<AccountRow>(conn)
                 .optional()
                 .map_err(Error::from)
@@ -376,7 +369,7 @@ pub async fn get(market: &Market, id: Uuid) -> Result<Account> {
 pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
     accounts::table
         .find(id.to_string())
-        .select(ACCOUNT_COLUMNS)
+        .select(AccountRow::as_select())
         .first::<AccountRow>(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("account"))?

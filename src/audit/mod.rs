@@ -53,6 +53,22 @@ market_words!(
         DatasetReviewed = "dataset.reviewed",
         DatasetDelisted = "dataset.delisted",
         VersionAdded = "version.added",
+        RightRegistered = "right.registered",
+        RightTransferred = "right.transferred",
+        RightDelegated = "right.delegated",
+        DerivationRecorded = "derivation.recorded",
+        AccessRequestCreated = "access_request.created",
+        AccessRequestApproved = "access_request.approved",
+        AccessRequestRejected = "access_request.rejected",
+        AccessRequestWithdrawn = "access_request.withdrawn",
+        AccessRequestExpired = "access_request.expired",
+        AccessRequestReviewed = "access_request.reviewed",
+        GrantCreated = "grant.created",
+        GrantRevoked = "grant.revoked",
+        GrantExpired = "grant.expired",
+        DataTokenIssued = "data_token.issued",
+        DeliveryCompleted = "delivery.completed",
+        DeliveryRefused = "delivery.refused",
     }
 );
 
@@ -219,6 +235,18 @@ pub struct EntryRecord {
 /// Only auditors and regulators read the trail as a whole.
 pub fn require_oversight(actor: &Actor) -> Result<()> {
     actor.require_any(&[Role::Auditor, Role::Regulator])
+}
+
+/// How many entries the log holds.
+pub async fn size(db: &crate::store::Db) -> Result<u64> {
+    db.read(|conn| {
+        let size: i64 = audit_log_head::table
+            .filter(audit_log_head::id.eq(1))
+            .select(audit_log_head::size)
+            .first(conn)?;
+        Ok(size.max(0) as u64)
+    })
+    .await
 }
 
 #[cfg(test)]

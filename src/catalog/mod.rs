@@ -23,6 +23,8 @@ use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::objects::{self, PutError};
+use crate::rights::provenance::{ActivityInput, SourceRef};
+use crate::rights::{self, Act};
 use crate::store::schema::{dataset_tags, dataset_versions, datasets};
 use crate::store::{Backend, DbConnection};
 
@@ -40,10 +42,10 @@ const MAX_QUERY_TERMS: usize = 8;
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// In the currency's minor unit (fen for CNY).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// ISO 4217 code.
-    #[schema(example = "CNY")]
+    #[schema(example = "CNY", pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
@@ -77,28 +79,50 @@ pub struct Dataset {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDataset {
-    #[schema(example = "城市交通流量")]
+    #[schema(example = "城市交通流量", min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub description: String,
+    /// Single words of 1 to 50 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
     pub classification: Classification,
     pub personal_data: bool,
+    #[schema(min_length = 1, max_length = 4000)]
     pub license: String,
     pub price: Price,
+    /// Source versions this dataset was derived from; the caller must hold
+    /// the processing right over each.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub derived_from: Vec<SourceRef>,
+    /// The processing step, required with `derived_from`.
+    #[serde(default)]
+    pub activity: Option<ActivityInput>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
     pub classification: Option<Classification>,
     pub personal_data: Option<bool>,
+    #[schema(min_length = 1, max_length = 4000)]
     pub license: Option<String>,
     pub price: Option<Price>,
+    /// Records a further derivation of this draft from these sources.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub derived_from: Vec<SourceRef>,
+    #[serde(default)]
+    pub activity: Option<ActivityInput>,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -107,6 +131,7 @@ pub struct ReviewInput {
     pub decision: Decision,
     /// Required when rejecting.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -114,6 +139,7 @@ pub struct ReviewInput {
 #[serde(deny_unknown_fields)]
 pub struct DelistInput {
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -180,17 +206,8 @@ pub struct Content {
         futures_util::stream::BoxStream<'static, std::result::Result<Bytes, object_store::Error>>,
 }
 
-/// What someone wants to do with a listing; the one place that says who may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Act {
-    Edit,
-    AddVersion,
-    Publish,
-    Delist,
-    ReadContent,
-}
-
-#[derive(Queryable, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::store::schema::datasets)]
 pub(crate) struct DatasetRow {
     pub id: String,
     pub provider_id: String,
@@ -211,47 +228,6 @@ pub(crate) struct DatasetRow {
     pub updated_at: NaiveDateTime,
     pub listed_at: Option<NaiveDateTime>,
 }
-
-type DatasetColumns = (
-    datasets::id,
-    datasets::provider_id,
-    datasets::title,
-    datasets::description,
-    datasets::tags,
-    datasets::classification,
-    datasets::personal_data,
-    datasets::license,
-    datasets::price_amount,
-    datasets::price_currency,
-    datasets::status,
-    datasets::review_reason,
-    datasets::reviewed_by,
-    datasets::reviewed_at,
-    datasets::latest_version,
-    datasets::created_at,
-    datasets::updated_at,
-    datasets::listed_at,
-);
-pub(crate) const DATASET_COLUMNS: DatasetColumns = (
-    datasets::id,
-    datasets::provider_id,
-    datasets::title,
-    datasets::description,
-    datasets::tags,
-    datasets::classification,
-    datasets::personal_data,
-    datasets::license,
-    datasets::price_amount,
-    datasets::price_currency,
-    datasets::status,
-    datasets::review_reason,
-    datasets::reviewed_by,
-    datasets::reviewed_at,
-    datasets::latest_version,
-    datasets::created_at,
-    datasets::updated_at,
-    datasets::listed_at,
-);
 
 impl DatasetRow {
     pub fn status(&self) -> Result<DatasetStatus> {
@@ -299,8 +275,9 @@ impl DatasetRow {
     }
 }
 
-#[derive(Queryable)]
-struct VersionRow {
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::dataset_versions)]
+pub(crate) struct VersionRow {
     number: i32,
     media_type: String,
     size: i64,
@@ -320,23 +297,6 @@ impl VersionRow {
         }
     }
 }
-
-type VersionColumns = (
-    dataset_versions::number,
-    dataset_versions::media_type,
-    dataset_versions::size,
-    dataset_versions::sha256,
-    dataset_versions::object_key,
-    dataset_versions::created_at,
-);
-const VERSION_COLUMNS: VersionColumns = (
-    dataset_versions::number,
-    dataset_versions::media_type,
-    dataset_versions::size,
-    dataset_versions::sha256,
-    dataset_versions::object_key,
-    dataset_versions::created_at,
-);
 
 // ---------------------------------------------------------------------------
 // Validation
@@ -418,21 +378,9 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
 pub(crate) fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<DatasetRow>> {
     Ok(datasets::table
         .find(id.to_string())
-        .select(DATASET_COLUMNS)
+        .select(DatasetRow::as_select())
         .first::<DatasetRow>(conn)
         .optional()?)
-}
-
-/// Whether `actor` may know the listing exists. Listed ones are public;
-/// everything else is for its owner and for oversight.
-pub(crate) fn can_see(actor: Option<&Actor>, row: &DatasetRow) -> bool {
-    if row.status == DatasetStatus::Listed.as_str() {
-        return true;
-    }
-    match actor {
-        Some(actor) => actor.roles.is_oversight() || row.provider_id == actor.id.to_string(),
-        None => false,
-    }
 }
 
 /// Loads a listing the actor may see; anything else is "not found", so that
@@ -443,30 +391,8 @@ pub(crate) fn load_visible(
     id: Uuid,
 ) -> Result<DatasetRow> {
     match load(conn, id)? {
-        Some(row) if can_see(actor, &row) => Ok(row),
+        Some(row) if rights::can_see(conn, actor, &row)? => Ok(row),
         _ => Err(Error::not_found("dataset")),
-    }
-}
-
-/// The one check of who may act on a listing.
-pub(crate) fn authorize(
-    _conn: &mut DbConnection,
-    actor: &Actor,
-    act: Act,
-    row: &DatasetRow,
-) -> Result<()> {
-    let owner = row.provider_id == actor.id.to_string();
-    let allowed = match act {
-        Act::Delist => owner || actor.has(Role::Regulator),
-        Act::Edit | Act::AddVersion | Act::Publish | Act::ReadContent => owner,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::refused(
-            Code::NotPermitted,
-            "only the dataset's provider may do this",
-        ))
     }
 }
 
@@ -516,6 +442,7 @@ pub async fn create(
     let license = required_text("license", &input.license, MAX_LICENSE_CHARS)?;
     check_price(&input.price)?;
     let actor = actor.clone();
+    let issuer = rights::Issuer::of(market);
     market
         .db
         .write(move |conn| {
@@ -554,9 +481,18 @@ pub async fn create(
                     "personal_data": input.personal_data,
                 }),
             )?;
-            let row =
-                load(conn, id)?.ok_or_else(|| Error::Internal("new dataset vanished".into()))?;
-            Ok(Recorded::new(row.into_dataset()?, vec![index]))
+            let mut indexes = vec![index];
+            indexes.extend(rights::register_original(conn, &issuer, &actor, &row)?);
+            if !input.derived_from.is_empty() || input.activity.is_some() {
+                indexes.push(rights::provenance::record_derivation(
+                    conn,
+                    &actor,
+                    &row,
+                    &input.derived_from,
+                    input.activity.as_ref(),
+                )?);
+            }
+            Ok(Recorded::new(row.into_dataset()?, indexes))
         })
         .await
 }
@@ -606,7 +542,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Edit, &row)?;
+            rights::may(conn, &actor, Act::Edit, &row)?;
             let status = row.status()?;
             if !matches!(status, DatasetStatus::Draft | DatasetStatus::Rejected) {
                 return Err(invalid_state(&row, "edit"));
@@ -675,8 +611,18 @@ pub async fn update(
                 &row,
                 json!({ "changed": changed, "status": DatasetStatus::Draft }),
             )?;
+            let mut indexes = vec![index];
+            if !patch.derived_from.is_empty() || patch.activity.is_some() {
+                indexes.push(rights::provenance::record_derivation(
+                    conn,
+                    &actor,
+                    &row,
+                    &patch.derived_from,
+                    patch.activity.as_ref(),
+                )?);
+            }
             let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
-            Ok(Recorded::new(row.into_dataset()?, vec![index]))
+            Ok(Recorded::new(row.into_dataset()?, indexes))
         })
         .await
 }
@@ -689,7 +635,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Publish, &row)?;
+            rights::may(conn, &actor, Act::Publish, &row)?;
             let classification = row.classification()?;
             if classification == Classification::Core {
                 return Err(Error::refused(
@@ -796,7 +742,7 @@ pub async fn delist(
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::Delist, &row)?;
+            rights::may(conn, &actor, Act::Delist, &row)?;
             if !matches!(
                 row.status()?,
                 DatasetStatus::Listed | DatasetStatus::PendingReview
@@ -841,6 +787,9 @@ where
     if declared_length.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
+    if declared_length == Some(0) {
+        return Err(empty_payload());
+    }
     check_media_type(&media_type)?;
     {
         let actor = actor.clone();
@@ -848,7 +797,7 @@ where
             .db
             .read(move |conn| {
                 let row = load_visible(conn, Some(&actor), id)?;
-                authorize(conn, &actor, Act::AddVersion, &row)
+                rights::may(conn, &actor, Act::AddVersion, &row)
             })
             .await?;
     }
@@ -864,7 +813,11 @@ where
         }
         Err(PutError::Store(e)) => return Err(e.into()),
     };
-    let recorded = record_version(market, actor, id, media_type, &key, &stored).await;
+    let recorded = if stored.size == 0 {
+        Err(empty_payload())
+    } else {
+        record_version(market, actor, id, media_type, &key, &stored).await
+    };
     if recorded.is_err()
         && let Err(e) = market.objects.delete(&key).await
     {
@@ -890,7 +843,7 @@ async fn record_version(
         .write(move |conn| {
             // Checked again: the right may have moved during the upload.
             let row = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::AddVersion, &row)?;
+            rights::may(conn, &actor, Act::AddVersion, &row)?;
             let number = row.latest_version + 1;
             let created_at = domain::now();
             diesel::insert_into(dataset_versions::table)
@@ -941,6 +894,10 @@ async fn record_version(
         .await
 }
 
+fn empty_payload() -> Error {
+    Error::invalid("payload", "a version needs a non-empty payload")
+}
+
 fn too_large(limit: u64) -> Error {
     Error::refused(
         Code::PayloadTooLarge,
@@ -986,43 +943,24 @@ pub async fn versions(market: &Market, actor: Option<&Actor>, id: Uuid) -> Resul
             let rows: Vec<VersionRow> = dataset_versions::table
                 .filter(dataset_versions::dataset_id.eq(id.to_string()))
                 .order(dataset_versions::number.asc())
-                .select(VERSION_COLUMNS)
+                .select(VersionRow::as_select())
                 .load(conn)?;
             Ok(rows.iter().map(VersionRow::version).collect())
         })
         .await
 }
 
-/// Opens a version's payload for the actor, whole or a byte range.
-pub async fn open_content(
-    market: &Market,
-    actor: &Actor,
-    id: Uuid,
-    number: i32,
-    range: Option<ByteRange>,
-) -> Result<Content> {
-    let actor = actor.clone();
-    let row = market
-        .db
-        .read(move |conn| {
-            let dataset = load_visible(conn, Some(&actor), id)?;
-            authorize(conn, &actor, Act::ReadContent, &dataset)?;
-            find_version(conn, id, number)
-        })
-        .await?;
-    fetch(market, id, row, range).await
-}
-
-fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
+pub(crate) fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
     dataset_versions::table
         .find((id.to_string(), number))
-        .select(VERSION_COLUMNS)
+        .select(VersionRow::as_select())
         .first::<VersionRow>(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("version"))
 }
 
-async fn fetch(
+/// Opens a version's payload, whole or a byte range.
+pub(crate) async fn fetch(
     market: &Market,
     id: Uuid,
     row: VersionRow,
@@ -1103,7 +1041,7 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
             let postgres = conn.is_postgres();
             let mut sql_query = datasets::table
                 .filter(datasets::status.eq(DatasetStatus::Listed.as_str()))
-                .select(DATASET_COLUMNS)
+                .select(DatasetRow::as_select())
                 .order(datasets::id.desc())
                 .limit(i64::from(limit) + 1)
                 .into_boxed();

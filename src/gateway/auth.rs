@@ -10,8 +10,9 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::domain::{Actor, Roles};
 use crate::error::Code;
 use crate::gateway::problem::ApiError;
+use crate::grants::delivery::Bearer;
 use crate::market::Market;
-use crate::tokens::{self, API_AUDIENCE, AccessClaims, TokenError};
+use crate::tokens::{self, API_AUDIENCE, AccessClaims, DATA_AUDIENCE, DataClaims, TokenError};
 
 /// The authenticated account; a handler that takes it answers 401 without
 /// a valid account token.
@@ -101,5 +102,35 @@ impl FromRequest for MaybeCaller {
             Ok(None) => Ok(MaybeCaller(None)),
             Err(e) => Err(e),
         })
+    }
+}
+
+/// Whoever may fetch payloads: an account, or a pipeline holding a data
+/// token (audience `datamarket-data`), which no other endpoint accepts.
+pub struct ContentCaller(pub Bearer);
+
+impl FromRequest for ContentCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready((|| {
+            let token = bearer_token(req)?.ok_or_else(|| {
+                ApiError::new(
+                    Code::Unauthenticated,
+                    "send an access token or a data token as \"Authorization: Bearer <token>\"",
+                )
+            })?;
+            match actor_from(req, token) {
+                Ok(actor) => Ok(ContentCaller(Bearer::Account(actor))),
+                Err(account_error) => {
+                    let market = market(req)?;
+                    let issuer = &market.settings.auth.issuer;
+                    tokens::verify::<DataClaims>(&market.keys, token, issuer, DATA_AUDIENCE)
+                        .map(|claims| ContentCaller(Bearer::Data(claims)))
+                        .map_err(|_| account_error)
+                }
+            }
+        })())
     }
 }

@@ -56,8 +56,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
                 )
                 .into());
             }
-            serde_json::from_slice(&bytes)
-                .map(|v| OptionalJson(Some(v)))
+            // `null` is as good as no body at all.
+            serde_json::from_slice::<Option<T>>(&bytes)
+                .map(OptionalJson)
                 .map_err(|e| {
                     let code = if e.is_data() {
                         Code::InvalidBody

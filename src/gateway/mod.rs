@@ -3,10 +3,13 @@
 
 pub mod auth;
 mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 mod respond;
 mod routes;
+mod routes_table;
+pub mod throttle;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -43,9 +46,15 @@ pub fn start(market: Market) -> std::io::Result<RunningServer> {
 pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let settings = market.settings.clone();
-    let api = openapi::document();
+    let api = openapi::document_for(&settings);
+    let shared = Shared {
+        routes: web::Data::new(routes_table::RouteTable::new(&api)),
+        api,
+        throttle: web::Data::new(throttle::LoginThrottle::new(&settings.throttle)),
+        metrics: web::Data::new(metrics::Metrics::new()),
+    };
     let data = web::Data::new(market);
-    let mut server = HttpServer::new(move || app(data.clone(), api.clone()))
+    let mut server = HttpServer::new(move || app(data.clone(), shared.clone()))
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(
@@ -62,10 +71,19 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
     })
 }
 
+/// What all workers of one server share.
+#[derive(Clone)]
+pub struct Shared {
+    pub api: utoipa::openapi::OpenApi,
+    pub routes: web::Data<routes_table::RouteTable>,
+    pub throttle: web::Data<throttle::LoginThrottle>,
+    pub metrics: web::Data<metrics::Metrics>,
+}
+
 /// The whole application: middleware, extractor configuration, every route.
 pub fn app(
     market: web::Data<Market>,
-    api: utoipa::openapi::OpenApi,
+    shared: Shared,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -76,6 +94,7 @@ pub fn app(
     >,
 > {
     let limits = &market.settings.limits;
+    let cors = cors(&market.settings.cors.allowed_origins);
     let json = web::JsonConfig::default()
         .limit(limits.json_body_bytes)
         .error_handler(problem::json_error);
@@ -86,7 +105,12 @@ pub fn app(
         .app_data(web::PayloadConfig::new(limits.json_body_bytes))
         .app_data(web::PathConfig::default().error_handler(problem::path_error))
         .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-        .app_data(web::Data::new(routes::system::OpenApiJson::new(&api)))
+        .app_data(web::Data::new(routes::system::OpenApiJson::new(
+            &shared.api,
+        )))
+        .app_data(shared.throttle)
+        .app_data(shared.routes)
+        .app_data(shared.metrics)
         // Before the /api/v1 scope, which would otherwise swallow the path.
         .route(
             "/api/v1/openapi.json",
@@ -95,10 +119,34 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     app.service(routes::swagger_ui())
-        .default_service(web::to(routes::system::not_found))
+        .default_service(web::to(routes::system::unrouted))
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id_header))
         .wrap(from_fn(security_headers))
         .wrap(TracingLogger::default())
+}
+
+/// Cross-origin access for the configured browser origins; none = off.
+fn cors(origins: &[String]) -> Option<actix_cors::Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        })
+        .allowed_methods(["GET", "POST", "PATCH"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::RANGE])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("audit-index"),
+            header::ETAG,
+            header::CONTENT_RANGE,
+        ])
+        .max_age(3600);
+    Some(cors)
 }
 
 /// Headers every response carries: no sniffing, no framing, no caching of

@@ -99,8 +99,14 @@ impl Manager {
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 self.busy_timeout_ms
             ),
+            // JIT compilation pays off for long analytic queries, not for
+            // these short ones; the recursive lineage query's row estimates
+            // would otherwise trigger it and spend most of its time compiling.
             DbConnection::Postgres(_) => {
-                format!("SET statement_timeout = {}", self.statement_timeout_ms)
+                format!(
+                    "SET statement_timeout = {}; SET jit = off",
+                    self.statement_timeout_ms
+                )
             }
         };
         conn.batch_execute(&setup)

@@ -118,3 +118,112 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_tree_nodes,
     audit_tree_heads,
 );
+
+diesel::table! {
+    rights (id) {
+        id -> Text,
+        dataset_id -> Text,
+        kind -> Text,
+        holder_id -> Text,
+        origin -> Text,
+        granted_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+        since -> Timestamp,
+        until -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        ended_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rights_certificates (id) {
+        id -> Text,
+        right_id -> Text,
+        jws -> Text,
+        issued_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+        superseded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    derivations (id) {
+        id -> Text,
+        dataset_id -> Text,
+        name -> Text,
+        description -> Text,
+        agent_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dataset_sources (derivation_id, source_id) {
+        derivation_id -> Text,
+        dataset_id -> Text,
+        source_id -> Text,
+        source_version -> Integer,
+    }
+}
+
+diesel::joinable!(rights_certificates -> rights (right_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    rights,
+    rights_certificates,
+    derivations,
+    dataset_sources,
+);
+
+diesel::table! {
+    access_requests (id) {
+        id -> Text,
+        dataset_id -> Text,
+        consumer_id -> Text,
+        purpose -> Text,
+        duration_days -> Integer,
+        max_downloads -> Integer,
+        processing -> Bool,
+        cross_border -> Bool,
+        destination_country -> Nullable<Text>,
+        message -> Nullable<Text>,
+        state -> Text,
+        requires_review -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        policy -> Nullable<Text>,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        review_reason -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        request_id -> Text,
+        dataset_id -> Text,
+        version -> Nullable<Integer>,
+        licensor_id -> Text,
+        licensee_id -> Text,
+        purposes -> Text,
+        not_before -> Timestamp,
+        not_after -> Timestamp,
+        max_downloads -> Integer,
+        downloads_used -> Integer,
+        territory -> Text,
+        processing -> Bool,
+        status -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(access_requests, grants, rights);

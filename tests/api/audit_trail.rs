@@ -28,16 +28,26 @@ both_backends! {
 
         let mine = app.get(&format!("/api/v1/audit/entries?dataset={id}"), Some(&auditor.token)).await;
         let actions: Vec<_> = mine.body["entries"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
-        assert_eq!(actions, vec![json!("dataset.created"), json!("version.added"), json!("dataset.published")]);
+        assert_eq!(
+            actions,
+            vec![
+                json!("dataset.created"),
+                json!("right.registered"),
+                json!("right.registered"),
+                json!("right.registered"),
+                json!("version.added"),
+                json!("dataset.published")
+            ]
+        );
         let by_actor = app.get(&format!("/api/v1/audit/entries?actor={}", acme.id), Some(&auditor.token)).await;
-        assert_eq!(by_actor.body["entries"].as_array().unwrap().len(), 4, "registration and three changes");
+        assert_eq!(by_actor.body["entries"].as_array().unwrap().len(), 7, "registration, creation with three rights, upload, publish");
         let by_action = app.get("/api/v1/audit/entries?action=account.created", Some(&auditor.token)).await;
         assert_eq!(by_action.body["entries"].as_array().unwrap().len(), 4);
         let by_account = app.get(&format!("/api/v1/audit/entries?account={}", acme.id), Some(&auditor.token)).await;
-        assert_eq!(by_account.body["entries"].as_array().unwrap().len(), 4);
+        assert_eq!(by_account.body["entries"].as_array().unwrap().len(), 7);
         let reviewed_by_regulator = app.get(&format!("/api/v1/audit/entries?account={}", regulator.id), Some(&auditor.token)).await;
         assert_eq!(reviewed_by_regulator.body["entries"].as_array().unwrap().len(), 1, "only its own creation");
-        assert_eq!(mine.body["entries"][2]["parties"], json!([acme.id.to_string()]));
+        assert_eq!(mine.body["entries"][5]["parties"], json!([acme.id.to_string()]));
         let by_subject = app.get(&format!("/api/v1/audit/entries?subject={id}/1"), Some(&auditor.token)).await;
         assert_eq!(by_subject.body["entries"][0]["action"], "version.added");
         app.get("/api/v1/audit/entries?action=nonsense", Some(&auditor.token)).await.problem(400, "invalid-parameter");
@@ -57,7 +67,7 @@ both_backends! {
         let acme = app.provider("acme").await;
         let size = app.audit_size().await;
         let reply = app.post("/api/v1/datasets", Some(&acme.token), dataset_body("Atomic", "general")).await;
-        assert_eq!(reply.audit_indexes(), vec![size]);
+        assert_eq!(reply.audit_indexes(), vec![size, size + 1, size + 2, size + 3], "creation and three rights");
         let entry = &app.audit_since(size).await[0];
         assert_eq!(entry["index"], size);
         assert_eq!(entry["subject"], reply.body["id"]);
@@ -65,7 +75,7 @@ both_backends! {
         // a change refused inside its transaction leaves neither row nor entry
         let id = reply.id();
         app.post(&format!("/api/v1/datasets/{id}/publish"), Some(&acme.token), json!({})).await.problem(422, "no-version");
-        assert_eq!(app.audit_size().await, size + 1);
+        assert_eq!(app.audit_size().await, size + 4);
         let still = app.get(&format!("/api/v1/datasets/{id}"), Some(&acme.token)).await;
         assert_eq!(still.body["status"], "draft");
     }

@@ -16,7 +16,7 @@ both_backends! {
         assert_eq!(reply.body["provider"], acme.id.to_string());
         assert_eq!(reply.body["tags"], json!(["traffic", "交通"]));
         assert_eq!(reply.body["latest_version"], serde_json::Value::Null);
-        assert_eq!(reply.audit_indexes().len(), 1);
+        assert_eq!(reply.audit_indexes().len(), 4, "the dataset and its three rights");
 
         let patched = app
             .patch(&format!("/api/v1/datasets/{id}"), Some(&acme.token),
@@ -27,8 +27,11 @@ both_backends! {
         assert_eq!(patched.body["price"]["amount"], 1);
         assert_eq!(patched.body["description"], "Hourly vehicle counts at major intersections");
         let entries = app.audit_since(before).await;
-        TestApp::assert_actions(&entries, &["dataset.created", "dataset.updated"]);
-        assert_eq!(entries[1]["detail"]["changed"], json!(["title", "price"]));
+        TestApp::assert_actions(
+            &entries,
+            &["dataset.created", "right.registered", "right.registered", "right.registered", "dataset.updated"],
+        );
+        assert_eq!(entries[4]["detail"]["changed"], json!(["title", "price"]));
         assert_eq!(entries[0]["dataset"], id.to_string());
         assert_eq!(entries[0]["actor"], acme.id.to_string());
     }
@@ -90,9 +93,11 @@ both_backends! {
         let before = app.audit_size().await;
         app.upload(&rival, id, b"x").await.problem(403, "not-permitted");
         app.post(&format!("{path}/delist"), Some(&rival.token), json!({})).await.problem(403, "not-permitted");
-        app.get(&format!("{path}/versions/1/content"), Some(&rival.token)).await.problem(403, "not-permitted");
         app.patch(&path, Some(&acme.token), json!({"title": "too late"})).await.problem(409, "invalid-state");
         assert_eq!(app.audit_size().await, before);
+        // a download without a grant is refused, and the refusal recorded
+        app.get(&format!("{path}/versions/1/content"), Some(&rival.token)).await.problem(403, "no-grant");
+        TestApp::assert_actions(&app.audit_since(before).await, &["delivery.refused"]);
         app.get("/api/v1/datasets/not-a-uuid", None).await.problem(400, "invalid-parameter");
         app.get(&format!("/api/v1/datasets/{}", uuid::Uuid::now_v7()), None).await.problem(404, "not-found");
     }
@@ -164,6 +169,22 @@ both_backends! {
         app.post_raw(&format!("/api/v1/datasets/{id}/versions"), Some(&acme.token), "not a type", b"x".to_vec())
             .await
             .problem(415, "unsupported-media-type");
+        let before = app.audit_size().await;
+        app.post_raw(&format!("/api/v1/datasets/{id}/versions"), Some(&acme.token), "text/csv", vec![])
+            .await
+            .problem(422, "validation-failed");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![])];
+        let empty_stream = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let reply = app
+            .client
+            .post(app.url(&format!("/api/v1/datasets/{id}/versions")))
+            .bearer_auth(&acme.token)
+            .body(empty_stream)
+            .send()
+            .await
+            .unwrap();
+        TestApp::read(reply).await.problem(422, "validation-failed");
+        assert_eq!(app.audit_size().await, before, "empty payloads are not versions");
     }
 
     async fn publishing_rules(app: TestApp) {
@@ -184,7 +205,7 @@ both_backends! {
         let refused = app.post(&format!("/api/v1/datasets/{core}/publish"), Some(&acme.token), json!({})).await;
         refused.problem(422, "core-data-not-tradable");
         assert_eq!(app.audit_size().await, before_core);
-        assert_eq!(before_core, before + 2, "only the core dataset's creation and upload were recorded");
+        assert_eq!(before_core, before + 5, "only the core dataset's creation (with its rights) and upload were recorded");
 
         app.upload(&acme, general, b"a\n").await.expect(201);
         let listed = app.post(&format!("/api/v1/datasets/{general}/publish"), Some(&acme.token), json!({})).await;

@@ -68,6 +68,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
+    sweeper: tokio::task::JoinHandle<()>,
     pg_schema: Option<(String, String)>,
 }
 
@@ -215,6 +216,7 @@ impl TestApp {
             .await
             .expect("join")
             .expect("market opens");
+        let sweeper = datamarket::grants::spawn_sweeper(market.clone());
         let running = datamarket::gateway::start(market.clone()).expect("server starts");
         let handle = running.handle.clone();
         tokio::spawn(running.server);
@@ -225,6 +227,7 @@ impl TestApp {
             settings,
             dir,
             handle,
+            sweeper,
             pg_schema,
         })
     }
@@ -474,6 +477,7 @@ pub fn dataset_body(title: &str, classification: &str) -> Value {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.sweeper.abort();
         let handle = self.handle.clone();
         // Stopping is asynchronous; the runtime may already be gone.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {

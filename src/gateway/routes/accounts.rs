@@ -1,11 +1,13 @@
 //! Accounts and access tokens.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use crate::accounts::{self, AccessToken, Account, Credentials, NewAccount, Registrar};
+use crate::error::Code;
 use crate::gateway::auth::Caller;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::created;
+use crate::gateway::throttle::LoginThrottle;
 use crate::market::Market;
 
 /// Register as a provider and/or consumer.
@@ -55,7 +57,8 @@ pub async fn admin_create(
     ))
 }
 
-/// Exchange a name and password for an access token.
+/// Exchange a name and password for an access token. Repeated failures
+/// for one name or from one address are throttled.
 #[utoipa::path(tag = "accounts", request_body = Credentials, responses(
     (status = 200, body = AccessToken),
     (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
@@ -63,15 +66,27 @@ pub async fn admin_create(
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "invalid-body", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "too-many-requests: too many failed logins for this name or from this address; see Retry-After", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "seconds to wait"))),
 ))]
 #[post("/auth/token")]
 pub async fn token(
     market: web::Data<Market>,
+    throttle: web::Data<LoginThrottle>,
+    req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> ApiResult<web::Json<AccessToken>> {
-    Ok(web::Json(
-        accounts::issue_token(&market, body.into_inner()).await?,
-    ))
+    let credentials = body.into_inner();
+    let name = credentials.name.clone();
+    let address = throttle.client_address(&req);
+    throttle.check(&name, address)?;
+    match accounts::issue_token(&market, credentials).await {
+        Err(e) if e.code() == Code::InvalidCredentials => {
+            throttle.failed(&name, address)?;
+            Err(e.into())
+        }
+        other => Ok(web::Json(other?)),
+    }
 }
 
 /// The calling account.

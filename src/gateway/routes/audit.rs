@@ -17,17 +17,37 @@ use crate::gateway::auth::Caller;
 use crate::gateway::problem::{ApiError, ApiResult, Problem};
 use crate::market::Market;
 
+/// A log index or size as a query parameter: the store counts in signed
+/// 64-bit integers, so anything larger is refused rather than clamped.
+fn log_position<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    match Option::<u64>::deserialize(deserializer)? {
+        Some(n) if i64::try_from(n).is_err() => Err(serde::de::Error::custom(format!(
+            "{n} is beyond the largest log position, {}",
+            i64::MAX
+        ))),
+        other => Ok(other),
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EntryParams {
     /// Entries with an index greater than this.
+    #[serde(default, deserialize_with = "log_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after: Option<u64>,
     /// Page size of the JSON page (exports are not paged).
     #[param(minimum = 1)]
     pub limit: Option<u32>,
     /// Entries with an index at least this.
+    #[serde(default, deserialize_with = "log_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub start: Option<u64>,
     /// Entries with an index below this.
+    #[serde(default, deserialize_with = "log_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub end: Option<u64>,
     /// Entries recorded at or after this instant (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -228,6 +248,8 @@ pub async fn checkpoint(market: web::Data<Market>, _caller: Caller) -> ApiResult
 #[into_params(parameter_in = Query)]
 pub struct TreeHeadParams {
     /// The head of this size; default the newest.
+    #[serde(default, deserialize_with = "log_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub size: Option<u64>,
 }
 

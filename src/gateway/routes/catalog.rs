@@ -6,15 +6,19 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::audit::Recorded;
 use crate::catalog::{
     self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
     ReviewInput, SearchQuery, Version,
 };
 use crate::domain::Classification;
-use crate::gateway::auth::{Caller, MaybeCaller};
+use crate::gateway::auth::{Caller, ContentCaller, MaybeCaller};
 use crate::gateway::extract::OptionalJson;
+use crate::gateway::metrics::Metrics;
+use crate::gateway::openapi::Binary;
 use crate::gateway::problem::{ApiResult, Problem};
-use crate::gateway::respond::{changed, created};
+use crate::gateway::respond::{AUDIT_INDEX, changed, created};
+use crate::grants::delivery;
 use crate::market::Market;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -22,6 +26,7 @@ use crate::market::Market;
 pub struct SearchParams {
     /// Words that must all appear (as substrings) in the title, description
     /// or tags; Chinese and English alike.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Exact tag.
     pub tag: Option<String>,
@@ -29,7 +34,7 @@ pub struct SearchParams {
     /// Provider account id.
     pub provider: Option<Uuid>,
     /// Page size (default and maximum are configured).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -125,7 +130,7 @@ pub async fn update(
 /// Upload a new immutable version: the body is the payload, of any media
 /// type, streamed to the object store.
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
-    request_body(content = Vec<u8>, description = "the payload; its Content-Type is recorded", content_type = "*/*"),
+    request_body(content = Binary, description = "the payload; its Content-Type is recorded", content_type = "*/*"),
     responses(
     (status = 201, body = Version, headers(("Audit-Index" = String, description = "audit log index of the change"))),
     (status = 400, description = "malformed-body: the upload was interrupted; invalid-parameter", body = Problem, content_type = "application/problem+json"),
@@ -134,6 +139,7 @@ pub async fn update(
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large: nothing was kept", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type: Content-Type is not a media type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "validation-failed: the payload is empty", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/datasets/{id}/versions")]
 pub async fn add_version(
@@ -175,28 +181,51 @@ pub async fn versions(
     ))
 }
 
-/// Download a version's payload (whole, or one byte range).
+/// Download a version's payload (whole, or one byte range): a holder of
+/// the holding or processing right freely; a licensee under an active grant
+/// whose policy holds now, each download counted and recorded. Accepts an
+/// account token or a data token.
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number")),
+    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number"), DownloadParams),
     responses(
-    (status = 200, description = "the payload; ETag is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
-    (status = 206, description = "the requested range", content_type = "application/octet-stream", body = Vec<u8>),
+    (status = 200, description = "the payload, in the media type it was uploaded with; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "*/*", body = Binary,
+        headers(("Audit-Index" = String, description = "audit log index of the delivery"))),
+    (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Binary),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (each refusal is recorded in the audit log)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 416, description = "range-not-satisfiable", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/datasets/{id}/versions/{n}/content")]
 pub async fn download(
     market: web::Data<Market>,
-    caller: Caller,
+    metrics: web::Data<Metrics>,
+    caller: ContentCaller,
     path: web::Path<(Uuid, i32)>,
+    params: web::Query<DownloadParams>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (id, n) = path.into_inner();
-    let payload = catalog::open_content(&market, &caller.0, id, n, requested_range(&req)).await?;
-    Ok(stream_content(payload))
+    let territory = params.into_inner().territory;
+    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req), territory).await;
+    match &outcome {
+        Ok(recorded) if !recorded.audit_indexes.is_empty() => {
+            metrics.delivered(recorded.value.range.end - recorded.value.range.start);
+        }
+        Err(e) if e.code().is_delivery_refusal() => metrics.refused(),
+        _ => {}
+    }
+    Ok(stream_content(outcome?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadParams {
+    /// Where the data is delivered to (ISO 3166-1 alpha-2); defaults to
+    /// the market's home territory. Checked against the grant's territory.
+    #[param(pattern = "^[A-Z]{2}$")]
+    pub territory: Option<String>,
 }
 
 /// The single byte range a request asks for, if any. Several ranges or an
@@ -213,13 +242,18 @@ pub(crate) fn requested_range(req: &HttpRequest) -> Option<ByteRange> {
     }
 }
 
-pub(crate) fn stream_content(payload: Content) -> HttpResponse {
+pub(crate) fn stream_content(recorded: Recorded<Content>) -> HttpResponse {
+    let payload = recorded.value;
     let status = if payload.partial {
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
     };
     let mut response = HttpResponse::build(status);
+    if !recorded.audit_indexes.is_empty() {
+        let indexes: Vec<String> = recorded.audit_indexes.iter().map(u64::to_string).collect();
+        response.insert_header((AUDIT_INDEX, indexes.join(", ")));
+    }
     response
         .insert_header((header::CONTENT_TYPE, payload.version.media_type.clone()))
         .insert_header((header::ETAG, format!("\"{}\"", payload.version.sha256)))

@@ -3,6 +3,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod grants;
+pub mod rights;
 pub mod system;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -13,6 +15,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(system::ready)
         .service(system::jwks)
         .service(system::problem_type)
+        .service(system::metrics)
         .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(accounts::register)
@@ -29,6 +32,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(catalog::publish)
                 .service(catalog::review)
                 .service(catalog::delist)
+                .service(rights::of_dataset)
+                .service(rights::transfer)
+                .service(rights::certificate_of)
+                .service(rights::certificate_status)
+                .service(rights::lineage)
+                .service(rights::provenance_of)
+                .service(grants::create_request)
+                .service(grants::list_requests)
+                .service(grants::get_request)
+                .service(grants::approve)
+                .service(grants::reject)
+                .service(grants::withdraw)
+                .service(grants::review)
+                .service(grants::list_grants)
+                .service(grants::get_grant)
+                .service(grants::policy)
+                .service(grants::revoke)
+                .service(grants::data_token)
                 .service(audit::entries)
                 .service(audit::checkpoint)
                 .service(audit::tree_heads)

@@ -4,7 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 
 use crate::error::Code;
+use crate::gateway::metrics::Metrics;
 use crate::gateway::problem::{ApiError, ApiResult, Problem, status_of, type_uri};
+use crate::gateway::routes_table::RouteTable;
 use crate::market::Market;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -77,16 +79,68 @@ impl OpenApiJson {
     }
 }
 
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
 pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(doc.0.clone())
 }
 
-/// Every unknown path: a problem document rather than an empty 404.
-pub async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError::new(
-        Code::NotFound,
-        format!("no resource at {}", req.path()),
-    ))
+/// Everything no route takes: 405 with `Allow` for a known path, 404 for
+/// an unknown one; a problem document either way.
+pub async fn unrouted(req: HttpRequest, table: web::Data<RouteTable>) -> ApiResult<HttpResponse> {
+    let Some(methods) = table.methods(req.path()) else {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("no resource at {}", req.path()),
+        ));
+    };
+    let allow = methods.join(", ");
+    let error = ApiError(
+        crate::error::Error::refused(
+            Code::MethodNotAllowed,
+            format!("{} takes {allow}, not {}", req.path(), req.method()),
+        )
+        .with("allow", allow.clone()),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    Ok(response)
 }
+
+/// Prometheus metrics of this instance (OpenMetrics text).
+#[utoipa::path(tag = "system", responses(
+    (status = 200, description = "OpenMetrics text exposition", body = String, content_type = "application/openmetrics-text"),
+    (status = 503, description = "unavailable: the database does not answer", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/metrics")]
+pub async fn metrics(
+    market: web::Data<Market>,
+    metrics: web::Data<Metrics>,
+) -> ApiResult<HttpResponse> {
+    let audit_size = crate::audit::size(&market.db).await?;
+    let text = metrics.render(
+        market.db.pool_state(),
+        market.settings.database.pool_size,
+        audit_size as i64,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}
+
+/// The Swagger UI over this document (HTML and its assets).
+#[utoipa::path(get, path = "/docs/{file}", tag = "system",
+    params(("file" = String, Path, description = "empty for the UI, or one of its assets")),
+    responses(
+        (status = 200, description = "the UI page or asset", content_type = "text/html", body = String),
+        (status = 404, description = "no such asset"),
+    ))]
+#[allow(dead_code)]
+fn swagger_ui_document() {}

@@ -1,0 +1,4 @@
+DROP TABLE dataset_sources;
+DROP TABLE derivations;
+DROP TABLE rights_certificates;
+DROP TABLE rights;

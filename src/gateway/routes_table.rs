@@ -1,0 +1,74 @@
+//! The document's paths as a lookup table, so that a request for a known
+//! path with a method it does not take gets 405 and `Allow`, not 404.
+
+use utoipa::openapi::OpenApi;
+
+enum Segment {
+    Literal(String),
+    Parameter,
+}
+
+pub struct RouteTable {
+    routes: Vec<(Vec<Segment>, Vec<&'static str>)>,
+}
+
+impl RouteTable {
+    pub fn new(api: &OpenApi) -> RouteTable {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        if s.starts_with('{') && s.ends_with('}') {
+                            Segment::Parameter
+                        } else {
+                            Segment::Literal(s.to_owned())
+                        }
+                    })
+                    .collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    /// The methods the document lists for `path`, if it knows the path.
+    pub fn methods(&self, path: &str) -> Option<Vec<&'static str>> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut methods: Vec<&'static str> = self
+            .routes
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(segment, part)| match segment {
+                            Segment::Literal(literal) => literal == part,
+                            Segment::Parameter => true,
+                        })
+            })
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        if methods.is_empty() {
+            return None;
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        Some(methods)
+    }
+}

@@ -1,0 +1,436 @@
+//! Delivery: payloads leave the store only to a holder of the holding or
+//! processing right, or under an active grant whose policy holds at that
+//! moment. A granted download is counted by one conditional update, so no
+//! interleaving of concurrent downloads on any backend can pass the limit,
+//! and it is recorded in the same transaction. A refused delivery is
+//! recorded too.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{GrantRow, GrantStatus};
+use crate::audit::{self, Action, Entry, Recorded};
+use crate::catalog::{self, ByteRange, Content, VersionRow};
+use crate::domain::{self, Actor};
+use crate::error::{Code, Error, Result};
+use crate::market::Market;
+use crate::rights::{self, Act};
+use crate::store::DbConnection;
+use crate::store::schema::grants;
+use crate::tokens::DataClaims;
+
+/// Who asks for a payload.
+pub enum Bearer {
+    /// An account token.
+    Account(Actor),
+    /// A data token bound to one grant.
+    Data(DataClaims),
+}
+
+/// Why a grant does not allow a delivery now, if it does not.
+pub(crate) fn refusal(
+    row: &GrantRow,
+    now: NaiveDateTime,
+    territory: Option<&str>,
+) -> Result<Option<Error>> {
+    let refused = |code, detail: String| {
+        Ok(Some(
+            Error::refused(code, detail).with("grant", row.id.clone()),
+        ))
+    };
+    match GrantStatus::from_db(&row.status)? {
+        GrantStatus::Revoked => return refused(Code::GrantRevoked, "the grant was revoked".into()),
+        GrantStatus::Expired => return refused(Code::GrantExpired, "the grant has expired".into()),
+        GrantStatus::Exhausted => {
+            return refused(
+                Code::GrantExhausted,
+                "the grant's downloads are used up".into(),
+            );
+        }
+        GrantStatus::Active => {}
+    }
+    if now >= row.not_after {
+        return refused(
+            Code::GrantExpired,
+            format!(
+                "the grant ended at {}",
+                domain::format_time(domain::from_db_time(row.not_after))
+            ),
+        );
+    }
+    if now < row.not_before {
+        return refused(
+            Code::GrantNotYetValid,
+            format!(
+                "the grant begins at {}",
+                domain::format_time(domain::from_db_time(row.not_before))
+            ),
+        );
+    }
+    if row.downloads_used >= row.max_downloads {
+        return refused(
+            Code::GrantExhausted,
+            format!("all {} downloads are used", row.max_downloads),
+        );
+    }
+    if let Some(territory) = territory {
+        let allowed = row.territory()?;
+        if !allowed.iter().any(|t| t == territory) {
+            return refused(
+                Code::OutsideTerritory,
+                format!(
+                    "the grant allows delivery to {} only, not {territory}",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(None)
+}
+
+fn covers(row: &GrantRow, version: i32) -> Option<Error> {
+    match row.version {
+        Some(pinned) if pinned != version => Some(
+            Error::refused(
+                Code::NoGrant,
+                format!("the grant covers version {pinned} only"),
+            )
+            .with("grant", row.id.clone()),
+        ),
+        _ => None,
+    }
+}
+
+/// Records that an active grant ran past its window.
+pub(crate) fn record_expiry(conn: &mut DbConnection, row: &GrantRow) -> Result<Option<u64>> {
+    let changed = diesel::update(
+        grants::table
+            .filter(grants::id.eq(&row.id))
+            .filter(grants::status.eq(GrantStatus::Active.as_str())),
+    )
+    .set(grants::status.eq(GrantStatus::Expired.as_str()))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    audit::append(
+        conn,
+        Entry {
+            actor: None,
+            action: Action::GrantExpired,
+            dataset: Some(domain::id_from_db(&row.dataset_id)?),
+            subject: row.id.clone(),
+            parties: vec![domain::id_from_db(&row.licensor_id)?, domain::id_from_db(&row.licensee_id)?],
+            detail: json!({ "not_after": domain::format_time(domain::from_db_time(row.not_after)) }),
+        },
+    )
+    .map(Some)
+}
+
+/// What the first look decided.
+enum Plan {
+    /// A right holder: no grant, no count.
+    Holder(VersionRow),
+    /// Deliver under this grant, if the count still allows.
+    Granted(GrantRow, VersionRow),
+    /// Refuse, and record the refusal.
+    Refuse {
+        grant: Option<GrantRow>,
+        error: Error,
+    },
+}
+
+/// Opens a payload for whoever asks, checking rights or the grant.
+pub async fn open(
+    market: &Market,
+    bearer: Bearer,
+    dataset: Uuid,
+    number: i32,
+    range: Option<ByteRange>,
+    territory: Option<String>,
+) -> Result<Recorded<Content>> {
+    let territory = territory.unwrap_or_else(|| market.settings.catalog.home_territory.clone());
+    if !domain::is_country_code(&territory) {
+        return Err(Error::refused(
+            Code::InvalidParameter,
+            "territory must be an ISO 3166-1 alpha-2 code such as \"CN\"",
+        )
+        .with("parameter", "territory"));
+    }
+    let actor = match &bearer {
+        Bearer::Account(actor) => actor.id,
+        Bearer::Data(claims) => claims.sub,
+    };
+    let plan = {
+        let territory = territory.clone();
+        market
+            .db
+            .read(move |conn| plan(conn, &bearer, dataset, number, &territory))
+            .await?
+    };
+    match plan {
+        Plan::Holder(version) => Ok(Recorded::new(
+            catalog::fetch(market, dataset, version, range).await?,
+            vec![],
+        )),
+        Plan::Refuse { grant, error } => {
+            Err(record_refusal(market, actor, dataset, number, &territory, grant, error).await)
+        }
+        Plan::Granted(grant, version) => {
+            // Opened before counting, so that a store failure costs no download.
+            let content = catalog::fetch(market, dataset, version, range).await?;
+            let bytes = content.range.end - content.range.start;
+            let sha256 = content.version.sha256.clone();
+            let counted = {
+                let territory = territory.clone();
+                market
+                    .db
+                    .write(move |conn| {
+                        count(conn, actor, &grant, number, &territory, bytes, &sha256)
+                    })
+                    .await?
+            };
+            match counted {
+                Ok(index) => Ok(Recorded::new(content, vec![index])),
+                Err(error) => Err(error),
+            }
+        }
+    }
+}
+
+fn plan(
+    conn: &mut DbConnection,
+    bearer: &Bearer,
+    dataset: Uuid,
+    number: i32,
+    territory: &str,
+) -> Result<Plan> {
+    let now = domain::to_db_time(domain::now());
+    match bearer {
+        Bearer::Account(actor) => {
+            let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
+            if rights::may(conn, actor, Act::ReadContent, &row).is_ok() {
+                return Ok(Plan::Holder(catalog::find_version(conn, dataset, number)?));
+            }
+            let held: Vec<GrantRow> = grants::table
+                .filter(grants::licensee_id.eq(actor.id.to_string()))
+                .filter(grants::dataset_id.eq(&row.id))
+                .order(grants::id.desc())
+                .select(GrantRow::as_select())
+                .load(conn)?;
+            if held.is_empty() {
+                if !rights::can_see(conn, Some(actor), &row)? {
+                    return Err(Error::not_found("dataset"));
+                }
+                catalog::find_version(conn, dataset, number)?;
+                return Ok(Plan::Refuse {
+                    grant: None,
+                    error: Error::refused(
+                        Code::NoGrant,
+                        "you hold no grant for this dataset: request access first",
+                    ),
+                });
+            }
+            let version = catalog::find_version(conn, dataset, number)?;
+            let mut first_refusal = None;
+            for grant in held {
+                match refusal(&grant, now, Some(territory))?.or_else(|| covers(&grant, number)) {
+                    None => return Ok(Plan::Granted(grant, version)),
+                    Some(error) if first_refusal.is_none() => first_refusal = Some((grant, error)),
+                    Some(_) => {}
+                }
+            }
+            let (grant, error) =
+                first_refusal.ok_or_else(|| Error::Internal("no grant and no refusal".into()))?;
+            Ok(Plan::Refuse {
+                grant: Some(grant),
+                error,
+            })
+        }
+        Bearer::Data(claims) => {
+            let grant = grants::table
+                .find(claims.grant.to_string())
+                .select(GrantRow::as_select())
+                .first::<GrantRow>(conn)
+                .optional()?
+                .filter(|g| g.licensee_id == claims.sub.to_string())
+                .ok_or_else(|| {
+                    Error::refused(
+                        Code::InvalidToken,
+                        "the data token names no grant of its holder",
+                    )
+                })?;
+            if claims.dataset != dataset {
+                return Ok(Plan::Refuse {
+                    grant: Some(grant),
+                    error: Error::refused(Code::NoGrant, "this data token is for another dataset"),
+                });
+            }
+            if claims.version.is_some_and(|v| v != number) {
+                return Ok(Plan::Refuse {
+                    grant: Some(grant),
+                    error: Error::refused(Code::NoGrant, "this data token is for another version"),
+                });
+            }
+            let version = catalog::find_version(conn, dataset, number)?;
+            match refusal(&grant, now, Some(territory))?.or_else(|| covers(&grant, number)) {
+                None => Ok(Plan::Granted(grant, version)),
+                Some(error) => Ok(Plan::Refuse {
+                    grant: Some(grant),
+                    error,
+                }),
+            }
+        }
+    }
+}
+
+/// Counts one download with a single conditional update, then records it;
+/// when the update finds nothing to count, records the refusal instead. The
+/// inner result is the delivery's verdict; the outer one is the store's.
+fn count(
+    conn: &mut DbConnection,
+    actor: Uuid,
+    grant: &GrantRow,
+    version: i32,
+    territory: &str,
+    bytes: u64,
+    sha256: &str,
+) -> Result<Result<u64>> {
+    let now = domain::to_db_time(domain::now());
+    let counted = diesel::update(
+        grants::table
+            .filter(grants::id.eq(&grant.id))
+            .filter(grants::status.eq(GrantStatus::Active.as_str()))
+            .filter(grants::downloads_used.lt(grants::max_downloads))
+            .filter(grants::not_before.le(now))
+            .filter(grants::not_after.gt(now)),
+    )
+    .set(grants::downloads_used.eq(grants::downloads_used + 1))
+    .execute(conn)?;
+    let fresh = grants::table
+        .find(&grant.id)
+        .select(GrantRow::as_select())
+        .first::<GrantRow>(conn)?;
+    if counted == 0 {
+        // Lost a race (most likely for the last download) or the grant
+        // changed since the first look: refuse with what it says now.
+        let error = refusal(&fresh, now, Some(territory))?.unwrap_or_else(|| {
+            Error::refused(Code::GrantExhausted, "the grant's downloads are used up")
+        });
+        append_refusal(conn, actor, &fresh, version, territory, &error)?;
+        return Ok(Err(error));
+    }
+    if fresh.downloads_used >= fresh.max_downloads {
+        diesel::update(grants::table.filter(grants::id.eq(&grant.id)))
+            .set(grants::status.eq(GrantStatus::Exhausted.as_str()))
+            .execute(conn)?;
+    }
+    let index = audit::append(
+        conn,
+        Entry {
+            actor: Some(actor),
+            action: Action::DeliveryCompleted,
+            dataset: Some(domain::id_from_db(&grant.dataset_id)?),
+            subject: grant.id.clone(),
+            parties: vec![
+                domain::id_from_db(&grant.licensor_id)?,
+                domain::id_from_db(&grant.licensee_id)?,
+            ],
+            detail: json!({
+                "grant": grant.id,
+                "version": version,
+                "bytes": bytes,
+                "sha256": sha256,
+                "territory": territory,
+                "download": fresh.downloads_used,
+                "of": fresh.max_downloads,
+            }),
+        },
+    )?;
+    Ok(Ok(index))
+}
+
+fn append_refusal(
+    conn: &mut DbConnection,
+    actor: Uuid,
+    grant: &GrantRow,
+    version: i32,
+    territory: &str,
+    error: &Error,
+) -> Result<u64> {
+    if error.code() == Code::GrantExpired {
+        record_expiry(conn, grant)?;
+    }
+    audit::append(
+        conn,
+        Entry {
+            actor: Some(actor),
+            action: Action::DeliveryRefused,
+            dataset: Some(domain::id_from_db(&grant.dataset_id)?),
+            subject: grant.id.clone(),
+            parties: vec![
+                domain::id_from_db(&grant.licensor_id)?,
+                domain::id_from_db(&grant.licensee_id)?,
+            ],
+            detail: json!({
+                "reason": error.code().slug(),
+                "grant": grant.id,
+                "version": version,
+                "territory": territory,
+            }),
+        },
+    )
+}
+
+/// Records a refusal decided at the first look and returns the refusal.
+async fn record_refusal(
+    market: &Market,
+    actor: Uuid,
+    dataset: Uuid,
+    version: i32,
+    territory: &str,
+    grant: Option<GrantRow>,
+    error: Error,
+) -> Error {
+    let territory = territory.to_owned();
+    let slug = error.code().slug();
+    let recorded = market
+        .db
+        .write(move |conn| match &grant {
+            Some(grant) => {
+                let refusal =
+                    Error::refused(Code::from_slug(slug).unwrap_or(Code::NoGrant), "refused");
+                append_refusal(conn, actor, grant, version, &territory, &refusal)
+            }
+            None => audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor),
+                    action: Action::DeliveryRefused,
+                    dataset: Some(dataset),
+                    subject: dataset.to_string(),
+                    parties: vec![],
+                    detail: json!({ "reason": slug, "version": version, "territory": territory }),
+                },
+            ),
+        })
+        .await;
+    match recorded {
+        Ok(index) => match error {
+            Error::Refused {
+                code,
+                detail,
+                extensions,
+            } => Error::Refused {
+                code,
+                detail,
+                extensions,
+            }
+            .with("audit_index", index),
+            other => other,
+        },
+        Err(store) => store,
+    }
+}

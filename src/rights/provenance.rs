@@ -1,0 +1,746 @@
+//! Provenance: where every derived dataset came from. Derivations are W3C
+//! PROV activities: an agent used source versions and generated a dataset.
+//! Lineage walks the derivation graph in the database with a recursive
+//! query, on both backends, bounded by a depth.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::audit::{self, Action, Entry};
+use crate::catalog::{self, DatasetRow};
+use crate::domain::{self, Actor, DatasetStatus, market_words};
+use crate::error::{Code, Error, Result};
+use crate::market::Market;
+use crate::store::DbConnection;
+use crate::store::schema::{
+    accounts, dataset_sources, dataset_versions, datasets, derivations, rights,
+};
+
+const MAX_SOURCES: usize = 100;
+const MAX_ACTIVITY_NAME_CHARS: usize = 200;
+const MAX_ACTIVITY_DESCRIPTION_CHARS: usize = 4_000;
+/// Rows per `IN (…)` list, well under both backends' bind limits.
+const CHUNK: usize = 500;
+
+/// One source of a derivation: a version of another dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRef {
+    pub dataset: Uuid,
+    #[schema(minimum = 1)]
+    pub version: i32,
+}
+
+/// The processing step that made a derived dataset.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityInput {
+    #[schema(
+        example = "Aggregate to district level",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub name: String,
+    #[serde(default)]
+    #[schema(max_length = 4000)]
+    pub description: String,
+}
+
+market_words!(
+    /// Which way to walk the lineage graph.
+    Direction {
+        Upstream = "upstream",
+        Downstream = "downstream",
+        Both = "both",
+    }
+);
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LineageNode {
+    /// The dataset id, or an opaque `restricted-N` for a dataset the caller
+    /// may not see.
+    pub id: String,
+    pub restricted: bool,
+    /// Steps from the dataset asked about (0 for itself).
+    pub depth: u32,
+    pub title: Option<String>,
+    pub status: Option<DatasetStatus>,
+    pub provider: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LineageEdge {
+    /// The derived dataset (node id).
+    pub derived: String,
+    /// The source dataset (node id).
+    pub source: String,
+    /// The source version used.
+    pub version: i32,
+    /// The derivation activity, unless either end is restricted.
+    pub activity: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Lineage {
+    pub root: Uuid,
+    pub direction: Direction,
+    pub depth: u32,
+    pub nodes: Vec<LineageNode>,
+    pub edges: Vec<LineageEdge>,
+    /// The graph had more edges than `lineage.max_nodes`; the rest were cut.
+    pub truncated: bool,
+}
+
+/// Records that `derived` was made from `sources` by `activity`, after
+/// checking that the actor may process every source and that no cycle
+/// arises. Runs inside the caller's write transaction.
+pub(crate) fn record_derivation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    derived: &DatasetRow,
+    sources: &[SourceRef],
+    activity: Option<&ActivityInput>,
+) -> Result<u64> {
+    if sources.len() > MAX_SOURCES {
+        return Err(Error::invalid(
+            "derived_from",
+            format!("at most {MAX_SOURCES} sources"),
+        ));
+    }
+    let activity = activity.ok_or_else(|| {
+        Error::invalid(
+            "activity",
+            "a derived dataset names the activity that made it",
+        )
+    })?;
+    let name = activity.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_ACTIVITY_NAME_CHARS {
+        return Err(Error::invalid(
+            "activity.name",
+            format!("must be 1 to {MAX_ACTIVITY_NAME_CHARS} characters"),
+        ));
+    }
+    let description = activity.description.trim();
+    if description.chars().count() > MAX_ACTIVITY_DESCRIPTION_CHARS {
+        return Err(Error::invalid(
+            "activity.description",
+            format!("must be at most {MAX_ACTIVITY_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for source in sources {
+        if !seen.insert(source.dataset) {
+            return Err(Error::invalid("derived_from", "a dataset is named twice"));
+        }
+    }
+    let derived_id = derived.uuid()?;
+    let descendants = descendants_of(conn, &derived.id)?;
+    let mut source_rows = Vec::with_capacity(sources.len());
+    for source in sources {
+        if source.dataset == derived_id || descendants.contains(&source.dataset.to_string()) {
+            return Err(Error::refused(
+                Code::DerivationCycle,
+                format!(
+                    "dataset {} is this dataset or derives from it",
+                    source.dataset
+                ),
+            )
+            .with("source", source.dataset.to_string()));
+        }
+        let row = catalog::load_visible(conn, Some(actor), source.dataset).map_err(|e| match e
+            .code()
+        {
+            Code::NotFound => {
+                Error::not_found("source dataset").with("source", source.dataset.to_string())
+            }
+            _ => e,
+        })?;
+        let version_exists = dataset_versions::table
+            .find((row.id.clone(), source.version))
+            .count()
+            .get_result::<i64>(conn)?
+            > 0;
+        if !version_exists {
+            return Err(Error::invalid(
+                "derived_from",
+                format!(
+                    "dataset {} has no version {}",
+                    source.dataset, source.version
+                ),
+            )
+            .with("source", source.dataset.to_string()));
+        }
+        if !crate::rights::may_process(conn, actor, &row)? {
+            return Err(Error::refused(
+                Code::LacksProcessingRight,
+                format!(
+                    "you hold no processing right over source dataset {}: hold its holding or processing right, or a grant that allows processing",
+                    source.dataset
+                ),
+            )
+            .with("source", source.dataset.to_string()));
+        }
+        source_rows.push(row);
+    }
+    let derivation = domain::new_id();
+    diesel::insert_into(derivations::table)
+        .values((
+            derivations::id.eq(derivation.to_string()),
+            derivations::dataset_id.eq(&derived.id),
+            derivations::name.eq(name),
+            derivations::description.eq(description),
+            derivations::agent_id.eq(actor.id.to_string()),
+            derivations::created_at.eq(domain::to_db_time(domain::now())),
+        ))
+        .execute(conn)?;
+    for source in sources {
+        diesel::insert_into(dataset_sources::table)
+            .values((
+                dataset_sources::derivation_id.eq(derivation.to_string()),
+                dataset_sources::dataset_id.eq(&derived.id),
+                dataset_sources::source_id.eq(source.dataset.to_string()),
+                dataset_sources::source_version.eq(source.version),
+            ))
+            .execute(conn)?;
+    }
+    let mut parties = vec![domain::id_from_db(&derived.provider_id)?];
+    for row in &source_rows {
+        parties.push(domain::id_from_db(&row.provider_id)?);
+    }
+    audit::append(
+        conn,
+        Entry {
+            actor: Some(actor.id),
+            action: Action::DerivationRecorded,
+            dataset: Some(derived_id),
+            subject: derivation.to_string(),
+            parties,
+            detail: json!({
+                "activity": name,
+                "sources": sources,
+            }),
+        },
+    )
+}
+
+/// Every dataset derived, directly or not, from `dataset`.
+fn descendants_of(conn: &mut DbConnection, dataset: &str) -> Result<HashSet<String>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let sql = backend_sql(
+        conn,
+        "WITH RECURSIVE down(id) AS (
+             SELECT dataset_id FROM dataset_sources WHERE source_id = $1
+             UNION
+             SELECT s.dataset_id FROM dataset_sources s JOIN down d ON s.source_id = d.id
+         )
+         SELECT id FROM down",
+    );
+    let rows: Vec<Id> = diesel::sql_query(sql).bind::<Text, _>(dataset).load(conn)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Numbered placeholders as each backend spells them (`$1` / `?1`).
+fn backend_sql(conn: &DbConnection, sql: &str) -> String {
+    if conn.is_postgres() {
+        sql.to_owned()
+    } else {
+        sql.replace('$', "?")
+    }
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+struct EdgeRow {
+    #[diesel(sql_type = Text)]
+    derivation_id: String,
+    #[diesel(sql_type = Text)]
+    dataset_id: String,
+    #[diesel(sql_type = Text)]
+    source_id: String,
+    #[diesel(sql_type = Integer)]
+    source_version: i32,
+    #[diesel(sql_type = Integer)]
+    depth: i32,
+}
+
+/// Edges reachable from `root` within `depth` steps in one direction, with
+/// the least distance at which each was reached; at most `limit` edges.
+fn walk(
+    conn: &mut DbConnection,
+    root: &str,
+    upstream: bool,
+    depth: u32,
+    limit: u32,
+) -> Result<Vec<EdgeRow>> {
+    let (start, join) = if upstream {
+        ("dataset_id", "s.dataset_id = w.source_id")
+    } else {
+        ("source_id", "s.source_id = w.dataset_id")
+    };
+    let sql = backend_sql(
+        conn,
+        &format!(
+            "WITH RECURSIVE walk(derivation_id, dataset_id, source_id, source_version, depth) AS (
+                 SELECT derivation_id, dataset_id, source_id, source_version, 1
+                 FROM dataset_sources WHERE {start} = $1
+                 UNION
+                 SELECT s.derivation_id, s.dataset_id, s.source_id, s.source_version, w.depth + 1
+                 FROM dataset_sources s JOIN walk w ON {join}
+                 WHERE w.depth < $2
+             )
+             SELECT derivation_id, dataset_id, source_id, source_version, MIN(depth) AS depth
+             FROM walk
+             GROUP BY derivation_id, dataset_id, source_id, source_version
+             ORDER BY depth, dataset_id, source_id
+             LIMIT $3"
+        ),
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<Text, _>(root)
+        .bind::<Integer, _>(i32::try_from(depth).unwrap_or(i32::MAX))
+        .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+        .load(conn)?)
+}
+
+/// The datasets among `ids` the actor may see.
+fn visible_among(
+    conn: &mut DbConnection,
+    actor: Option<&Actor>,
+    rows: &HashMap<String, DatasetRow>,
+) -> Result<HashSet<String>> {
+    let mut visible: HashSet<String> = rows
+        .values()
+        .filter(|r| r.status == DatasetStatus::Listed.as_str())
+        .map(|r| r.id.clone())
+        .collect();
+    let Some(actor) = actor else {
+        return Ok(visible);
+    };
+    if actor.roles.is_oversight() {
+        return Ok(rows.keys().cloned().collect());
+    }
+    let hidden: Vec<String> = rows
+        .keys()
+        .filter(|id| !visible.contains(*id))
+        .cloned()
+        .collect();
+    let now = domain::to_db_time(domain::now());
+    for chunk in hidden.chunks(CHUNK) {
+        let held: Vec<String> = rights::table
+            .filter(rights::holder_id.eq(actor.id.to_string()))
+            .filter(rights::dataset_id.eq_any(chunk))
+            .filter(rights::ended_at.is_null())
+            .filter(rights::until.is_null().or(rights::until.gt(now)))
+            .select(rights::dataset_id)
+            .load(conn)?;
+        visible.extend(held);
+    }
+    Ok(visible)
+}
+
+fn load_rows(
+    conn: &mut DbConnection,
+    ids: &BTreeSet<String>,
+) -> Result<HashMap<String, DatasetRow>> {
+    let ids: Vec<&String> = ids.iter().collect();
+    let mut rows = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let loaded: Vec<DatasetRow> = datasets::table
+            .filter(datasets::id.eq_any(chunk))
+            .select(DatasetRow::as_select())
+            .load(conn)?;
+        rows.extend(loaded.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    Ok(rows)
+}
+
+/// A walked graph with visibility decided for every node.
+struct Graph {
+    root: String,
+    edges: Vec<EdgeRow>,
+    depth_of: BTreeMap<String, u32>,
+    rows: HashMap<String, DatasetRow>,
+    visible: HashSet<String>,
+    truncated: bool,
+}
+
+impl Graph {
+    fn build(
+        conn: &mut DbConnection,
+        actor: Option<&Actor>,
+        root: &DatasetRow,
+        direction: Direction,
+        depth: u32,
+        max_edges: u32,
+    ) -> Result<Graph> {
+        let mut edges = Vec::new();
+        let mut truncated = false;
+        let mut depth_of = BTreeMap::from([(root.id.clone(), 0u32)]);
+        for upstream in [true, false] {
+            let wanted = match direction {
+                Direction::Upstream => upstream,
+                Direction::Downstream => !upstream,
+                Direction::Both => true,
+            };
+            if !wanted {
+                continue;
+            }
+            let mut found = walk(conn, &root.id, upstream, depth, max_edges.saturating_add(1))?;
+            if found.len() > max_edges as usize {
+                found.truncate(max_edges as usize);
+                truncated = true;
+            }
+            for edge in &found {
+                let far = if upstream {
+                    &edge.source_id
+                } else {
+                    &edge.dataset_id
+                };
+                let d = edge.depth.max(0) as u32;
+                depth_of
+                    .entry(far.clone())
+                    .and_modify(|e| *e = (*e).min(d))
+                    .or_insert(d);
+            }
+            edges.extend(found);
+        }
+        let ids: BTreeSet<String> = depth_of.keys().cloned().collect();
+        let rows = load_rows(conn, &ids)?;
+        let visible = visible_among(conn, actor, &rows)?;
+        Ok(Graph {
+            root: root.id.clone(),
+            edges,
+            depth_of,
+            rows,
+            visible,
+            truncated,
+        })
+    }
+
+    /// Node ids as shown: real for visible datasets, opaque otherwise.
+    fn shown_ids(&self) -> HashMap<String, String> {
+        let mut restricted = 0;
+        self.depth_of
+            .keys()
+            .map(|id| {
+                let shown = if self.visible.contains(id) || *id == self.root {
+                    id.clone()
+                } else {
+                    restricted += 1;
+                    format!("restricted-{restricted}")
+                };
+                (id.clone(), shown)
+            })
+            .collect()
+    }
+}
+
+fn parse_depth(market: &Market, depth: Option<u32>) -> Result<u32> {
+    let lineage = &market.settings.lineage;
+    match depth {
+        None => Ok(lineage.default_depth),
+        Some(d) if (1..=lineage.max_depth).contains(&d) => Ok(d),
+        Some(_) => Err(Error::refused(
+            Code::InvalidParameter,
+            format!("depth must be between 1 and {}", lineage.max_depth),
+        )
+        .with("parameter", "depth")),
+    }
+}
+
+/// The lineage graph around a dataset.
+pub async fn lineage(
+    market: &Market,
+    actor: Option<&Actor>,
+    dataset: Uuid,
+    direction: Direction,
+    depth: Option<u32>,
+) -> Result<Lineage> {
+    let depth = parse_depth(market, depth)?;
+    let max_edges = market.settings.lineage.max_nodes;
+    let actor = actor.cloned();
+    market
+        .db
+        .read(move |conn| {
+            let root = catalog::load_visible(conn, actor.as_ref(), dataset)?;
+            let graph = Graph::build(conn, actor.as_ref(), &root, direction, depth, max_edges)?;
+            let shown = graph.shown_ids();
+            let mut nodes = Vec::with_capacity(graph.depth_of.len());
+            for (id, d) in &graph.depth_of {
+                let visible = graph.visible.contains(id) || *id == graph.root;
+                let row = graph.rows.get(id).filter(|_| visible);
+                nodes.push(LineageNode {
+                    id: shown[id].clone(),
+                    restricted: !visible,
+                    depth: *d,
+                    title: row.map(|r| r.title.clone()),
+                    status: row.map(DatasetRow::status).transpose()?,
+                    provider: row
+                        .map(|r| domain::id_from_db(&r.provider_id))
+                        .transpose()?,
+                });
+            }
+            nodes.sort_by(|a, b| a.depth.cmp(&b.depth).then_with(|| a.id.cmp(&b.id)));
+            let edges = graph
+                .edges
+                .iter()
+                .map(|e| {
+                    let open = graph.visible.contains(&e.dataset_id)
+                        && graph.visible.contains(&e.source_id);
+                    Ok(LineageEdge {
+                        derived: shown[&e.dataset_id].clone(),
+                        source: shown[&e.source_id].clone(),
+                        version: e.source_version,
+                        activity: if open {
+                            Some(domain::id_from_db(&e.derivation_id)?)
+                        } else {
+                            None
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Lineage {
+                root: dataset,
+                direction,
+                depth,
+                nodes,
+                edges,
+                truncated: graph.truncated,
+            })
+        })
+        .await
+}
+
+#[derive(Queryable)]
+struct DerivationRow {
+    id: String,
+    dataset_id: String,
+    name: String,
+    description: String,
+    agent_id: String,
+    created_at: NaiveDateTime,
+}
+
+/// The upstream graph of a dataset as a W3C PROV-JSON document: versions
+/// are entities, derivations activities, accounts agents.
+pub async fn provenance(market: &Market, actor: Option<&Actor>, dataset: Uuid) -> Result<Value> {
+    let depth = market.settings.lineage.max_depth;
+    let max_edges = market.settings.lineage.max_nodes;
+    let actor = actor.cloned();
+    market
+        .db
+        .read(move |conn| {
+            let root = catalog::load_visible(conn, actor.as_ref(), dataset)?;
+            let graph = Graph::build(
+                conn,
+                actor.as_ref(),
+                &root,
+                Direction::Upstream,
+                depth,
+                max_edges,
+            )?;
+            prov_document(conn, &graph)
+        })
+        .await
+}
+
+fn prov_document(conn: &mut DbConnection, graph: &Graph) -> Result<Value> {
+    let shown = graph.shown_ids();
+    let visible = |id: &String| graph.visible.contains(id) || *id == graph.root;
+    let dataset_entity = |id: &String| {
+        if visible(id) {
+            format!("dm:dataset-{id}")
+        } else {
+            format!("dm:{}", shown[id])
+        }
+    };
+    let version_entity = |id: &String, n: i32| {
+        if visible(id) {
+            format!("dm:version-{id}-{n}")
+        } else {
+            format!("dm:{}", shown[id])
+        }
+    };
+
+    let visible_ids: Vec<String> = graph
+        .depth_of
+        .keys()
+        .filter(|id| visible(id))
+        .cloned()
+        .collect();
+    let mut versions: Vec<(String, i32, String, i64, String)> = Vec::new();
+    for chunk in visible_ids.chunks(CHUNK) {
+        versions.extend(
+            dataset_versions::table
+                .filter(dataset_versions::dataset_id.eq_any(chunk))
+                .order((
+                    dataset_versions::dataset_id.asc(),
+                    dataset_versions::number.asc(),
+                ))
+                .select((
+                    dataset_versions::dataset_id,
+                    dataset_versions::number,
+                    dataset_versions::sha256,
+                    dataset_versions::size,
+                    dataset_versions::media_type,
+                ))
+                .load::<(String, i32, String, i64, String)>(conn)?,
+        );
+    }
+    let derivation_ids: BTreeSet<String> = graph
+        .edges
+        .iter()
+        .filter(|e| visible(&e.dataset_id))
+        .map(|e| e.derivation_id.clone())
+        .collect();
+    let derivation_list: Vec<String> = derivation_ids.into_iter().collect();
+    let mut activities: Vec<DerivationRow> = Vec::new();
+    for chunk in derivation_list.chunks(CHUNK) {
+        activities.extend(
+            derivations::table
+                .filter(derivations::id.eq_any(chunk))
+                .select((
+                    derivations::id,
+                    derivations::dataset_id,
+                    derivations::name,
+                    derivations::description,
+                    derivations::agent_id,
+                    derivations::created_at,
+                ))
+                .load::<DerivationRow>(conn)?,
+        );
+    }
+    let mut agent_ids: BTreeSet<String> = visible_ids
+        .iter()
+        .filter_map(|id| graph.rows.get(id).map(|r| r.provider_id.clone()))
+        .collect();
+    agent_ids.extend(activities.iter().map(|a| a.agent_id.clone()));
+    let agent_list: Vec<String> = agent_ids.into_iter().collect();
+    let mut agent_names: HashMap<String, String> = HashMap::new();
+    for chunk in agent_list.chunks(CHUNK) {
+        let names: Vec<(String, String)> = accounts::table
+            .filter(accounts::id.eq_any(chunk))
+            .select((accounts::id, accounts::name))
+            .load(conn)?;
+        agent_names.extend(names);
+    }
+
+    let mut entity = Map::new();
+    let mut relations: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut relation = |kind: &'static str, body: Value| {
+        let records = relations.entry(kind).or_default();
+        let id = format!("_:{kind}{}", records.len() + 1);
+        records.insert(id, body);
+    };
+    for id in graph.depth_of.keys() {
+        if let Some(row) = graph.rows.get(id).filter(|_| visible(id)) {
+            entity.insert(
+                dataset_entity(id),
+                json!({
+                    "prov:type": "dm:Dataset",
+                    "prov:label": row.title,
+                    "dm:classification": row.classification,
+                    "dm:status": row.status,
+                }),
+            );
+            relation(
+                "wasAttributedTo",
+                json!({"prov:entity": dataset_entity(id), "prov:agent": format!("dm:account-{}", row.provider_id)}),
+            );
+        } else {
+            entity.insert(dataset_entity(id), json!({"prov:type": "dm:Restricted"}));
+        }
+    }
+    for (dataset, number, sha256, size, media_type) in &versions {
+        entity.insert(
+            version_entity(dataset, *number),
+            json!({
+                "prov:type": "dm:Version",
+                "dm:version": number,
+                "dm:sha256": sha256,
+                "dm:size": size,
+                "dm:mediaType": media_type,
+            }),
+        );
+        relation(
+            "specializationOf",
+            json!({"prov:specificEntity": version_entity(dataset, *number), "prov:generalEntity": dataset_entity(dataset)}),
+        );
+    }
+    let mut activity = Map::new();
+    for a in &activities {
+        let key = format!("dm:derivation-{}", a.id);
+        activity.insert(
+            key.clone(),
+            json!({
+                "prov:label": a.name,
+                "dm:description": a.description,
+                "prov:startTime": domain::format_time(domain::from_db_time(a.created_at)),
+            }),
+        );
+        relation(
+            "wasAssociatedWith",
+            json!({"prov:activity": key, "prov:agent": format!("dm:account-{}", a.agent_id)}),
+        );
+        relation(
+            "wasGeneratedBy",
+            json!({"prov:entity": dataset_entity(&a.dataset_id), "prov:activity": key}),
+        );
+    }
+    let activity_key: HashSet<&String> = activities.iter().map(|a| &a.id).collect();
+    for e in &graph.edges {
+        if !activity_key.contains(&e.derivation_id) {
+            continue;
+        }
+        let key = format!("dm:derivation-{}", e.derivation_id);
+        let used = version_entity(&e.source_id, e.source_version);
+        if !entity.contains_key(&used) {
+            // A source version we could not list (restricted) is still named.
+            entity.insert(used.clone(), json!({"prov:type": "dm:Restricted"}));
+        }
+        relation("used", json!({"prov:activity": key, "prov:entity": used}));
+        relation(
+            "wasDerivedFrom",
+            json!({
+                "prov:generatedEntity": dataset_entity(&e.dataset_id),
+                "prov:usedEntity": used,
+                "prov:activity": key,
+            }),
+        );
+    }
+    let agent: Map<String, Value> = agent_names
+        .iter()
+        .map(|(id, name)| {
+            (
+                format!("dm:account-{id}"),
+                json!({"prov:type": "prov:Agent", "prov:label": name}),
+            )
+        })
+        .collect();
+
+    let mut document = Map::new();
+    document.insert(
+        "prefix".into(),
+        json!({"dm": "urn:datamarket:", "prov": "http://www.w3.org/ns/prov#"}),
+    );
+    document.insert("entity".into(), Value::Object(entity));
+    if !activity.is_empty() {
+        document.insert("activity".into(), Value::Object(activity));
+    }
+    if !agent.is_empty() {
+        document.insert("agent".into(), Value::Object(agent));
+    }
+    for (kind, records) in relations {
+        document.insert(kind.into(), Value::Object(records));
+    }
+    Ok(Value::Object(document))
+}
