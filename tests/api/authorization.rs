@@ -507,6 +507,40 @@ fn cases(w: &World) -> Vec<Case> {
             403,
             &oversight_only,
         ),
+        case(
+            Method::GET,
+            "/api/v1/audit/checkpoint".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/audit/tree-heads".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/audit/proofs/consistency?first=1".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        // entry 0 records the owner's registration: the owner is a party to it
+        case(
+            Method::GET,
+            "/api/v1/audit/proofs/inclusion?index=0".into(),
+            None,
+            404,
+            &[
+                (Anonymous, 401),
+                (Owner, 200),
+                (Regulator, 200),
+                (Auditor, 200),
+            ],
+        ),
     ]
 }
 
