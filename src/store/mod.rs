@@ -93,10 +93,10 @@ impl Manager {
             }
         };
         let setup = match &conn {
-            // WAL lets readers proceed while one writer commits; NORMAL
-            // synchronous is durable across application crashes in WAL mode.
+            // NORMAL synchronous is durable across application crashes in
+            // WAL mode (which `Db::connect` sets once, for the file).
             DbConnection::Sqlite(_) => format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 self.busy_timeout_ms
             ),
             // JIT compilation pays off for long analytic queries, not for
@@ -166,6 +166,17 @@ impl Db {
             busy_timeout_ms: settings.sqlite_busy_timeout_ms,
             statement_timeout_ms: settings.statement_timeout_ms,
         };
+        if let DatabaseUrl::Sqlite(_) = &url {
+            // WAL lets readers proceed while one writer commits. The mode is
+            // kept in the file, so it is set here once: set by every pooled
+            // connection, the pool's concurrent first connections raced for
+            // the switch and SQLite answered some with "database is locked"
+            // without waiting out the busy timeout.
+            let mut conn = manager
+                .establish()
+                .map_err(|e| Error::Unavailable(format!("cannot open the database: {e}")))?;
+            conn.batch_execute("PRAGMA journal_mode = WAL")?;
+        }
         let pool = diesel::r2d2::Pool::builder()
             .max_size(settings.pool_size)
             .connection_timeout(Duration::from_secs(settings.connection_timeout_secs))
