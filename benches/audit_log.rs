@@ -31,7 +31,12 @@ use std::time::{Duration, Instant};
 use datamarket::Market;
 use datamarket::accounts::{self, Credentials, NewAccount, Registrar};
 use datamarket::audit::checkpoint::{self, TrustedKeys};
-use datamarket::audit::verify::{self, LogVerifier, Options, ServedEntry};
+use datamarket::audit::verify::{LogVerifier, Options, ServedEntry};
+
+/// The offline verifier and its HTTP client, under one name.
+mod verify {
+    pub use datamarket::client::audit::{Server, verify_server};
+}
 use datamarket::audit::{self, Action, Entry, EntryView, NodeView, TreeHead};
 use datamarket::config::{Secret, Settings};
 use datamarket::domain::{Actor, Role, Roles};

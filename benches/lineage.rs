@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use datamarket::Market;
 use datamarket::accounts::{self, NewAccount, Registrar};
+use datamarket::catalog::lineage::{self as provenance, Direction};
 use datamarket::config::{Secret, Settings};
 use datamarket::domain::{self, Role};
-use datamarket::rights::provenance::{self, Direction};
 use datamarket::store::schema::{dataset_sources, datasets, derivations};
 use diesel::prelude::*;
 use uuid::Uuid;

@@ -65,6 +65,39 @@ pub struct DatabaseSettings {
     pub retries: u32,
 }
 
+/// Which database a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("unsupported database URL scheme {0:?} (use sqlite:// or postgres://)")]
+    Scheme(String),
+    #[error("empty SQLite path")]
+    EmptyPath,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> std::result::Result<Self, UrlError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let path = match url.split_once("://") {
+            Some(("sqlite", path)) => path,
+            Some((scheme, _)) => return Err(UrlError::Scheme(scheme.to_owned())),
+            None => url.strip_prefix("sqlite:").unwrap_or(url),
+        };
+        if path.is_empty() {
+            return Err(UrlError::EmptyPath);
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
@@ -252,7 +285,7 @@ impl Settings {
         if self.database.url.expose().trim().is_empty() {
             return Err(invalid("database.url", "must not be empty"));
         }
-        crate::store::DatabaseUrl::parse(self.database.url.expose())
+        DatabaseUrl::parse(self.database.url.expose())
             .map_err(|e| invalid("database.url", e.to_string()))?;
         if self.database.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));
@@ -323,7 +356,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if !crate::audit::checkpoint::is_valid_key_name(&self.audit.origin) {
+        if !crate::domain::is_note_key_name(&self.audit.origin) {
             // The origin is also the checkpoints' signed-note key name.
             return Err(invalid(
                 "audit.origin",
@@ -416,6 +449,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn url_schemes() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("/tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:rel.db").unwrap(),
+            DatabaseUrl::Sqlite("rel.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! regulators and auditors verify every transaction against a tamper-evident
 //! log. See docs/architecture.md for the map.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -254,22 +254,6 @@ fn generate_password() -> String {
         .collect()
 }
 
-/// Reads a JWKS from a URL or a file.
-async fn load_jwks(source: &str) -> Result<serde_json::Value, String> {
-    let text = if source.starts_with("http://") || source.starts_with("https://") {
-        reqwest::get(source)
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
-            .text()
-            .await
-            .map_err(|e| format!("cannot read the JWKS: {e}"))?
-    } else {
-        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
-    };
-    serde_json::from_str(&text).map_err(|e| format!("the JWKS is not JSON: {e}"))
-}
-
 async fn verify_certificate(file: &std::path::Path, jwks: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -284,8 +268,8 @@ async fn verify_certificate(file: &std::path::Path, jwks: &str) -> Result<(), St
     } else {
         text.to_owned()
     };
-    let jwks = load_jwks(jwks).await?;
-    let claims = datamarket::rights::certificate::verify(&jws, &jwks)
+    let jwks = datamarket::client::load_jwks(jwks).await?;
+    let claims = datamarket::access::certificate::verify(&jws, &jwks)
         .map_err(|e| format!("certificate INVALID: {e}"))?;
     println!(
         "certificate valid: the platform certifies that {} holds the {} right over dataset {} ({} since {})",
@@ -358,15 +342,16 @@ struct ProveArgs {
 }
 
 async fn audit_command(command: &AuditCommand) -> Result<(), String> {
-    use datamarket::audit::verify::{self, Problem};
+    use datamarket::audit::verify::Problem;
+    use datamarket::client::audit as remote;
     let outcome = match command {
         AuditCommand::Verify(args) => audit_verify(args).await,
         AuditCommand::Prove(args) => {
-            let server = verify::Server {
+            let server = remote::Server {
                 url: args.server.clone(),
                 token: args.token.clone(),
             };
-            verify::prove(&server, args.jwks.as_deref(), args.index)
+            remote::prove(&server, args.jwks.as_deref(), args.index)
                 .await
                 .map(|proven| proven.to_string())
         }
@@ -386,6 +371,7 @@ async fn audit_command(command: &AuditCommand) -> Result<(), String> {
 
 async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::verify::Problem> {
     use datamarket::audit::verify::{self, Options, Problem};
+    use datamarket::client::audit as remote;
     let options = Options {
         every_signature: args.every_signature,
     };
@@ -399,7 +385,7 @@ async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::ve
         .transpose()?;
     let report = match (&args.server, &args.export) {
         (_, Some(path)) => {
-            let keys = verify::load_keys(args.jwks.as_deref().unwrap_or_default()).await?;
+            let keys = remote::load_keys(args.jwks.as_deref().unwrap_or_default()).await?;
             let trusted = trusted
                 .map(|text| verify::trusted_checkpoint(&text, &keys))
                 .transpose()?;
@@ -413,11 +399,11 @@ async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::ve
             )?
         }
         (Some(url), None) => {
-            let server = verify::Server {
+            let server = remote::Server {
                 url: url.clone(),
                 token: args.token.clone(),
             };
-            verify::verify_server(&server, args.jwks.as_deref(), trusted.as_deref(), options)
+            remote::verify_server(&server, args.jwks.as_deref(), trusted.as_deref(), options)
                 .await?
         }
         (None, None) => return Err(Problem::Error("give --server or --export".into())),

@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Entry, Recorded};
+use crate::domain::text::DisplayName;
 use crate::domain::{self, Actor, Role, Roles};
 use crate::error::{Code, Error, Result, on_unique_violation};
 use crate::market::Market;
@@ -169,16 +170,6 @@ fn check_password(name: &str, password: &str, min_chars: usize) -> Result<()> {
     Ok(())
 }
 
-fn clean_optional(field: &str, value: Option<String>, max: usize) -> Result<Option<String>> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max => Err(Error::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        )),
-        other => Ok(other),
-    }
-}
-
 fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     Argon2::default()
@@ -236,8 +227,10 @@ pub async fn register(
         &input.password,
         market.settings.auth.min_password_chars,
     )?;
-    let display_name = clean_optional("display_name", input.display_name, 200)?;
-    let organization = clean_optional("organization", input.organization, 200)?;
+    let display_name = DisplayName::parse_optional("display_name", input.display_name.as_deref())?
+        .map(DisplayName::into_string);
+    let organization = DisplayName::parse_optional("organization", input.organization.as_deref())?
+        .map(DisplayName::into_string);
     let password = input.password;
     let password_hash = crate::store::blocking(move || hash_password(&password)).await?;
     let name = input.name;
@@ -374,6 +367,22 @@ pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
         .optional()?
         .ok_or_else(|| Error::not_found("account"))?
         .into_account()
+}
+
+/// How accounts are named to others (in provenance, for instance), by id.
+pub fn labels(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut labels = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = accounts::table
+            .filter(accounts::id.eq_any(chunk))
+            .select((accounts::id, accounts::name))
+            .load(conn)?;
+        labels.extend(rows);
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

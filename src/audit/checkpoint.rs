@@ -62,14 +62,7 @@ pub fn note_key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-/// Whether `name` can be a signed-note key name (and so a checkpoint origin
-/// of this log, whose key name is its origin).
-pub fn is_valid_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
-}
+pub use crate::domain::is_note_key_name as is_valid_key_name;
 
 /// The note text of a checkpoint: what the signature covers.
 pub fn note_text(origin: &str, tree_size: u64, root: &Hash, timestamp: &str) -> String {

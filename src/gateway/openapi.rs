@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt;
     // Types only query parameters refer to, which no body would register.
     components(schemas(
         crate::domain::Classification,
-        crate::rights::provenance::Direction,
+        crate::catalog::lineage::Direction,
         crate::grants::RequestRole,
         crate::grants::RequestState,
         crate::grants::GrantRole,

@@ -10,15 +10,16 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{GrantRow, GrantStatus};
+use super::rows::GrantRow;
+use super::types::GrantStatus;
+use crate::access::{self, Act};
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::catalog::{self, ByteRange, Content, VersionRow};
 use crate::domain::{self, Actor};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
-use crate::rights::{self, Act};
-use crate::store::DbConnection;
 use crate::store::schema::grants;
+use crate::store::{DbConnection, transition};
 use crate::tokens::DataClaims;
 
 /// Who asks for a payload.
@@ -40,7 +41,7 @@ pub(crate) fn refusal(
             Error::refused(code, detail).with("grant", row.id.clone()),
         ))
     };
-    match GrantStatus::from_db(&row.status)? {
+    match row.status {
         GrantStatus::Revoked => return refused(Code::GrantRevoked, "the grant was revoked".into()),
         GrantStatus::Expired => return refused(Code::GrantExpired, "the grant has expired".into()),
         GrantStatus::Exhausted => {
@@ -105,14 +106,9 @@ fn covers(row: &GrantRow, version: i32) -> Option<Error> {
 
 /// Records that an active grant ran past its window.
 pub(crate) fn record_expiry(conn: &mut DbConnection, row: &GrantRow) -> Result<Option<u64>> {
-    let changed = diesel::update(
-        grants::table
-            .filter(grants::id.eq(&row.id))
-            .filter(grants::status.eq(GrantStatus::Active.as_str())),
-    )
-    .set(grants::status.eq(GrantStatus::Expired.as_str()))
-    .execute(conn)?;
-    if changed == 0 {
+    let made = transition!(conn, grants, &row.id,
+        status: [GrantStatus::Active] => GrantStatus::Expired);
+    if !made.made() {
         return Ok(None);
     }
     row.record(
@@ -206,7 +202,7 @@ fn plan(
     match bearer {
         Bearer::Account(actor) => {
             let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
-            if rights::may(conn, actor, Act::ReadContent, &row).is_ok() {
+            if access::may(conn, actor, Act::ReadContent, dataset).is_ok() {
                 return Ok(Plan::Holder(catalog::find_version(conn, dataset, number)?));
             }
             let held: Vec<GrantRow> = grants::table
@@ -216,7 +212,7 @@ fn plan(
                 .select(GrantRow::as_select())
                 .load(conn)?;
             if held.is_empty() {
-                if !rights::can_see(conn, Some(actor), &row)? {
+                if !access::can_see(conn, Some(actor), &row.listing()?)? {
                     return Err(Error::not_found("dataset"));
                 }
                 catalog::find_version(conn, dataset, number)?;
@@ -297,7 +293,7 @@ fn count(
     let counted = diesel::update(
         grants::table
             .filter(grants::id.eq(&grant.id))
-            .filter(grants::status.eq(GrantStatus::Active.as_str()))
+            .filter(grants::status.eq(GrantStatus::Active))
             .filter(grants::downloads_used.lt(grants::max_downloads))
             .filter(grants::not_before.le(now))
             .filter(grants::not_after.gt(now)),
@@ -318,9 +314,10 @@ fn count(
         return Ok(Err(error));
     }
     if fresh.downloads_used >= fresh.max_downloads {
-        diesel::update(grants::table.filter(grants::id.eq(&grant.id)))
-            .set(grants::status.eq(GrantStatus::Exhausted.as_str()))
-            .execute(conn)?;
+        // The count just taken was the last: only this delivery can see it
+        // reach the limit, so the change to exhausted cannot race another.
+        let _ = transition!(conn, grants, &grant.id,
+            status: [GrantStatus::Active] => GrantStatus::Exhausted);
     }
     let index = grant.record(
         conn,

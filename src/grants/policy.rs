@@ -3,14 +3,14 @@
 //! ODRL 2.2 Agreement.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::{GrantRow, Policy, PolicyOverride, RequestRow};
+use super::rows::{GrantRow, RequestRow};
+use super::types::{Policy, PolicyOverride};
+use crate::catalog;
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::store::DbConnection;
-use crate::store::schema::dataset_versions;
 
 /// The policy a grant gets: by default what was requested (the window
 /// starts now and lasts `duration_days`; the territory is home plus the
@@ -80,18 +80,13 @@ pub(crate) fn resolve(
             narrowed
         }
     };
-    if let Some(version) = overrides.version {
-        let exists = dataset_versions::table
-            .find((request.dataset_id.clone(), version))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if !exists {
-            return Err(Error::invalid(
-                "policy.version",
-                "the dataset has no such version",
-            ));
-        }
+    if let Some(version) = overrides.version
+        && !catalog::version_exists(conn, request.dataset()?, version)?
+    {
+        return Err(Error::invalid(
+            "policy.version",
+            "the dataset has no such version",
+        ));
     }
     let purposes = if request.purpose.is_empty() {
         vec![]

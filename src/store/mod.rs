@@ -3,9 +3,9 @@
 //! connections through [`Db`], which keeps blocking diesel work off the async
 //! workers and gives every state change a write transaction.
 
+pub mod dialect;
 pub mod schema;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, DatabaseUrl};
 use crate::error::{Error, Result};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -35,39 +35,6 @@ pub type Backend = MultiBackend;
 impl DbConnection {
     pub fn is_postgres(&self) -> bool {
         matches!(self, DbConnection::Postgres(_))
-    }
-}
-
-/// Which database a URL names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UrlError {
-    #[error("unsupported database URL scheme {0:?} (use sqlite:// or postgres://)")]
-    Scheme(String),
-    #[error("empty SQLite path")]
-    EmptyPath,
-}
-
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> std::result::Result<Self, UrlError> {
-        let url = url.trim();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        let path = match url.split_once("://") {
-            Some(("sqlite", path)) => path,
-            Some((scheme, _)) => return Err(UrlError::Scheme(scheme.to_owned())),
-            None => url.strip_prefix("sqlite:").unwrap_or(url),
-        };
-        if path.is_empty() {
-            return Err(UrlError::EmptyPath);
-        }
-        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 }
 
@@ -292,6 +259,60 @@ impl Db {
     }
 }
 
+/// The outcome of a conditional state change ([`transition!`]).
+#[must_use = "a lost transition must be answered, not ignored"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// The row was in an expected state and now is in the new one.
+    Made,
+    /// The row was no longer in an expected state (another request, another
+    /// instance or the sweeper changed it first): nothing was written.
+    Lost,
+}
+
+impl Transition {
+    pub fn from_count(changed: usize) -> Transition {
+        if changed == 1 {
+            Transition::Made
+        } else {
+            Transition::Lost
+        }
+    }
+
+    pub fn made(self) -> bool {
+        self == Transition::Made
+    }
+}
+
+/// Moves one row from one of the expected states to a new one, as a single
+/// conditional statement — `UPDATE t SET state = $to, … WHERE id = $id AND
+/// state IN ($from…)` — and reports whether it did. Every state change of
+/// the market goes through it: a read-check-write would let two requests (or
+/// two gateways on one PostgreSQL database) both pass the check, while the
+/// database re-checks this condition on the row it is about to change.
+///
+/// ```text
+/// let made = transition!(conn, grants, &row.id, status: [GrantStatus::Active] => GrantStatus::Revoked,
+///     revoked_at = now, revoked_by = actor.id.to_string());
+/// ```
+macro_rules! transition {
+    ($conn:expr, $table:ident, $id:expr, $state:ident : $from:expr => $to:expr $(, $column:ident = $value:expr)* $(,)?) => {{
+        use ::diesel::prelude::*;
+        let changed = ::diesel::update(
+            $crate::store::schema::$table::table
+                .filter($crate::store::schema::$table::id.eq($id))
+                .filter($crate::store::schema::$table::$state.eq_any($from)),
+        )
+        .set((
+            $crate::store::schema::$table::$state.eq($to),
+            $($crate::store::schema::$table::$column.eq($value),)*
+        ))
+        .execute($conn)?;
+        $crate::store::Transition::from_count(changed)
+    }};
+}
+pub(crate) use transition;
+
 /// Runs blocking work on tokio's blocking pool.
 pub async fn blocking<T, F>(work: F) -> Result<T>
 where
@@ -342,32 +363,5 @@ where
             <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
             Err(e)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_schemes() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
-            DatabaseUrl::Sqlite("data/x.db".into())
-        );
-        assert_eq!(
-            DatabaseUrl::parse("/tmp/x.db").unwrap(),
-            DatabaseUrl::Sqlite("/tmp/x.db".into())
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:rel.db").unwrap(),
-            DatabaseUrl::Sqlite("rel.db".into())
-        );
-        assert!(matches!(
-            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
-            DatabaseUrl::Postgres(_)
-        ));
-        assert!(DatabaseUrl::parse("mysql://x").is_err());
-        assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 }

@@ -227,3 +227,15 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(access_requests, grants, rights);
+
+diesel::table! {
+    licences (grant_id) {
+        grant_id -> Text,
+        dataset_id -> Text,
+        licensee_id -> Text,
+        processing -> Bool,
+        not_before -> Timestamp,
+        not_after -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}

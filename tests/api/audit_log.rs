@@ -4,7 +4,14 @@
 
 use datamarket::audit::checkpoint::{Checkpoint, TrustedKeys};
 use datamarket::audit::merkle::{self, Hash};
-use datamarket::audit::verify::{self, Options, Problem, Report, Server};
+use datamarket::audit::verify::{Options, Problem, Report};
+use datamarket::client::audit::Server;
+
+/// The offline verifier and its HTTP client, under the one name the cases use.
+mod verify {
+    pub use datamarket::audit::verify::*;
+    pub use datamarket::client::audit::{prove, verify_server};
+}
 use datamarket::audit::{self, Action, Entry};
 use datamarket::store::schema::{
     audit_entries, audit_entry_parties, audit_tree_heads, audit_tree_nodes,

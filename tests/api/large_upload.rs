@@ -44,10 +44,7 @@ fn payload_chunk(i: usize) -> Vec<u8> {
 }
 
 async fn case(backend: Backend) {
-    let Some(server) = start(backend).await else {
-        eprintln!("DATABASE_URL does not name PostgreSQL; PostgreSQL run skipped");
-        return;
-    };
+    let server = start(backend).await.expect(NO_POSTGRES);
     let pid = server.process.child.id();
     let client = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.process.base);
@@ -148,6 +145,7 @@ async fn sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
 async fn postgres() {
     case(Backend::Postgres).await
 }

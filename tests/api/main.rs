@@ -13,5 +13,6 @@ mod catalog;
 mod gateway;
 mod grants;
 mod large_upload;
+mod migrations;
 mod rights;
 mod scale_out;

@@ -4,13 +4,13 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::access::certificate::{Certificate, CertificateStatus};
+use crate::catalog::lineage::{self as provenance, Direction, Lineage};
 use crate::gateway::auth::{Caller, MaybeCaller};
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::created;
 use crate::market::Market;
-use crate::rights::certificate::{self, Certificate, CertificateStatus};
-use crate::rights::provenance::{self, Direction, Lineage};
-use crate::rights::{self, DatasetRights, Right, TransferInput};
+use crate::rights::{self, DatasetRights, Right, TransferInput, certificate};
 
 /// Who holds each right of a dataset now, and the history.
 #[utoipa::path(tag = "rights", security((), ("bearer" = [])), responses(

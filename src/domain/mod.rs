@@ -1,6 +1,10 @@
 //! The market's vocabulary as types: roles, classifications, lifecycle
 //! states, right kinds. Each is stored and sent as the same lowercase word, so
-//! the database, the API and the audit log read alike.
+//! the database, the API and the audit log read alike; at the diesel boundary
+//! a word column reads and writes the enum itself, so no service compares
+//! state strings. Free text is parsed once, by one rule, in [`text`].
+
+pub mod text;
 
 use std::collections::BTreeSet;
 
@@ -14,7 +18,11 @@ use crate::error::Error;
 macro_rules! market_words {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -32,9 +40,9 @@ macro_rules! market_words {
 
             /// Reads a value the store wrote; anything else means the row was
             /// altered outside the service.
-            pub fn from_db(text: &str) -> Result<Self, Error> {
+            pub fn from_db(text: &str) -> Result<Self, $crate::error::Error> {
                 Self::parse(text).ok_or_else(|| {
-                    Error::Internal(format!(concat!("stored ", stringify!($name), " {:?} is not valid"), text))
+                    $crate::error::Error::Internal(format!(concat!("stored ", stringify!($name), " {:?} is not valid"), text))
                 })
             }
         }
@@ -51,6 +59,34 @@ macro_rules! market_words {
         }
 
         impl utoipa::ToSchema for $name {}
+
+        // Generic over the backend, so that it holds for SQLite, PostgreSQL
+        // and the multi-connection backend over both alike.
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+                Self::parse(&text).ok_or_else(|| {
+                    format!(concat!("stored ", stringify!($name), " {:?} is not valid"), text).into()
+                })
+            }
+        }
+
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(self.as_str(), out)
+            }
+        }
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -99,6 +135,35 @@ market_words!(
         Reject = "reject",
     }
 );
+
+market_words!(
+    /// The three separated data property rights: holding (数据资源持有权),
+    /// processing (数据加工使用权) and operation (数据产品经营权).
+    RightKind {
+        Holding = "holding",
+        Processing = "processing",
+        Operation = "operation",
+    }
+);
+
+market_words!(
+    /// How a registration of a right came about.
+    RightOrigin {
+        Original = "original",
+        Transfer = "transfer",
+        Delegation = "delegation",
+    }
+);
+
+impl RightKind {
+    /// The roles an account needs to hold this right.
+    pub fn fitting_roles(self) -> &'static [Role] {
+        match self {
+            RightKind::Holding | RightKind::Operation => &[Role::Provider],
+            RightKind::Processing => &[Role::Provider, Role::Consumer],
+        }
+    }
+}
 
 impl Role {
     /// Roles anyone may take by registering; the rest are given by an admin.
@@ -212,6 +277,16 @@ pub fn id_from_db(text: &str) -> Result<Uuid, Error> {
 /// An ISO 3166-1 alpha-2 shaped code (two ASCII capitals).
 pub fn is_country_code(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// A signed-note key name (C2SP signed-note): one non-empty word without
+/// spaces or `+`. The audit log's origin is one, so the configuration
+/// checks it too.
+pub fn is_note_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 #[cfg(test)]

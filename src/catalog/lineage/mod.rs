@@ -1,30 +1,30 @@
-//! Provenance: where every derived dataset came from. Derivations are W3C
+//! Lineage: where every derived dataset came from. Derivations are W3C
 //! PROV activities: an agent used source versions and generated a dataset.
 //! Lineage walks the derivation graph in the database with a recursive
-//! query, on both backends, bounded by a depth.
+//! query, on both backends, bounded by a depth; [`prov`] renders the
+//! upstream graph as PROV-JSON.
+
+mod prov;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::rows::{self, DatasetRow, load_visible};
+use crate::access::{self, Listing};
 use crate::audit::{self, Action, Entry};
-use crate::catalog::{self, DatasetRow};
+use crate::domain::text::{ActivityDescription, ActivityName};
 use crate::domain::{self, Actor, DatasetStatus, market_words};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
-use crate::store::DbConnection;
-use crate::store::schema::{
-    accounts, dataset_sources, dataset_versions, datasets, derivations, rights,
-};
+use crate::store::schema::{dataset_sources, derivations};
+use crate::store::{DbConnection, dialect};
 
 const MAX_SOURCES: usize = 100;
-const MAX_ACTIVITY_NAME_CHARS: usize = 200;
-const MAX_ACTIVITY_DESCRIPTION_CHARS: usize = 4_000;
 /// Rows per `IN (…)` list, well under both backends' bind limits.
 const CHUNK: usize = 500;
 
@@ -97,48 +97,58 @@ pub struct Lineage {
     pub truncated: bool,
 }
 
-/// Records that `derived` was made from `sources` by `activity`, after
-/// checking that the actor may process every source and that no cycle
-/// arises. Runs inside the caller's write transaction.
+/// A derivation as a client described it, checked before any transaction.
+pub struct DerivationInput {
+    sources: Vec<SourceRef>,
+    name: ActivityName,
+    description: ActivityDescription,
+}
+
+impl DerivationInput {
+    /// None when the client named no sources and no activity.
+    pub fn parse(
+        sources: &[SourceRef],
+        activity: Option<&ActivityInput>,
+    ) -> Result<Option<DerivationInput>> {
+        if sources.is_empty() && activity.is_none() {
+            return Ok(None);
+        }
+        if sources.len() > MAX_SOURCES {
+            return Err(Error::invalid(
+                "derived_from",
+                format!("at most {MAX_SOURCES} sources"),
+            ));
+        }
+        let activity = activity.ok_or_else(|| {
+            Error::invalid(
+                "activity",
+                "a derived dataset names the activity that made it",
+            )
+        })?;
+        let mut seen = HashSet::new();
+        for source in sources {
+            if !seen.insert(source.dataset) {
+                return Err(Error::invalid("derived_from", "a dataset is named twice"));
+            }
+        }
+        Ok(Some(DerivationInput {
+            sources: sources.to_vec(),
+            name: ActivityName::parse("activity.name", &activity.name)?,
+            description: ActivityDescription::parse("activity.description", &activity.description)?,
+        }))
+    }
+}
+
+/// Records that `derived` was made from the input's sources by its
+/// activity, after checking that the actor may process every source and
+/// that no cycle arises. Runs inside the caller's write transaction.
 pub(crate) fn record_derivation(
     conn: &mut DbConnection,
     actor: &Actor,
     derived: &DatasetRow,
-    sources: &[SourceRef],
-    activity: Option<&ActivityInput>,
+    input: &DerivationInput,
 ) -> Result<u64> {
-    if sources.len() > MAX_SOURCES {
-        return Err(Error::invalid(
-            "derived_from",
-            format!("at most {MAX_SOURCES} sources"),
-        ));
-    }
-    let activity = activity.ok_or_else(|| {
-        Error::invalid(
-            "activity",
-            "a derived dataset names the activity that made it",
-        )
-    })?;
-    let name = activity.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_ACTIVITY_NAME_CHARS {
-        return Err(Error::invalid(
-            "activity.name",
-            format!("must be 1 to {MAX_ACTIVITY_NAME_CHARS} characters"),
-        ));
-    }
-    let description = activity.description.trim();
-    if description.chars().count() > MAX_ACTIVITY_DESCRIPTION_CHARS {
-        return Err(Error::invalid(
-            "activity.description",
-            format!("must be at most {MAX_ACTIVITY_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    let mut seen = HashSet::new();
-    for source in sources {
-        if !seen.insert(source.dataset) {
-            return Err(Error::invalid("derived_from", "a dataset is named twice"));
-        }
-    }
+    let sources = &input.sources;
     let derived_id = derived.uuid()?;
     let descendants = descendants_of(conn, &derived.id)?;
     let mut source_rows = Vec::with_capacity(sources.len());
@@ -153,20 +163,13 @@ pub(crate) fn record_derivation(
             )
             .with("source", source.dataset.to_string()));
         }
-        let row = catalog::load_visible(conn, Some(actor), source.dataset).map_err(|e| match e
-            .code()
-        {
+        let row = load_visible(conn, Some(actor), source.dataset).map_err(|e| match e.code() {
             Code::NotFound => {
                 Error::not_found("source dataset").with("source", source.dataset.to_string())
             }
             _ => e,
         })?;
-        let version_exists = dataset_versions::table
-            .find((row.id.clone(), source.version))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if !version_exists {
+        if !rows::version_exists(conn, source.dataset, source.version)? {
             return Err(Error::invalid(
                 "derived_from",
                 format!(
@@ -176,7 +179,7 @@ pub(crate) fn record_derivation(
             )
             .with("source", source.dataset.to_string()));
         }
-        if !crate::rights::may_process(conn, actor, &row)? {
+        if !access::may_process(conn, actor, source.dataset)? {
             return Err(Error::refused(
                 Code::LacksProcessingRight,
                 format!(
@@ -193,8 +196,8 @@ pub(crate) fn record_derivation(
         .values((
             derivations::id.eq(derivation.to_string()),
             derivations::dataset_id.eq(&derived.id),
-            derivations::name.eq(name),
-            derivations::description.eq(description),
+            derivations::name.eq(input.name.as_str()),
+            derivations::description.eq(input.description.as_str()),
             derivations::agent_id.eq(actor.id.to_string()),
             derivations::created_at.eq(domain::to_db_time(domain::now())),
         ))
@@ -209,9 +212,9 @@ pub(crate) fn record_derivation(
             ))
             .execute(conn)?;
     }
-    let mut parties = vec![domain::id_from_db(&derived.provider_id)?];
+    let mut parties = vec![derived.provider()?];
     for row in &source_rows {
-        parties.push(domain::id_from_db(&row.provider_id)?);
+        parties.push(row.provider()?);
     }
     audit::append(
         conn,
@@ -222,7 +225,7 @@ pub(crate) fn record_derivation(
             subject: derivation.to_string(),
             parties,
             detail: json!({
-                "activity": name,
+                "activity": input.name,
                 "sources": sources,
             }),
         },
@@ -236,7 +239,7 @@ fn descendants_of(conn: &mut DbConnection, dataset: &str) -> Result<HashSet<Stri
         #[diesel(sql_type = Text)]
         id: String,
     }
-    let sql = backend_sql(
+    let sql = dialect::numbered(
         conn,
         "WITH RECURSIVE down(id) AS (
              SELECT dataset_id FROM dataset_sources WHERE source_id = $1
@@ -247,15 +250,6 @@ fn descendants_of(conn: &mut DbConnection, dataset: &str) -> Result<HashSet<Stri
     );
     let rows: Vec<Id> = diesel::sql_query(sql).bind::<Text, _>(dataset).load(conn)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// Numbered placeholders as each backend spells them (`$1` / `?1`).
-fn backend_sql(conn: &DbConnection, sql: &str) -> String {
-    if conn.is_postgres() {
-        sql.to_owned()
-    } else {
-        sql.replace('$', "?")
-    }
 }
 
 #[derive(QueryableByName, Debug, Clone)]
@@ -286,7 +280,7 @@ fn walk(
     } else {
         ("source_id", "s.source_id = w.dataset_id")
     };
-    let sql = backend_sql(
+    let sql = dialect::numbered(
         conn,
         &format!(
             "WITH RECURSIVE walk(derivation_id, dataset_id, source_id, source_version, depth) AS (
@@ -311,56 +305,31 @@ fn walk(
         .load(conn)?)
 }
 
-/// The datasets among `ids` the actor may see.
+fn load_rows(
+    conn: &mut DbConnection,
+    ids: &BTreeSet<String>,
+) -> Result<HashMap<String, DatasetRow>> {
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    Ok(rows::load_many(conn, &ids)?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect())
+}
+
+/// The ids among the loaded rows the actor may see.
 fn visible_among(
     conn: &mut DbConnection,
     actor: Option<&Actor>,
     rows: &HashMap<String, DatasetRow>,
 ) -> Result<HashSet<String>> {
-    let mut visible: HashSet<String> = rows
+    let listings = rows
         .values()
-        .filter(|r| r.status == DatasetStatus::Listed.as_str())
-        .map(|r| r.id.clone())
-        .collect();
-    let Some(actor) = actor else {
-        return Ok(visible);
-    };
-    if actor.roles.is_oversight() {
-        return Ok(rows.keys().cloned().collect());
-    }
-    let hidden: Vec<String> = rows
-        .keys()
-        .filter(|id| !visible.contains(*id))
-        .cloned()
-        .collect();
-    let now = domain::to_db_time(domain::now());
-    for chunk in hidden.chunks(CHUNK) {
-        let held: Vec<String> = rights::table
-            .filter(rights::holder_id.eq(actor.id.to_string()))
-            .filter(rights::dataset_id.eq_any(chunk))
-            .filter(rights::ended_at.is_null())
-            .filter(rights::until.is_null().or(rights::until.gt(now)))
-            .select(rights::dataset_id)
-            .load(conn)?;
-        visible.extend(held);
-    }
-    Ok(visible)
-}
-
-fn load_rows(
-    conn: &mut DbConnection,
-    ids: &BTreeSet<String>,
-) -> Result<HashMap<String, DatasetRow>> {
-    let ids: Vec<&String> = ids.iter().collect();
-    let mut rows = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let loaded: Vec<DatasetRow> = datasets::table
-            .filter(datasets::id.eq_any(chunk))
-            .select(DatasetRow::as_select())
-            .load(conn)?;
-        rows.extend(loaded.into_iter().map(|r| (r.id.clone(), r)));
-    }
-    Ok(rows)
+        .map(DatasetRow::listing)
+        .collect::<Result<Vec<Listing>>>()?;
+    Ok(access::visible_among(conn, actor, &listings)?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect())
 }
 
 /// A walked graph with visibility decided for every node.
@@ -471,7 +440,7 @@ pub async fn lineage(
     market
         .db
         .read(move |conn| {
-            let root = catalog::load_visible(conn, actor.as_ref(), dataset)?;
+            let root = load_visible(conn, actor.as_ref(), dataset)?;
             let graph = Graph::build(conn, actor.as_ref(), &root, direction, depth, max_edges)?;
             let shown = graph.shown_ids();
             let mut nodes = Vec::with_capacity(graph.depth_of.len());
@@ -483,10 +452,8 @@ pub async fn lineage(
                     restricted: !visible,
                     depth: *d,
                     title: row.map(|r| r.title.clone()),
-                    status: row.map(DatasetRow::status).transpose()?,
-                    provider: row
-                        .map(|r| domain::id_from_db(&r.provider_id))
-                        .transpose()?,
+                    status: row.map(|r| r.status),
+                    provider: row.map(DatasetRow::provider).transpose()?,
                 });
             }
             nodes.sort_by(|a, b| a.depth.cmp(&b.depth).then_with(|| a.id.cmp(&b.id)));
@@ -520,14 +487,15 @@ pub async fn lineage(
         .await
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::store::schema::derivations)]
 struct DerivationRow {
     id: String,
     dataset_id: String,
     name: String,
     description: String,
     agent_id: String,
-    created_at: NaiveDateTime,
+    created_at: chrono::NaiveDateTime,
 }
 
 /// The upstream graph of a dataset as a W3C PROV-JSON document: versions
@@ -539,7 +507,7 @@ pub async fn provenance(market: &Market, actor: Option<&Actor>, dataset: Uuid) -
     market
         .db
         .read(move |conn| {
-            let root = catalog::load_visible(conn, actor.as_ref(), dataset)?;
+            let root = load_visible(conn, actor.as_ref(), dataset)?;
             let graph = Graph::build(
                 conn,
                 actor.as_ref(),
@@ -548,54 +516,23 @@ pub async fn provenance(market: &Market, actor: Option<&Actor>, dataset: Uuid) -
                 depth,
                 max_edges,
             )?;
-            prov_document(conn, &graph)
+            let facts = prov_facts(conn, graph)?;
+            Ok(prov::render(&facts))
         })
         .await
 }
 
-fn prov_document(conn: &mut DbConnection, graph: &Graph) -> Result<Value> {
-    let shown = graph.shown_ids();
+/// Loads what the PROV document states: the graph, the visible datasets'
+/// versions, the derivations that made them and their agents' names.
+fn prov_facts(conn: &mut DbConnection, graph: Graph) -> Result<prov::Facts> {
     let visible = |id: &String| graph.visible.contains(id) || *id == graph.root;
-    let dataset_entity = |id: &String| {
-        if visible(id) {
-            format!("dm:dataset-{id}")
-        } else {
-            format!("dm:{}", shown[id])
-        }
-    };
-    let version_entity = |id: &String, n: i32| {
-        if visible(id) {
-            format!("dm:version-{id}-{n}")
-        } else {
-            format!("dm:{}", shown[id])
-        }
-    };
-
     let visible_ids: Vec<String> = graph
         .depth_of
         .keys()
         .filter(|id| visible(id))
         .cloned()
         .collect();
-    let mut versions: Vec<(String, i32, String, i64, String)> = Vec::new();
-    for chunk in visible_ids.chunks(CHUNK) {
-        versions.extend(
-            dataset_versions::table
-                .filter(dataset_versions::dataset_id.eq_any(chunk))
-                .order((
-                    dataset_versions::dataset_id.asc(),
-                    dataset_versions::number.asc(),
-                ))
-                .select((
-                    dataset_versions::dataset_id,
-                    dataset_versions::number,
-                    dataset_versions::sha256,
-                    dataset_versions::size,
-                    dataset_versions::media_type,
-                ))
-                .load::<(String, i32, String, i64, String)>(conn)?,
-        );
-    }
+    let versions = rows::versions_of(conn, &visible_ids)?;
     let derivation_ids: BTreeSet<String> = graph
         .edges
         .iter()
@@ -608,14 +545,7 @@ fn prov_document(conn: &mut DbConnection, graph: &Graph) -> Result<Value> {
         activities.extend(
             derivations::table
                 .filter(derivations::id.eq_any(chunk))
-                .select((
-                    derivations::id,
-                    derivations::dataset_id,
-                    derivations::name,
-                    derivations::description,
-                    derivations::agent_id,
-                    derivations::created_at,
-                ))
+                .select(DerivationRow::as_select())
                 .load::<DerivationRow>(conn)?,
         );
     }
@@ -625,122 +555,58 @@ fn prov_document(conn: &mut DbConnection, graph: &Graph) -> Result<Value> {
         .collect();
     agent_ids.extend(activities.iter().map(|a| a.agent_id.clone()));
     let agent_list: Vec<String> = agent_ids.into_iter().collect();
-    let mut agent_names: HashMap<String, String> = HashMap::new();
-    for chunk in agent_list.chunks(CHUNK) {
-        let names: Vec<(String, String)> = accounts::table
-            .filter(accounts::id.eq_any(chunk))
-            .select((accounts::id, accounts::name))
-            .load(conn)?;
-        agent_names.extend(names);
-    }
-
-    let mut entity = Map::new();
-    let mut relations: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-    let mut relation = |kind: &'static str, body: Value| {
-        let records = relations.entry(kind).or_default();
-        let id = format!("_:{kind}{}", records.len() + 1);
-        records.insert(id, body);
-    };
-    for id in graph.depth_of.keys() {
-        if let Some(row) = graph.rows.get(id).filter(|_| visible(id)) {
-            entity.insert(
-                dataset_entity(id),
-                json!({
-                    "prov:type": "dm:Dataset",
-                    "prov:label": row.title,
-                    "dm:classification": row.classification,
-                    "dm:status": row.status,
-                }),
-            );
-            relation(
-                "wasAttributedTo",
-                json!({"prov:entity": dataset_entity(id), "prov:agent": format!("dm:account-{}", row.provider_id)}),
-            );
-        } else {
-            entity.insert(dataset_entity(id), json!({"prov:type": "dm:Restricted"}));
-        }
-    }
-    for (dataset, number, sha256, size, media_type) in &versions {
-        entity.insert(
-            version_entity(dataset, *number),
-            json!({
-                "prov:type": "dm:Version",
-                "dm:version": number,
-                "dm:sha256": sha256,
-                "dm:size": size,
-                "dm:mediaType": media_type,
-            }),
-        );
-        relation(
-            "specializationOf",
-            json!({"prov:specificEntity": version_entity(dataset, *number), "prov:generalEntity": dataset_entity(dataset)}),
-        );
-    }
-    let mut activity = Map::new();
-    for a in &activities {
-        let key = format!("dm:derivation-{}", a.id);
-        activity.insert(
-            key.clone(),
-            json!({
-                "prov:label": a.name,
-                "dm:description": a.description,
-                "prov:startTime": domain::format_time(domain::from_db_time(a.created_at)),
-            }),
-        );
-        relation(
-            "wasAssociatedWith",
-            json!({"prov:activity": key, "prov:agent": format!("dm:account-{}", a.agent_id)}),
-        );
-        relation(
-            "wasGeneratedBy",
-            json!({"prov:entity": dataset_entity(&a.dataset_id), "prov:activity": key}),
-        );
-    }
-    let activity_key: HashSet<&String> = activities.iter().map(|a| &a.id).collect();
-    for e in &graph.edges {
-        if !activity_key.contains(&e.derivation_id) {
-            continue;
-        }
-        let key = format!("dm:derivation-{}", e.derivation_id);
-        let used = version_entity(&e.source_id, e.source_version);
-        if !entity.contains_key(&used) {
-            // A source version we could not list (restricted) is still named.
-            entity.insert(used.clone(), json!({"prov:type": "dm:Restricted"}));
-        }
-        relation("used", json!({"prov:activity": key, "prov:entity": used}));
-        relation(
-            "wasDerivedFrom",
-            json!({
-                "prov:generatedEntity": dataset_entity(&e.dataset_id),
-                "prov:usedEntity": used,
-                "prov:activity": key,
-            }),
-        );
-    }
-    let agent: Map<String, Value> = agent_names
-        .iter()
-        .map(|(id, name)| {
-            (
-                format!("dm:account-{id}"),
-                json!({"prov:type": "prov:Agent", "prov:label": name}),
-            )
-        })
-        .collect();
-
-    let mut document = Map::new();
-    document.insert(
-        "prefix".into(),
-        json!({"dm": "urn:datamarket:", "prov": "http://www.w3.org/ns/prov#"}),
-    );
-    document.insert("entity".into(), Value::Object(entity));
-    if !activity.is_empty() {
-        document.insert("activity".into(), Value::Object(activity));
-    }
-    if !agent.is_empty() {
-        document.insert("agent".into(), Value::Object(agent));
-    }
-    for (kind, records) in relations {
-        document.insert(kind.into(), Value::Object(records));
-    }
-    Ok(Value::Object(document))
+    let agents = crate::accounts::labels(conn, &agent_list)?;
+    let shown = graph.shown_ids();
+    Ok(prov::Facts {
+        nodes: graph
+            .depth_of
+            .keys()
+            .map(|id| prov::Node {
+                id: id.clone(),
+                shown: shown[id].clone(),
+                dataset: graph
+                    .rows
+                    .get(id)
+                    .filter(|_| visible(id))
+                    .map(|r| prov::NodeDataset {
+                        title: r.title.clone(),
+                        classification: r.classification,
+                        status: r.status,
+                        provider: r.provider_id.clone(),
+                    }),
+            })
+            .collect(),
+        versions: versions
+            .into_iter()
+            .map(|v| prov::NodeVersion {
+                dataset: v.dataset_id,
+                number: v.number,
+                sha256: v.sha256,
+                size: v.size,
+                media_type: v.media_type,
+            })
+            .collect(),
+        activities: activities
+            .into_iter()
+            .map(|a| prov::Activity {
+                id: a.id,
+                dataset: a.dataset_id,
+                name: a.name,
+                description: a.description,
+                agent: a.agent_id,
+                started: domain::format_time(domain::from_db_time(a.created_at)),
+            })
+            .collect(),
+        used: graph
+            .edges
+            .iter()
+            .map(|e| prov::Used {
+                derivation: e.derivation_id.clone(),
+                derived: e.dataset_id.clone(),
+                source: e.source_id.clone(),
+                version: e.source_version,
+            })
+            .collect(),
+        agents,
+    })
 }

@@ -1,0 +1,25 @@
+//! The market's HTTP client: what the `datamarket` command uses when it
+//! talks to a server as any other client would (over the API, never to the
+//! database). Today that is the audit verifier and prover ([`audit`]) and
+//! the JWKS a certificate or checkpoint is checked against.
+
+pub mod audit;
+
+use serde_json::Value;
+
+/// Reads a JWK Set from a URL (e.g. `https://market/.well-known/jwks.json`)
+/// or a file.
+pub async fn load_jwks(source: &str) -> Result<Value, String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::get(source)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("cannot read the JWKS: {e}"))?
+    } else {
+        std::fs::read_to_string(source).map_err(|e| format!("cannot read {source}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the JWKS is not JSON: {e}"))
+}

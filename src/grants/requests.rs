@@ -1,0 +1,531 @@
+//! Access requests: `pending → under_review → approved | rejected`,
+//! `pending → approved | rejected | withdrawn | expired`. Terminal states
+//! are final. Every transition is one conditional update (see
+//! [`crate::store::transition!`]): of two decisions racing for one request,
+//! exactly one is made and recorded; the other is told the state it lost to.
+
+use chrono::Duration;
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::licences::create_grant;
+use super::policy;
+use super::rows::RequestRow;
+use super::types::{
+    AccessRequest, ApproveInput, NewRequest, PolicyOverride, ReasonInput, RequestPage,
+    RequestReviewInput, RequestRole, RequestState,
+};
+use crate::access;
+use crate::audit::{self, Action, Entry, Recorded};
+use crate::catalog::{self, DatasetRow};
+use crate::domain::text::{Message, Purpose, Reason};
+use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
+use crate::error::{Code, Error, Result, on_unique_violation};
+use crate::market::Market;
+use crate::page;
+use crate::store::schema::access_requests;
+use crate::store::{DbConnection, transition};
+
+pub(super) fn wrong_state(row: &RequestRow, doing: &str) -> Error {
+    Error::refused(
+        Code::InvalidState,
+        format!("cannot {doing} a request that is {}", row.state),
+    )
+    .with("current_state", row.state.as_str())
+}
+
+/// The refusal for a transition another request made first: the state it
+/// is in now.
+fn lost(conn: &mut DbConnection, id: &str, doing: &str) -> Result<Error> {
+    let now = load_request(conn, domain::id_from_db(id)?)?
+        .ok_or_else(|| Error::not_found("access request"))?;
+    Ok(wrong_state(&now, doing))
+}
+
+pub(super) fn load_request(conn: &mut DbConnection, id: Uuid) -> Result<Option<RequestRow>> {
+    Ok(access_requests::table
+        .find(id.to_string())
+        .select(RequestRow::as_select())
+        .first::<RequestRow>(conn)
+        .optional()?)
+}
+
+/// Loads a request the actor may know about: its consumer, those who may
+/// decide it, and oversight. Others get "not found".
+fn load_request_visible(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(RequestRow, DatasetRow)> {
+    let not_found = || Error::not_found("access request");
+    let row = load_request(conn, id)?.ok_or_else(not_found)?;
+    let dataset = catalog::load(conn, row.dataset()?)?.ok_or_else(not_found)?;
+    let visible = row.consumer_id == actor.id.to_string()
+        || actor.roles.is_oversight()
+        || access::may_decide(conn, actor, row.dataset()?)?;
+    if visible {
+        Ok((row, dataset))
+    } else {
+        Err(not_found())
+    }
+}
+
+fn require_decider(conn: &mut DbConnection, actor: &Actor, row: &RequestRow) -> Result<()> {
+    if access::may_decide(conn, actor, row.dataset()?)? {
+        Ok(())
+    } else {
+        Err(Error::refused(
+            Code::NotPermitted,
+            "only the holder of the dataset's holding or operation right decides its requests",
+        ))
+    }
+}
+
+fn audit_request(
+    conn: &mut DbConnection,
+    actor: Option<Uuid>,
+    action: Action,
+    row: &RequestRow,
+    dataset: &DatasetRow,
+    detail: serde_json::Value,
+) -> Result<u64> {
+    audit::append(
+        conn,
+        Entry {
+            actor,
+            action,
+            dataset: Some(row.dataset()?),
+            subject: row.id.clone(),
+            parties: vec![row.consumer()?, dataset.provider()?],
+            detail,
+        },
+    )
+}
+
+/// Expires a pending request whose time is up, recording it. Returns the
+/// audit index when it did (and not when another request or the sweeper
+/// did first).
+pub(super) fn expire_if_due(
+    conn: &mut DbConnection,
+    row: &mut RequestRow,
+    dataset: &DatasetRow,
+) -> Result<Option<u64>> {
+    let now = domain::to_db_time(domain::now());
+    if row.state != RequestState::Pending || row.expires_at > now {
+        return Ok(None);
+    }
+    let made = transition!(conn, access_requests, &row.id,
+        state: [RequestState::Pending] => RequestState::Expired,
+        updated_at = now);
+    if !made.made() {
+        *row = load_request(conn, domain::id_from_db(&row.id)?)?
+            .ok_or_else(|| Error::not_found("access request"))?;
+        return Ok(None);
+    }
+    row.state = RequestState::Expired;
+    row.updated_at = now;
+    let index = audit_request(
+        conn,
+        None,
+        Action::AccessRequestExpired,
+        row,
+        dataset,
+        json!({ "state": RequestState::Expired, "expired_at": domain::format_time(domain::from_db_time(row.expires_at)) }),
+    )?;
+    Ok(Some(index))
+}
+
+/// A consumer asks for licensed access to a listed dataset.
+pub async fn create_request(
+    market: &Market,
+    actor: &Actor,
+    input: NewRequest,
+) -> Result<Recorded<AccessRequest>> {
+    actor.require_any(&[Role::Consumer])?;
+    let limits = &market.settings.grants;
+    let purpose = Purpose::parse("purpose", &input.purpose)?;
+    if !(1..=limits.max_duration_days).contains(&input.duration_days) {
+        return Err(Error::invalid(
+            "duration_days",
+            format!("must be between 1 and {}", limits.max_duration_days),
+        ));
+    }
+    if !(1..=limits.max_downloads).contains(&input.max_downloads) {
+        return Err(Error::invalid(
+            "max_downloads",
+            format!("must be between 1 and {}", limits.max_downloads),
+        ));
+    }
+    let home = market.settings.catalog.home_territory.clone();
+    let destination = match (input.cross_border, input.destination_country.as_deref()) {
+        (true, Some(c)) if domain::is_country_code(c) && c != home => Some(c.to_owned()),
+        (true, Some(_)) => {
+            return Err(Error::invalid(
+                "destination_country",
+                format!("must be an ISO 3166-1 alpha-2 code other than {home}"),
+            ));
+        }
+        (true, None) => {
+            return Err(Error::invalid(
+                "destination_country",
+                "is required when cross_border is true",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(Error::invalid(
+                "destination_country",
+                "is only for cross-border requests",
+            ));
+        }
+        (false, None) => None,
+    };
+    let message = Message::parse_optional("message", input.message.as_deref())?;
+    let ttl = Duration::seconds(i64::try_from(limits.request_ttl_secs).unwrap_or(i64::MAX / 2));
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            // Only listed datasets take requests; anything else "does not exist".
+            let dataset = catalog::load(conn, input.dataset)?
+                .filter(|d| d.status == DatasetStatus::Listed)
+                .ok_or_else(|| Error::not_found("dataset"))?;
+            if dataset.personal_data && purpose.as_str().is_empty() {
+                return Err(Error::refused(
+                    Code::PurposeRequired,
+                    "this dataset holds personal data: state the purpose of the processing",
+                ));
+            }
+            if access::may_decide(conn, &actor, input.dataset)? {
+                return Err(Error::invalid(
+                    "dataset",
+                    "you already hold rights over this dataset",
+                ));
+            }
+            let requires_review = input.cross_border
+                && (dataset.classification == Classification::Important || dataset.personal_data);
+            let id = domain::new_id();
+            let now = domain::now();
+            diesel::insert_into(access_requests::table)
+                .values((
+                    access_requests::id.eq(id.to_string()),
+                    access_requests::dataset_id.eq(&dataset.id),
+                    access_requests::consumer_id.eq(actor.id.to_string()),
+                    access_requests::purpose.eq(purpose.as_str()),
+                    access_requests::duration_days.eq(input.duration_days as i32),
+                    access_requests::max_downloads.eq(input.max_downloads as i32),
+                    access_requests::processing.eq(input.processing),
+                    access_requests::cross_border.eq(input.cross_border),
+                    access_requests::destination_country.eq(&destination),
+                    access_requests::message.eq(message.as_ref().map(Message::as_str)),
+                    access_requests::state.eq(RequestState::Pending),
+                    access_requests::requires_review.eq(requires_review),
+                    access_requests::created_at.eq(domain::to_db_time(now)),
+                    access_requests::updated_at.eq(domain::to_db_time(now)),
+                    access_requests::expires_at.eq(domain::to_db_time(now + ttl)),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    on_unique_violation(e, || {
+                        Error::refused(
+                            Code::AlreadyExists,
+                            "you have an open request for this dataset; withdraw it or wait for the decision",
+                        )
+                    })
+                })?;
+            let row = load_request(conn, id)?
+                .ok_or_else(|| Error::Internal("new request vanished".into()))?;
+            let index = audit_request(
+                conn,
+                Some(actor.id),
+                Action::AccessRequestCreated,
+                &row,
+                &dataset,
+                json!({
+                    "purpose": purpose,
+                    "duration_days": input.duration_days,
+                    "max_downloads": input.max_downloads,
+                    "processing": input.processing,
+                    "cross_border": input.cross_border,
+                    "destination_country": destination,
+                    "requires_review": requires_review,
+                }),
+            )?;
+            Ok(Recorded::new(row.to_request()?, vec![index]))
+        })
+        .await
+}
+
+/// One request; a pending one whose time is up is expired on the way.
+pub async fn get_request(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Recorded<AccessRequest>> {
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            let expired = expire_if_due(conn, &mut row, &dataset)?;
+            Ok(Recorded::new(
+                row.to_request()?,
+                expired.into_iter().collect(),
+            ))
+        })
+        .await
+}
+
+/// Requests the actor made (`outgoing`) or may decide (`incoming`; for
+/// oversight, all), newest first.
+pub async fn list_requests(
+    market: &Market,
+    actor: &Actor,
+    role: RequestRole,
+    state: Option<RequestState>,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<RequestPage> {
+    let cursor = page::parse_cursor(cursor.as_deref())?;
+    super::sweeper::sweep_requests(market).await?;
+    let actor = actor.clone();
+    market
+        .db
+        .read(move |conn| {
+            let mut query = access_requests::table
+                .select(RequestRow::as_select())
+                .order(access_requests::id.desc())
+                .limit(i64::from(limit) + 1)
+                .into_boxed();
+            query = match role {
+                RequestRole::Outgoing => {
+                    query.filter(access_requests::consumer_id.eq(actor.id.to_string()))
+                }
+                RequestRole::Incoming if actor.roles.is_oversight() => query,
+                RequestRole::Incoming => query
+                    .filter(access_requests::dataset_id.eq_any(access::decided_datasets(&actor))),
+            };
+            if let Some(state) = state {
+                query = query.filter(access_requests::state.eq(state));
+            }
+            if let Some(cursor) = cursor {
+                query = query.filter(access_requests::id.lt(cursor.to_string()));
+            }
+            let rows: Vec<RequestRow> = query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+            let items = rows
+                .iter()
+                .map(RequestRow::to_request)
+                .collect::<Result<_>>()?;
+            Ok(RequestPage { items, next_cursor })
+        })
+        .await
+}
+
+/// The holder (or broker) approves. Requests that the law says need review
+/// go to a regulator first; the others become a grant at once.
+pub async fn approve(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: ApproveInput,
+) -> Result<Recorded<AccessRequest>> {
+    let home = market.settings.catalog.home_territory.clone();
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            require_decider(conn, &actor, &row)?;
+            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
+                .into_iter()
+                .collect();
+            if row.state != RequestState::Pending {
+                return Err(wrong_state(&row, "approve"));
+            }
+            let overrides = input.policy.clone().unwrap_or_default();
+            // Checked now, so that the approver hears of a bad policy at once.
+            let policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
+            let now = domain::to_db_time(domain::now());
+            let next = if row.requires_review {
+                RequestState::UnderReview
+            } else {
+                RequestState::Approved
+            };
+            let overrides_json =
+                serde_json::to_string(&overrides).map_err(|e| Error::Internal(e.to_string()))?;
+            let made = transition!(conn, access_requests, &row.id,
+                state: [RequestState::Pending] => next,
+                updated_at = now,
+                decided_by = actor.id.to_string(),
+                decided_at = now,
+                policy = &overrides_json);
+            if !made.made() {
+                return Err(lost(conn, &row.id, "approve")?);
+            }
+            row.state = next;
+            indexes.push(audit_request(
+                conn,
+                Some(actor.id),
+                Action::AccessRequestApproved,
+                &row,
+                &dataset,
+                json!({ "state": next, "policy": overrides }),
+            )?);
+            if next == RequestState::Approved {
+                indexes.push(create_grant(conn, &row, &dataset, actor.id, policy)?);
+            }
+            let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
+            Ok(Recorded::new(row.to_request()?, indexes))
+        })
+        .await
+}
+
+/// The holder (or broker) refuses.
+pub async fn reject(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: ReasonInput,
+) -> Result<Recorded<AccessRequest>> {
+    let reason = Reason::parse("reason", &input.reason)?;
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            require_decider(conn, &actor, &row)?;
+            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
+                .into_iter()
+                .collect();
+            if row.state != RequestState::Pending {
+                return Err(wrong_state(&row, "reject"));
+            }
+            let now = domain::to_db_time(domain::now());
+            let made = transition!(conn, access_requests, &row.id,
+                state: [RequestState::Pending] => RequestState::Rejected,
+                updated_at = now,
+                decided_by = actor.id.to_string(),
+                decided_at = now,
+                decision_reason = reason.as_str());
+            if !made.made() {
+                return Err(lost(conn, &row.id, "reject")?);
+            }
+            indexes.push(audit_request(
+                conn,
+                Some(actor.id),
+                Action::AccessRequestRejected,
+                &row,
+                &dataset,
+                json!({ "state": RequestState::Rejected, "reason": reason }),
+            )?);
+            let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
+            Ok(Recorded::new(row.to_request()?, indexes))
+        })
+        .await
+}
+
+/// The consumer takes back a request nobody has decided yet.
+pub async fn withdraw(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorded<AccessRequest>> {
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            if row.consumer_id != actor.id.to_string() {
+                return Err(Error::refused(
+                    Code::NotPermitted,
+                    "only the requester withdraws a request",
+                ));
+            }
+            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
+                .into_iter()
+                .collect();
+            if row.state != RequestState::Pending {
+                return Err(wrong_state(&row, "withdraw"));
+            }
+            let made = transition!(conn, access_requests, &row.id,
+                state: [RequestState::Pending] => RequestState::Withdrawn,
+                updated_at = domain::to_db_time(domain::now()));
+            if !made.made() {
+                return Err(lost(conn, &row.id, "withdraw")?);
+            }
+            indexes.push(audit_request(
+                conn,
+                Some(actor.id),
+                Action::AccessRequestWithdrawn,
+                &row,
+                &dataset,
+                json!({ "state": RequestState::Withdrawn }),
+            )?);
+            let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
+            Ok(Recorded::new(row.to_request()?, indexes))
+        })
+        .await
+}
+
+/// A regulator's decision on a request under review.
+pub async fn review(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: RequestReviewInput,
+) -> Result<Recorded<AccessRequest>> {
+    actor.require_any(&[Role::Regulator])?;
+    let reason = Reason::parse_optional("reason", input.reason.as_deref())?;
+    if input.decision == Decision::Reject && reason.is_none() {
+        return Err(Error::invalid("reason", "must not be empty"));
+    }
+    let home = market.settings.catalog.home_territory.clone();
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            if row.state != RequestState::UnderReview {
+                return Err(wrong_state(&row, "review"));
+            }
+            let now = domain::to_db_time(domain::now());
+            let next = match input.decision {
+                Decision::Approve => RequestState::Approved,
+                Decision::Reject => RequestState::Rejected,
+            };
+            let made = transition!(conn, access_requests, &row.id,
+                state: [RequestState::UnderReview] => next,
+                updated_at = now,
+                reviewed_by = actor.id.to_string(),
+                reviewed_at = now,
+                review_reason = reason.as_ref().map(Reason::as_str));
+            if !made.made() {
+                return Err(lost(conn, &row.id, "review")?);
+            }
+            row.state = next;
+            let mut indexes = vec![audit_request(
+                conn,
+                Some(actor.id),
+                Action::AccessRequestReviewed,
+                &row,
+                &dataset,
+                json!({ "decision": input.decision, "reason": reason, "state": next }),
+            )?];
+            if next == RequestState::Approved {
+                let overrides: PolicyOverride = match row.policy.as_deref() {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|e| Error::Internal(format!("stored policy: {e}")))?,
+                    None => PolicyOverride::default(),
+                };
+                // The window starts when the grant exists, not when the holder agreed.
+                let policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
+                let licensor = row
+                    .decided_by
+                    .as_deref()
+                    .map(domain::id_from_db)
+                    .transpose()?
+                    .ok_or_else(|| Error::Internal("a reviewed request has no approver".into()))?;
+                indexes.push(create_grant(conn, &row, &dataset, licensor, policy)?);
+            }
+            let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
+            Ok(Recorded::new(row.to_request()?, indexes))
+        })
+        .await
+}
