@@ -220,17 +220,19 @@ async fn bench(
             roles: vec![Role::Auditor],
             display_name: None,
             organization: None,
+            territory: None,
         },
     )
     .await
     .expect("auditor")
     .value;
-    let token = accounts::issue_token(
+    let token = accounts::login::issue_token(
         &market,
         Credentials {
             name: "bench-auditor".into(),
             password,
         },
+        None,
     )
     .await
     .expect("token")

@@ -74,6 +74,7 @@ async fn bench(backend: &str, postgres: Option<String>) {
             roles: vec![Role::Provider],
             display_name: None,
             organization: None,
+            territory: None,
         },
     )
     .await

@@ -179,11 +179,18 @@ pub struct AuditSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleSettings {
-    /// Failed logins allowed per account name in `window_secs`.
+    /// Failed logins for one account name from one client address in
+    /// `window_secs` before that address is locked out of that name (with
+    /// backoff).
     pub failures_per_account: u32,
-    /// Failed logins allowed per client address in `window_secs`.
+    /// Failed logins per client address in `window_secs`, across names.
     pub failures_per_address: u32,
+    /// Failed logins for one name across addresses in `window_secs` before
+    /// the name is locked for addresses that never logged in to it.
+    pub failures_per_name: u32,
     pub window_secs: u64,
+    /// The longest a backoff lock lasts.
+    pub max_lock_secs: u64,
     /// Take the client address from X-Forwarded-For / Forwarded (only
     /// behind a load balancer that sets them).
     pub trust_forwarded_for: bool,
@@ -366,10 +373,12 @@ impl Settings {
         if self.throttle.window_secs == 0
             || self.throttle.failures_per_account == 0
             || self.throttle.failures_per_address == 0
+            || self.throttle.failures_per_name == 0
+            || self.throttle.max_lock_secs < self.throttle.window_secs
         {
             return Err(invalid(
                 "throttle",
-                "window and failure counts must be at least 1",
+                "window and failure counts must be at least 1, max_lock_secs at least the window",
             ));
         }
         Ok(())
@@ -383,6 +392,35 @@ impl Settings {
             )
         })
     }
+}
+
+/// Creates a directory only its owner may enter (0700), with its parents,
+/// when it does not exist yet; an existing directory is left as the
+/// operator made it. The data directory holds password hashes, payloads and
+/// the platform key.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes a file readable and writable by its owner only (0600).
+pub fn make_private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]

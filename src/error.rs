@@ -40,6 +40,7 @@ problem_codes! {
     InvalidToken = "invalid-token", "The bearer token is not valid";
     InvalidCredentials = "invalid-credentials", "The name or password is wrong";
     WrongRole = "wrong-role", "Your roles do not allow this";
+    AccountSuspended = "account-suspended", "The account is suspended";
     NotPermitted = "not-permitted", "You hold no right that allows this";
     LacksProcessingRight = "lacks-processing-right", "A source lacks the processing right";
     NoGrant = "no-grant", "No grant allows this delivery";
@@ -48,6 +49,7 @@ problem_codes! {
     GrantRevoked = "grant-revoked", "The grant was revoked";
     GrantExhausted = "grant-exhausted", "The grant's downloads are used up";
     OutsideTerritory = "outside-territory", "Delivery to this territory is not granted";
+    VersionUnderReview = "version-under-review", "The version awaits a regulator's review";
     NotFound = "not-found", "Not found";
     MethodNotAllowed = "method-not-allowed", "The method is not allowed on this resource";
     AlreadyExists = "already-exists", "It already exists";
@@ -78,6 +80,7 @@ impl Code {
                 | Code::GrantRevoked
                 | Code::GrantExhausted
                 | Code::OutsideTerritory
+                | Code::VersionUnderReview
         )
     }
 }

@@ -82,6 +82,9 @@ struct CreateAccount {
     display_name: Option<String>,
     #[arg(long)]
     organization: Option<String>,
+    /// Registered territory (ISO 3166-1 alpha-2); default: the home territory.
+    #[arg(long)]
+    territory: Option<String>,
     /// Read the password from standard input instead of generating one.
     #[arg(long)]
     password_stdin: bool,
@@ -227,6 +230,7 @@ async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), S
         roles: args.roles.into_iter().map(Role::from).collect(),
         display_name: args.display_name,
         organization: args.organization,
+        territory: args.territory,
     };
     let account = accounts::register(&market, Registrar::Operator, input)
         .await

@@ -34,6 +34,8 @@ impl Market {
     /// before it commits, and the log is brought up to date (tree nodes of
     /// older entries, a first head) before anything else writes.
     pub fn open(settings: Settings) -> Result<Market, OpenError> {
+        crate::config::create_private_dir(&settings.storage.data_dir)
+            .map_err(|e| OpenError::Database(e.into()))?;
         let mut db = crate::store::Db::connect(&settings.database).map_err(OpenError::Database)?;
         let applied = db.migrate().map_err(OpenError::Database)?;
         for migration in applied {

@@ -51,7 +51,7 @@ impl Objects {
     pub fn open(settings: &StorageSettings) -> Result<Objects, object_store::Error> {
         let store: Arc<dyn ObjectStore> = match settings.backend {
             StorageBackend::File => {
-                std::fs::create_dir_all(&settings.objects_dir).map_err(|e| {
+                crate::config::create_private_dir(&settings.objects_dir).map_err(|e| {
                     object_store::Error::Generic {
                         store: "LocalFileSystem",
                         source: Box::new(e),

@@ -89,6 +89,19 @@ pub fn may(conn: &mut DbConnection, actor: &Actor, act: Act, dataset: Uuid) -> R
     }
 }
 
+/// Which right lets the actor read the dataset's payloads without a grant:
+/// the holding right, else the processing right, else none.
+pub fn reading_right(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    dataset: Uuid,
+) -> Result<Option<RightKind>> {
+    let holders = Holders::load(conn, dataset)?;
+    Ok([RightKind::Holding, RightKind::Processing]
+        .into_iter()
+        .find(|kind| holders.holds(actor.id, *kind)))
+}
+
 /// Whether the actor may decide access to the dataset now.
 pub fn may_decide(conn: &mut DbConnection, actor: &Actor, dataset: Uuid) -> Result<bool> {
     Ok(may(conn, actor, Act::DecideAccess, dataset).is_ok())

@@ -1,4 +1,8 @@
-//! Accounts: registration, password authentication and access tokens.
+//! Accounts: registration, password authentication ([`login`]) and access
+//! tokens, suspension, and the check every authenticated request makes
+//! that its account still exists and is not suspended.
+
+pub mod login;
 
 use std::sync::OnceLock;
 
@@ -11,17 +15,25 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Entry, Recorded};
-use crate::domain::text::DisplayName;
-use crate::domain::{self, Actor, Role, Roles};
+use crate::domain::text::{DisplayName, Reason};
+use crate::domain::{self, Actor, Role, Roles, market_words};
 use crate::error::{Code, Error, Result, on_unique_violation};
 use crate::market::Market;
-use crate::store::DbConnection;
 use crate::store::schema::accounts;
+use crate::store::{DbConnection, transition};
 use crate::tokens::{self, API_AUDIENCE, AccessClaims};
 
 /// Longest password accepted; argon2 cost grows with input and an attacker
 /// should not choose it.
 const MAX_PASSWORD_BYTES: usize = 1024;
+
+market_words!(
+    /// Whether an account may act.
+    AccountStatus {
+        Active = "active",
+        Suspended = "suspended",
+    }
+);
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Account {
@@ -30,7 +42,43 @@ pub struct Account {
     pub display_name: Option<String>,
     pub organization: Option<String>,
     pub roles: Vec<Role>,
+    /// Registered territory (ISO 3166-1 alpha-2): where data delivered to
+    /// this account goes. Null for accounts registered before territories
+    /// were recorded: the market's home territory.
+    pub territory: Option<String>,
+    pub status: AccountStatus,
+    pub suspension: Option<Suspension>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// The territory data delivered to this account goes to.
+    pub fn territory_or<'a>(&'a self, home: &'a str) -> &'a str {
+        self.territory.as_deref().unwrap_or(home)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Suspension {
+    pub by: Uuid,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendInput {
+    /// Why the account is suspended; recorded in the audit log.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReinstateInput {
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
@@ -56,6 +104,11 @@ pub struct NewAccount {
     #[serde(default)]
     #[schema(max_length = 200)]
     pub organization: Option<String>,
+    /// Registered territory (ISO 3166-1 alpha-2); defaults to the market's
+    /// home territory. Data delivered to the account goes there.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Z]{2}$")]
+    pub territory: Option<String>,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -105,19 +158,42 @@ struct AccountRow {
     display_name: Option<String>,
     organization: Option<String>,
     created_at: chrono::NaiveDateTime,
+    territory: Option<String>,
+    status: AccountStatus,
+    suspended_at: Option<chrono::NaiveDateTime>,
+    suspended_by: Option<String>,
+    suspension_reason: Option<String>,
 }
 
 impl AccountRow {
     fn into_account(self) -> Result<Account> {
+        let suspension = match (self.status, self.suspended_by, self.suspended_at) {
+            (AccountStatus::Suspended, Some(by), Some(at)) => Some(Suspension {
+                by: domain::id_from_db(&by)?,
+                at: domain::from_db_time(at),
+                reason: self.suspension_reason.unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(Account {
             id: domain::id_from_db(&self.id)?,
             name: self.name,
             display_name: self.display_name,
             organization: self.organization,
             roles: Roles::from_db(&self.roles)?.to_vec(),
+            territory: self.territory,
+            status: self.status,
+            suspension,
             created_at: domain::from_db_time(self.created_at),
         })
     }
+}
+
+/// The key a login name is stored and looked up by: `Acme` and `acme` are
+/// one account. Names are ASCII (see `validate_name`), so lower-casing is
+/// the whole of the comparison.
+pub fn name_key(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -231,6 +307,17 @@ pub async fn register(
         .map(DisplayName::into_string);
     let organization = DisplayName::parse_optional("organization", input.organization.as_deref())?
         .map(DisplayName::into_string);
+    let home = market.settings.catalog.home_territory.clone();
+    let territory = match input.territory.as_deref() {
+        None => home,
+        Some(t) if domain::is_country_code(t) => t.to_owned(),
+        Some(_) => {
+            return Err(Error::invalid(
+                "territory",
+                "must be an ISO 3166-1 alpha-2 code such as \"CN\"",
+            ));
+        }
+    };
     let password = input.password;
     let password_hash = crate::store::blocking(move || hash_password(&password)).await?;
     let name = input.name;
@@ -243,6 +330,8 @@ pub async fn register(
                 .values((
                     accounts::id.eq(id.to_string()),
                     accounts::name.eq(&name),
+                    accounts::name_key.eq(name_key(&name)),
+                    accounts::territory.eq(&territory),
                     accounts::password_hash.eq(&password_hash),
                     accounts::roles.eq(roles.to_db()),
                     accounts::display_name.eq(&display_name),
@@ -272,7 +361,7 @@ pub async fn register(
                     dataset: None,
                     subject: id.to_string(),
                     parties: vec![id],
-                    detail: json!({ "name": name, "roles": roles.to_vec(), "by": by }),
+                    detail: json!({ "name": name, "roles": roles.to_vec(), "by": by, "territory": territory }),
                 },
             )?;
             Ok(Recorded::new(
@@ -282,53 +371,15 @@ pub async fn register(
                     display_name: display_name.clone(),
                     organization: organization.clone(),
                     roles: roles.to_vec(),
+                    territory: Some(territory.clone()),
+                    status: AccountStatus::Active,
+                    suspension: None,
                     created_at,
                 },
                 vec![index],
             ))
         })
         .await
-}
-
-/// Checks a name and password and issues an access token.
-pub async fn issue_token(market: &Market, credentials: Credentials) -> Result<AccessToken> {
-    if credentials.password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::refused(
-            Code::InvalidCredentials,
-            "wrong name or password",
-        ));
-    }
-    let name = credentials.name.clone();
-    let row = market
-        .db
-        .read(move |conn| {
-            accounts::table
-                .filter(accounts::name.eq(name))
-                .select(AccountRow::as_select())
-                .first::<AccountRow>(conn)
-                .optional()
-                .map_err(Error::from)
-        })
-        .await?;
-    let password = credentials.password;
-    let (row, ok) = crate::store::blocking(move || {
-        let hash = row
-            .as_ref()
-            .map_or(decoy_hash(), |r| r.password_hash.as_str());
-        let ok = verify_password(hash, &password) && row.is_some();
-        Ok((row, ok))
-    })
-    .await?;
-    let account = match row {
-        Some(row) if ok => row.into_account()?,
-        _ => {
-            return Err(Error::refused(
-                Code::InvalidCredentials,
-                "wrong name or password",
-            ));
-        }
-    };
-    access_token_for(market, &account)
 }
 
 /// Signs an access token for `account`.
@@ -369,20 +420,157 @@ pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
         .into_account()
 }
 
-/// How accounts are named to others (in provenance, for instance), by id.
+/// How accounts are named to others (in provenance, for instance), by id:
+/// the display name, else the organisation, else a neutral label. Never the
+/// login name, which would hand out half of a credential (and the target
+/// of a lock-out).
 pub fn labels(
     conn: &mut DbConnection,
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, String>> {
     let mut labels = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String)> = accounts::table
+        let rows: Vec<(String, Option<String>, Option<String>)> = accounts::table
             .filter(accounts::id.eq_any(chunk))
-            .select((accounts::id, accounts::name))
+            .select((accounts::id, accounts::display_name, accounts::organization))
             .load(conn)?;
-        labels.extend(rows);
+        for (id, display_name, organization) in rows {
+            let label = display_name
+                .or(organization)
+                .unwrap_or_else(|| format!("account {}", id.get(..8).unwrap_or(&id)));
+            labels.insert(id, label);
+        }
     }
     Ok(labels)
+}
+
+/// What the gateway asks of every token: that its account still exists and
+/// is not suspended. Read from the database on every request, so that a
+/// suspension reaches every instance at once.
+pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
+    let status: Option<AccountStatus> = market
+        .db
+        .read(move |conn| {
+            Ok(accounts::table
+                .find(id.to_string())
+                .select(accounts::status)
+                .first::<AccountStatus>(conn)
+                .optional()?)
+        })
+        .await?;
+    match status {
+        Some(AccountStatus::Active) => Ok(()),
+        Some(AccountStatus::Suspended) => Err(suspended()),
+        None => Err(Error::refused(
+            Code::InvalidToken,
+            "the token's account no longer exists",
+        )),
+    }
+}
+
+pub(crate) fn suspended() -> Error {
+    Error::refused(
+        Code::AccountSuspended,
+        "this account is suspended; its tokens are refused until it is reinstated",
+    )
+}
+
+/// Suspends an account at once (an admin or a regulator, with a reason):
+/// from its next request on, on every instance, its access and data tokens
+/// are refused.
+pub async fn suspend(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: SuspendInput,
+) -> Result<Recorded<Account>> {
+    actor.require_any(&[Role::Admin, Role::Regulator])?;
+    let reason = Reason::parse("reason", &input.reason)?;
+    if id == actor.id {
+        return Err(Error::invalid("id", "an account cannot suspend itself"));
+    }
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            find(conn, id)?;
+            let now = domain::to_db_time(domain::now());
+            let made = transition!(conn, accounts, id.to_string(),
+                status: [AccountStatus::Active] => AccountStatus::Suspended,
+                suspended_at = Some(now),
+                suspended_by = Some(actor.id.to_string()),
+                suspension_reason = Some(reason.as_str()));
+            if !made.made() {
+                return Err(wrong_status(&find(conn, id)?, "suspend"));
+            }
+            let index = audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor.id),
+                    action: Action::AccountSuspended,
+                    dataset: None,
+                    subject: id.to_string(),
+                    parties: vec![id],
+                    detail: json!({ "reason": reason }),
+                },
+            )?;
+            Ok(Recorded::new(find(conn, id)?, vec![index]))
+        })
+        .await
+}
+
+/// Lifts a suspension (an admin or a regulator).
+pub async fn reinstate(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: ReinstateInput,
+) -> Result<Recorded<Account>> {
+    actor.require_any(&[Role::Admin, Role::Regulator])?;
+    let reason = Reason::parse_optional("reason", input.reason.as_deref())?;
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            find(conn, id)?;
+            let made = transition!(conn, accounts, id.to_string(),
+                status: [AccountStatus::Suspended] => AccountStatus::Active,
+                suspended_at = None::<chrono::NaiveDateTime>,
+                suspended_by = None::<String>,
+                suspension_reason = None::<String>);
+            if !made.made() {
+                return Err(wrong_status(&find(conn, id)?, "reinstate"));
+            }
+            let index = audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor.id),
+                    action: Action::AccountReinstated,
+                    dataset: None,
+                    subject: id.to_string(),
+                    parties: vec![id],
+                    detail: json!({ "reason": reason }),
+                },
+            )?;
+            Ok(Recorded::new(find(conn, id)?, vec![index]))
+        })
+        .await
+}
+
+fn wrong_status(account: &Account, doing: &str) -> Error {
+    Error::refused(
+        Code::InvalidState,
+        format!("cannot {doing} an account that is {}", account.status),
+    )
+    .with("current_status", account.status.as_str())
+}
+
+/// One account by id, for oversight (admins and regulators).
+pub async fn get_for(market: &Market, actor: &Actor, id: Uuid) -> Result<Account> {
+    if actor.id != id {
+        actor.require_any(&[Role::Admin, Role::Regulator])?;
+    }
+    get(market, id).await
 }
 
 #[cfg(test)]

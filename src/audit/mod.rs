@@ -47,12 +47,17 @@ market_words!(
     /// What happened, as recorded in the log.
     Action {
         AccountCreated = "account.created",
+        AccountLogin = "account.login",
+        AccountLoginFailed = "account.login_failed",
+        AccountSuspended = "account.suspended",
+        AccountReinstated = "account.reinstated",
         DatasetCreated = "dataset.created",
         DatasetUpdated = "dataset.updated",
         DatasetPublished = "dataset.published",
         DatasetReviewed = "dataset.reviewed",
         DatasetDelisted = "dataset.delisted",
         VersionAdded = "version.added",
+        VersionReviewed = "version.reviewed",
         RightRegistered = "right.registered",
         RightTransferred = "right.transferred",
         RightDelegated = "right.delegated",
@@ -73,6 +78,7 @@ market_words!(
 );
 
 /// A state change to record.
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub actor: Option<Uuid>,
     pub action: Action,

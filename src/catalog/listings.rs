@@ -167,7 +167,7 @@ pub async fn create(
             if let Some(derivation) = &derivation {
                 indexes.push(lineage::record_derivation(conn, &actor, &row, derivation)?);
             }
-            Ok(Recorded::new(row.into_dataset()?, indexes))
+            Ok(Recorded::new(reload(conn, id)?.into_dataset()?, indexes))
         })
         .await
 }
@@ -228,6 +228,20 @@ pub async fn update(
             });
             let new_classification = patch.classification.unwrap_or(row.classification);
             let new_personal = patch.personal_data.unwrap_or(row.personal_data);
+            if let Some(floor) = row.inherited_classification
+                && new_classification < floor
+            {
+                return Err(Error::invalid(
+                    "classification",
+                    format!("it is derived from {floor} data and cannot be classified lower"),
+                ));
+            }
+            if row.inherited_personal_data && !new_personal {
+                return Err(Error::invalid(
+                    "personal_data",
+                    "it is derived from personal data and holds personal data",
+                ));
+            }
             let changed: Vec<&str> = [
                 ("title", new_title != row.title),
                 ("description", new_description != row.description),
@@ -272,7 +286,10 @@ pub async fn update(
             )?;
             let mut indexes = vec![index];
             if let Some(derivation) = &derivation {
-                indexes.push(lineage::record_derivation(conn, &actor, &row, derivation)?);
+                let edited = reload(conn, id)?;
+                indexes.push(lineage::record_derivation(
+                    conn, &actor, &edited, derivation,
+                )?);
             }
             Ok(Recorded::new(reload(conn, id)?.into_dataset()?, indexes))
         })
@@ -304,7 +321,13 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
                 ));
             }
             let now = domain::to_db_time(domain::now());
-            let status = if row.classification == Classification::Important {
+            // Important data waits for a regulator; so does a listing whose
+            // classification was lowered below what a regulator last
+            // reviewed it at: only a review lowers it.
+            let lowered = row
+                .reviewed_classification
+                .is_some_and(|reviewed| row.classification < reviewed);
+            let status = if row.classification == Classification::Important || lowered {
                 DatasetStatus::PendingReview
             } else {
                 DatasetStatus::Listed
@@ -321,7 +344,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
                 &actor,
                 Action::DatasetPublished,
                 &row,
-                json!({ "status": status }),
+                json!({ "status": status, "classification": row.classification }),
             )?;
             Ok(Recorded::new(
                 reload(conn, id)?.into_dataset()?,
@@ -361,17 +384,30 @@ pub async fn review(
                 review_reason = reason.as_ref().map(Reason::as_str),
                 reviewed_by = actor.id.to_string(),
                 reviewed_at = now,
+                reviewed_classification = Some(row.classification),
                 updated_at = now,
                 listed_at = (status == DatasetStatus::Listed).then_some(now));
             if !made.made() {
                 return Err(lost(conn, id, "review")?);
             }
+            // Approving the listing approves the versions it was shown with.
+            let versions_approved = if status == DatasetStatus::Listed {
+                super::versions::approve_pending(conn, id, actor.id)?
+            } else {
+                0
+            };
             let index = audit_dataset(
                 conn,
                 &actor,
                 Action::DatasetReviewed,
                 &row,
-                json!({ "decision": input.decision, "reason": reason, "status": status }),
+                json!({
+                    "decision": input.decision,
+                    "reason": reason,
+                    "status": status,
+                    "classification": row.classification,
+                    "versions_approved": versions_approved,
+                }),
             )?;
             Ok(Recorded::new(
                 reload(conn, id)?.into_dataset()?,

@@ -20,6 +20,6 @@ pub use rows::{
 pub use search::search;
 pub use types::{
     Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset, Price, Review, ReviewInput,
-    SearchQuery, Version,
+    SearchQuery, Version, VersionReviewInput, VersionStatus,
 };
-pub use versions::{ByteRange, Content, add_version, fetch, versions};
+pub use versions::{ByteRange, Content, add_version, fetch, review_version, versions};

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::types::{Dataset, Price, Review, Version};
+use super::types::{Dataset, Price, Review, Version, VersionStatus};
 use crate::access::{self, Listing};
 use crate::audit::{self, Action, Entry};
 use crate::domain::{self, Actor, Classification, DatasetStatus};
@@ -35,6 +35,25 @@ pub struct DatasetRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub listed_at: Option<NaiveDateTime>,
+    pub reviewed_classification: Option<Classification>,
+    pub inherited_classification: Option<Classification>,
+    pub inherited_personal_data: bool,
+}
+
+/// A regulator's verdict as the rows keep it.
+fn review_of(
+    by: &Option<String>,
+    at: Option<NaiveDateTime>,
+    reason: &Option<String>,
+) -> Result<Option<Review>> {
+    match (by, at) {
+        (Some(reviewer), Some(at)) => Ok(Some(Review {
+            reason: reason.clone(),
+            reviewer: domain::id_from_db(reviewer)?,
+            at: domain::from_db_time(at),
+        })),
+        _ => Ok(None),
+    }
 }
 
 impl DatasetRow {
@@ -60,14 +79,7 @@ impl DatasetRow {
     }
 
     pub fn into_dataset(self) -> Result<Dataset> {
-        let review = match (&self.reviewed_by, self.reviewed_at) {
-            (Some(reviewer), Some(at)) => Some(Review {
-                reason: self.review_reason.clone(),
-                reviewer: domain::id_from_db(reviewer)?,
-                at: domain::from_db_time(at),
-            }),
-            _ => None,
-        };
+        let review = review_of(&self.reviewed_by, self.reviewed_at, &self.review_reason)?;
         Ok(Dataset {
             id: self.uuid()?,
             provider: self.provider()?,
@@ -87,6 +99,8 @@ impl DatasetRow {
             created_at: domain::from_db_time(self.created_at),
             updated_at: domain::from_db_time(self.updated_at),
             listed_at: self.listed_at.map(domain::from_db_time),
+            inherited_classification: self.inherited_classification,
+            inherited_personal_data: self.inherited_personal_data,
         })
     }
 }
@@ -101,17 +115,23 @@ pub struct VersionRow {
     pub sha256: String,
     pub object_key: String,
     pub created_at: NaiveDateTime,
+    pub status: VersionStatus,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<NaiveDateTime>,
+    pub review_reason: Option<String>,
 }
 
 impl VersionRow {
-    pub fn version(&self) -> Version {
-        Version {
+    pub fn version(&self) -> Result<Version> {
+        Ok(Version {
             version: self.number,
             sha256: self.sha256.clone(),
             size: self.size.max(0) as u64,
             media_type: self.media_type.clone(),
             created_at: domain::from_db_time(self.created_at),
-        }
+            status: self.status,
+            review: review_of(&self.reviewed_by, self.reviewed_at, &self.review_reason)?,
+        })
     }
 }
 

@@ -6,7 +6,19 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::lineage::{ActivityInput, SourceRef};
-use crate::domain::{Classification, DatasetStatus, Decision};
+use crate::domain::{Classification, DatasetStatus, Decision, market_words};
+
+market_words!(
+    /// Whether a version may be delivered under grants: `available` ones
+    /// are; a version added to a listing a regulator already reviewed is
+    /// `pending_review`, delivered to its holders only until a regulator
+    /// approves it; a `rejected` one stays with its holders.
+    VersionStatus {
+        Available = "available",
+        PendingReview = "pending_review",
+        Rejected = "rejected",
+    }
+);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +56,11 @@ pub struct Dataset {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub listed_at: Option<DateTime<Utc>>,
+    /// The highest classification among the sources it was derived from:
+    /// its own classification is never lower.
+    pub inherited_classification: Option<Classification>,
+    /// Whether a source holds personal data: then so does it.
+    pub inherited_personal_data: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -121,6 +138,19 @@ pub struct Version {
     pub size: u64,
     pub media_type: String,
     pub created_at: DateTime<Utc>,
+    pub status: VersionStatus,
+    /// A regulator's decision on this version, when it needed one.
+    pub review: Option<Review>,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionReviewInput {
+    pub decision: Decision,
+    /// Required when rejecting.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -10,11 +10,12 @@ use futures_util::Stream;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rows::{VersionRow, load_visible};
-use super::types::Version;
+use super::rows::{DatasetRow, VersionRow, find_version, load_visible};
+use super::types::{Version, VersionReviewInput, VersionStatus};
 use crate::access::{self, Act};
 use crate::audit::{self, Action, Entry, Recorded};
-use crate::domain::{self, Actor};
+use crate::domain::text::Reason;
+use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::objects::{self, PutError};
@@ -133,6 +134,11 @@ async fn record_version(
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::AddVersion, id)?;
             let created_at = domain::now();
+            let status = if needs_review(&row) {
+                VersionStatus::PendingReview
+            } else {
+                VersionStatus::Available
+            };
             // Taking the number by incrementing the row (not from the row
             // read above) locks it: two uploads finishing at once get
             // consecutive numbers instead of one of them a key conflict.
@@ -156,6 +162,7 @@ async fn record_version(
                     dataset_versions::object_key.eq(&key),
                     dataset_versions::created_by.eq(actor.id.to_string()),
                     dataset_versions::created_at.eq(domain::to_db_time(created_at)),
+                    dataset_versions::status.eq(status),
                 ))
                 .execute(conn)?;
             let index = audit::append(
@@ -171,21 +178,115 @@ async fn record_version(
                         "sha256": sha256,
                         "size": size,
                         "media_type": media_type,
+                        "status": status,
                     }),
                 },
             )?;
             Ok(Recorded::new(
-                Version {
-                    version: number,
-                    sha256: sha256.clone(),
-                    size: size as u64,
-                    media_type: media_type.clone(),
-                    created_at,
-                },
+                find_version(conn, id, number)?.version()?,
                 vec![index],
             ))
         })
         .await
+}
+
+/// Whether a new version must wait for a regulator before it is delivered
+/// under grants: important data whose listing a regulator already reviewed
+/// (while a listing waits for review, its review covers its versions).
+fn needs_review(row: &DatasetRow) -> bool {
+    row.classification >= Classification::Important
+        && row.reviewed_at.is_some()
+        && row.status != DatasetStatus::PendingReview
+}
+
+/// A regulator's decision on a version waiting for review.
+pub async fn review_version(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    number: i32,
+    input: VersionReviewInput,
+) -> Result<Recorded<Version>> {
+    actor.require_any(&[Role::Regulator])?;
+    let reason = Reason::parse_optional("reason", input.reason.as_deref())?;
+    if input.decision == Decision::Reject && reason.is_none() {
+        return Err(Error::invalid("reason", "a rejection needs a reason"));
+    }
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let row = load_visible(conn, Some(&actor), id)?;
+            let version = find_version(conn, id, number)?;
+            let next = match input.decision {
+                Decision::Approve => VersionStatus::Available,
+                Decision::Reject => VersionStatus::Rejected,
+            };
+            let now = domain::to_db_time(domain::now());
+            let changed = diesel::update(
+                dataset_versions::table
+                    .filter(dataset_versions::dataset_id.eq(id.to_string()))
+                    .filter(dataset_versions::number.eq(number))
+                    .filter(dataset_versions::status.eq(VersionStatus::PendingReview)),
+            )
+            .set((
+                dataset_versions::status.eq(next),
+                dataset_versions::reviewed_by.eq(actor.id.to_string()),
+                dataset_versions::reviewed_at.eq(now),
+                dataset_versions::review_reason.eq(reason.as_ref().map(Reason::as_str)),
+            ))
+            .execute(conn)?;
+            if changed != 1 {
+                let current = find_version(conn, id, number)?.status;
+                return Err(Error::refused(
+                    Code::InvalidState,
+                    format!("cannot review a version that is {current}"),
+                )
+                .with("current_status", current.as_str()));
+            }
+            let index = audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor.id),
+                    action: Action::VersionReviewed,
+                    dataset: Some(id),
+                    subject: format!("{id}/{number}"),
+                    parties: vec![row.provider()?],
+                    detail: json!({
+                        "decision": input.decision,
+                        "reason": reason,
+                        "status": next,
+                        "sha256": version.sha256,
+                    }),
+                },
+            )?;
+            Ok(Recorded::new(
+                find_version(conn, id, number)?.version()?,
+                vec![index],
+            ))
+        })
+        .await
+}
+
+/// Approves every version of a listing that waits for review, as part of
+/// the regulator's approval of the listing itself.
+pub(super) fn approve_pending(
+    conn: &mut crate::store::DbConnection,
+    id: Uuid,
+    reviewer: Uuid,
+) -> Result<usize> {
+    let now = domain::to_db_time(domain::now());
+    Ok(diesel::update(
+        dataset_versions::table
+            .filter(dataset_versions::dataset_id.eq(id.to_string()))
+            .filter(dataset_versions::status.eq(VersionStatus::PendingReview)),
+    )
+    .set((
+        dataset_versions::status.eq(VersionStatus::Available),
+        dataset_versions::reviewed_by.eq(reviewer.to_string()),
+        dataset_versions::reviewed_at.eq(now),
+    ))
+    .execute(conn)?)
 }
 
 fn empty_payload() -> Error {
@@ -227,7 +328,7 @@ pub async fn versions(market: &Market, actor: Option<&Actor>, id: Uuid) -> Resul
                 .order(dataset_versions::number.asc())
                 .select(VersionRow::as_select())
                 .load(conn)?;
-            Ok(rows.iter().map(VersionRow::version).collect())
+            rows.iter().map(VersionRow::version).collect()
         })
         .await
 }
@@ -239,7 +340,7 @@ pub async fn fetch(
     row: VersionRow,
     range: Option<ByteRange>,
 ) -> Result<Content> {
-    let version = row.version();
+    let version = row.version()?;
     let resolved = match range {
         None => None,
         Some(r) => Some(r.resolve(version.size).ok_or_else(|| {

@@ -1,11 +1,15 @@
 //! Authentication: the one extractor that turns a bearer token into the
-//! acting account. Role and right checks happen in the services.
-
-use std::future::{Ready, ready};
+//! acting account. A token's signature, issuer, audience and lifetime are
+//! checked here, and then that its account still exists and is not
+//! suspended (`accounts::authenticate`, on every request, so a suspension
+//! reaches every instance at once). Role and right checks happen in the
+//! services.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+
+use futures_util::future::LocalBoxFuture;
 
 use crate::domain::{Actor, Roles};
 use crate::error::Code;
@@ -61,8 +65,7 @@ pub(crate) fn token_error(e: TokenError) -> ApiError {
     ApiError::new(Code::InvalidToken, detail)
 }
 
-fn actor_from(req: &HttpRequest, token: &str) -> Result<Actor, ApiError> {
-    let market = market(req)?;
+fn actor_from(market: &Market, token: &str) -> Result<Actor, ApiError> {
     let claims: AccessClaims = tokens::verify(
         &market.keys,
         token,
@@ -76,31 +79,55 @@ fn actor_from(req: &HttpRequest, token: &str) -> Result<Actor, ApiError> {
     })
 }
 
+/// The account behind a verified token, if it may still act.
+async fn checked(market: &Market, actor: Actor) -> Result<Actor, ApiError> {
+    crate::accounts::authenticate(market, actor.id).await?;
+    Ok(actor)
+}
+
+/// What a request carries: a token (or none), read before any await so the
+/// future owns everything it needs.
+fn prepare(req: &HttpRequest) -> Result<(Market, Option<String>), ApiError> {
+    let market = market(req)?.clone();
+    let token = bearer_token(req)?.map(str::to_owned);
+    Ok((market, token))
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match bearer_token(req) {
-            Ok(Some(token)) => actor_from(req, token).map(Caller),
-            Ok(None) => Err(ApiError::new(
-                Code::Unauthenticated,
-                "send an access token as \"Authorization: Bearer <token>\"",
-            )),
-            Err(e) => Err(e),
+        let prepared = prepare(req);
+        Box::pin(async move {
+            let (market, token) = prepared?;
+            let token = token.ok_or_else(|| {
+                ApiError::new(
+                    Code::Unauthenticated,
+                    "send an access token as \"Authorization: Bearer <token>\"",
+                )
+            })?;
+            let actor = actor_from(&market, &token)?;
+            Ok(Caller(checked(&market, actor).await?))
         })
     }
 }
 
 impl FromRequest for MaybeCaller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match bearer_token(req) {
-            Ok(Some(token)) => actor_from(req, token).map(|a| MaybeCaller(Some(a))),
-            Ok(None) => Ok(MaybeCaller(None)),
-            Err(e) => Err(e),
+        let prepared = prepare(req);
+        Box::pin(async move {
+            let (market, token) = prepared?;
+            match token {
+                None => Ok(MaybeCaller(None)),
+                Some(token) => {
+                    let actor = actor_from(&market, &token)?;
+                    Ok(MaybeCaller(Some(checked(&market, actor).await?)))
+                }
+            }
         })
     }
 }
@@ -111,26 +138,31 @@ pub struct ContentCaller(pub Bearer);
 
 impl FromRequest for ContentCaller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready((|| {
-            let token = bearer_token(req)?.ok_or_else(|| {
+        let prepared = prepare(req);
+        Box::pin(async move {
+            let (market, token) = prepared?;
+            let token = token.ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthenticated,
                     "send an access token or a data token as \"Authorization: Bearer <token>\"",
                 )
             })?;
-            match actor_from(req, token) {
-                Ok(actor) => Ok(ContentCaller(Bearer::Account(actor))),
+            match actor_from(&market, &token) {
+                Ok(actor) => Ok(ContentCaller(Bearer::Account(
+                    checked(&market, actor).await?,
+                ))),
                 Err(account_error) => {
-                    let market = market(req)?;
                     let issuer = &market.settings.auth.issuer;
-                    tokens::verify::<DataClaims>(&market.keys, token, issuer, DATA_AUDIENCE)
-                        .map(|claims| ContentCaller(Bearer::Data(claims)))
-                        .map_err(|_| account_error)
+                    let claims =
+                        tokens::verify::<DataClaims>(&market.keys, &token, issuer, DATA_AUDIENCE)
+                            .map_err(|_| account_error)?;
+                    crate::accounts::authenticate(&market, claims.sub).await?;
+                    Ok(ContentCaller(Bearer::Data(claims)))
                 }
             }
-        })())
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP gateway: routing, authentication, request ids, tracing, limits
 //! and problem documents. It calls typed service functions and never SQL.
 
+pub mod address;
 pub mod auth;
 mod extract;
 pub mod metrics;
@@ -9,7 +10,6 @@ pub mod problem;
 mod respond;
 mod routes;
 mod routes_table;
-pub mod throttle;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -50,7 +50,6 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
     let shared = Shared {
         routes: web::Data::new(routes_table::RouteTable::new(&api)),
         api,
-        throttle: web::Data::new(throttle::LoginThrottle::new(&settings.throttle)),
         metrics: web::Data::new(metrics::Metrics::new()),
     };
     let data = web::Data::new(market);
@@ -81,7 +80,6 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
 pub struct Shared {
     pub api: utoipa::openapi::OpenApi,
     pub routes: web::Data<routes_table::RouteTable>,
-    pub throttle: web::Data<throttle::LoginThrottle>,
     pub metrics: web::Data<metrics::Metrics>,
 }
 
@@ -113,7 +111,6 @@ pub fn app(
         .app_data(web::Data::new(routes::system::OpenApiJson::new(
             &shared.api,
         )))
-        .app_data(shared.throttle)
         .app_data(shared.routes)
         .app_data(shared.metrics)
         // Before the /api/v1 scope, which would otherwise swallow the path.

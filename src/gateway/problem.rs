@@ -22,8 +22,9 @@ pub fn status_of(code: Code) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Unauthenticated | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
-        WrongRole | NotPermitted | LacksProcessingRight | NoGrant | GrantNotYetValid
-        | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory => StatusCode::FORBIDDEN,
+        WrongRole | AccountSuspended | NotPermitted | LacksProcessingRight | NoGrant
+        | GrantNotYetValid | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory
+        | VersionUnderReview => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotAcceptable => StatusCode::NOT_ACCEPTABLE,

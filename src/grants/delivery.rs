@@ -2,8 +2,13 @@
 //! processing right, or under an active grant whose policy holds at that
 //! moment. A granted download is counted by one conditional update, so no
 //! interleaving of concurrent downloads on any backend can pass the limit,
-//! and it is recorded in the same transaction. A refused delivery is
-//! recorded too.
+//! and it is recorded in the same transaction. Every delivery is on the
+//! record — a holder's own downloads too — and so is every refusal.
+//!
+//! Where the data goes is the receiving account's registered territory, not
+//! anything the client says; the grant's territory must include it. A
+//! version a regulator has not yet reviewed is delivered to its holders
+//! only.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -12,10 +17,10 @@ use uuid::Uuid;
 
 use super::rows::GrantRow;
 use super::types::GrantStatus;
-use crate::access::{self, Act};
+use crate::access;
 use crate::audit::{self, Action, Entry, Recorded};
-use crate::catalog::{self, ByteRange, Content, VersionRow};
-use crate::domain::{self, Actor};
+use crate::catalog::{self, ByteRange, Content, VersionRow, VersionStatus};
+use crate::domain::{self, Actor, RightKind};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::schema::grants;
@@ -122,8 +127,12 @@ pub(crate) fn record_expiry(conn: &mut DbConnection, row: &GrantRow) -> Result<O
 
 /// What the first look decided.
 enum Plan {
-    /// A right holder: no grant, no count.
-    Holder(VersionRow),
+    /// A right holder: no grant, no count, but on the record.
+    Holder {
+        version: VersionRow,
+        right: RightKind,
+        provider: Uuid,
+    },
     /// Deliver under this grant, if the count still allows.
     Granted(GrantRow, VersionRow),
     /// Refuse, and record the refusal.
@@ -140,32 +149,53 @@ pub async fn open(
     dataset: Uuid,
     number: i32,
     range: Option<ByteRange>,
-    territory: Option<String>,
 ) -> Result<Recorded<Content>> {
-    let territory = territory.unwrap_or_else(|| market.settings.catalog.home_territory.clone());
-    if !domain::is_country_code(&territory) {
-        return Err(Error::refused(
-            Code::InvalidParameter,
-            "territory must be an ISO 3166-1 alpha-2 code such as \"CN\"",
-        )
-        .with("parameter", "territory"));
-    }
     let actor = match &bearer {
         Bearer::Account(actor) => actor.id,
         Bearer::Data(claims) => claims.sub,
     };
-    let plan = {
-        let territory = territory.clone();
-        market
-            .db
-            .read(move |conn| plan(conn, &bearer, dataset, number, &territory))
-            .await?
-    };
+    let home = market.settings.catalog.home_territory.clone();
+    let (plan, territory) = market
+        .db
+        .read(move |conn| {
+            let account = crate::accounts::find(conn, actor)?;
+            let territory = account.territory_or(&home).to_owned();
+            Ok((plan(conn, &bearer, dataset, number, &territory)?, territory))
+        })
+        .await?;
     match plan {
-        Plan::Holder(version) => Ok(Recorded::new(
-            catalog::fetch(market, dataset, version, range).await?,
-            vec![],
-        )),
+        Plan::Holder {
+            version,
+            right,
+            provider,
+        } => {
+            let content = catalog::fetch(market, dataset, version, range).await?;
+            let bytes = content.range.end - content.range.start;
+            let sha256 = content.version.sha256.clone();
+            let index = market
+                .db
+                .write(move |conn| {
+                    audit::append(
+                        conn,
+                        Entry {
+                            actor: Some(actor),
+                            action: Action::DeliveryCompleted,
+                            dataset: Some(dataset),
+                            subject: format!("{dataset}/{number}"),
+                            parties: vec![provider],
+                            detail: json!({
+                                "right": right,
+                                "version": number,
+                                "bytes": bytes,
+                                "sha256": sha256,
+                                "territory": territory,
+                            }),
+                        },
+                    )
+                })
+                .await?;
+            Ok(Recorded::new(content, vec![index]))
+        }
         Plan::Refuse { grant, error } => {
             Err(record_refusal(market, actor, dataset, number, &territory, grant, error).await)
         }
@@ -174,21 +204,30 @@ pub async fn open(
             let content = catalog::fetch(market, dataset, version, range).await?;
             let bytes = content.range.end - content.range.start;
             let sha256 = content.version.sha256.clone();
-            let counted = {
-                let territory = territory.clone();
-                market
-                    .db
-                    .write(move |conn| {
-                        count(conn, actor, &grant, number, &territory, bytes, &sha256)
-                    })
-                    .await?
-            };
+            let counted = market
+                .db
+                .write(move |conn| count(conn, actor, &grant, number, &territory, bytes, &sha256))
+                .await?;
             match counted {
                 Ok(index) => Ok(Recorded::new(content, vec![index])),
                 Err(error) => Err(error),
             }
         }
     }
+}
+
+/// Why a version cannot go out under a grant now, if it cannot.
+fn unreviewed(version: &VersionRow, grant: &GrantRow) -> Option<Error> {
+    (version.status != VersionStatus::Available).then(|| {
+        Error::refused(
+            Code::VersionUnderReview,
+            format!(
+                "version {} is {} and is delivered under grants only once a regulator approves it",
+                version.number, version.status
+            ),
+        )
+        .with("grant", grant.id.clone())
+    })
 }
 
 fn plan(
@@ -202,8 +241,12 @@ fn plan(
     match bearer {
         Bearer::Account(actor) => {
             let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
-            if access::may(conn, actor, Act::ReadContent, dataset).is_ok() {
-                return Ok(Plan::Holder(catalog::find_version(conn, dataset, number)?));
+            if let Some(right) = access::reading_right(conn, actor, dataset)? {
+                return Ok(Plan::Holder {
+                    version: catalog::find_version(conn, dataset, number)?,
+                    right,
+                    provider: row.provider()?,
+                });
             }
             let held: Vec<GrantRow> = grants::table
                 .filter(grants::licensee_id.eq(actor.id.to_string()))
@@ -227,7 +270,10 @@ fn plan(
             let version = catalog::find_version(conn, dataset, number)?;
             let mut first_refusal = None;
             for grant in held {
-                match refusal(&grant, now, Some(territory))?.or_else(|| covers(&grant, number)) {
+                match refusal(&grant, now, Some(territory))?
+                    .or_else(|| covers(&grant, number))
+                    .or_else(|| unreviewed(&version, &grant))
+                {
                     None => return Ok(Plan::Granted(grant, version)),
                     Some(error) if first_refusal.is_none() => first_refusal = Some((grant, error)),
                     Some(_) => {}
@@ -266,7 +312,10 @@ fn plan(
                 });
             }
             let version = catalog::find_version(conn, dataset, number)?;
-            match refusal(&grant, now, Some(territory))?.or_else(|| covers(&grant, number)) {
+            match refusal(&grant, now, Some(territory))?
+                .or_else(|| covers(&grant, number))
+                .or_else(|| unreviewed(&version, &grant))
+            {
                 None => Ok(Plan::Granted(grant, version)),
                 Some(error) => Ok(Plan::Refuse {
                     grant: Some(grant),

@@ -240,6 +240,7 @@ pub async fn issue_data_token(
     actor: &Actor,
     id: Uuid,
     input: DataTokenInput,
+    address: Option<std::net::IpAddr>,
 ) -> Result<Recorded<DataToken>> {
     let lifetime = market.settings.grants.data_token_lifetime_secs;
     let issuer = market.settings.auth.issuer.clone();
@@ -288,7 +289,12 @@ pub async fn issue_data_token(
                 conn,
                 Some(actor.id),
                 Action::DataTokenIssued,
-                json!({ "token": claims.jti, "version": claims.version, "expires": claims.exp }),
+                json!({
+                    "token": claims.jti,
+                    "version": claims.version,
+                    "expires": claims.exp,
+                    "address": address.map(|a| a.to_string()),
+                }),
             )?;
             Ok(Recorded::new(
                 DataToken {

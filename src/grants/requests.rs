@@ -196,6 +196,18 @@ pub async fn create_request(
                     "this dataset holds personal data: state the purpose of the processing",
                 ));
             }
+            // Where the data would go is where the consumer is registered:
+            // from abroad, a request is a cross-border one to there.
+            let registered = crate::accounts::find(conn, actor.id)?;
+            let territory = registered.territory_or(&home);
+            if territory != home && destination.as_deref() != Some(territory) {
+                return Err(Error::invalid(
+                    if input.cross_border { "destination_country" } else { "cross_border" },
+                    format!(
+                        "your registered territory is {territory}: a request from there is cross-border, with {territory} as its destination"
+                    ),
+                ));
+            }
             if access::may_decide(conn, &actor, input.dataset)? {
                 return Err(Error::invalid(
                     "dataset",

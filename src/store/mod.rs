@@ -124,9 +124,9 @@ impl Db {
         let url = DatabaseUrl::parse(settings.url.expose())
             .map_err(|e| Error::Internal(format!("database.url: {e}")))?;
         if let DatabaseUrl::Sqlite(path) = &url
-            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Some(dir) = path.parent()
         {
-            std::fs::create_dir_all(dir)?;
+            crate::config::create_private_dir(dir)?;
         }
         let manager = Manager {
             url: url.clone(),
@@ -143,6 +143,11 @@ impl Db {
                 .establish()
                 .map_err(|e| Error::Unavailable(format!("cannot open the database: {e}")))?;
             conn.batch_execute("PRAGMA journal_mode = WAL")?;
+            // The file holds password hashes; SQLite gives its -wal and -shm
+            // files the same mode.
+            if let DatabaseUrl::Sqlite(path) = &url {
+                crate::config::make_private_file(path)?;
+            }
         }
         let pool = diesel::r2d2::Pool::builder()
             .max_size(settings.pool_size)

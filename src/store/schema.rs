@@ -11,6 +11,12 @@ diesel::table! {
         display_name -> Nullable<Text>,
         organization -> Nullable<Text>,
         created_at -> Timestamp,
+        name_key -> Nullable<Text>,
+        territory -> Nullable<Text>,
+        status -> Text,
+        suspended_at -> Nullable<Timestamp>,
+        suspended_by -> Nullable<Text>,
+        suspension_reason -> Nullable<Text>,
     }
 }
 
@@ -35,6 +41,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         listed_at -> Nullable<Timestamp>,
+        reviewed_classification -> Nullable<Text>,
+        inherited_classification -> Nullable<Text>,
+        inherited_personal_data -> Bool,
     }
 }
 
@@ -55,6 +64,10 @@ diesel::table! {
         object_key -> Text,
         created_by -> Text,
         created_at -> Timestamp,
+        status -> Text,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        review_reason -> Nullable<Text>,
     }
 }
 
@@ -237,5 +250,22 @@ diesel::table! {
         not_before -> Timestamp,
         not_after -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_known_clients (account_id, address) {
+        account_id -> Text,
+        address -> Text,
+        last_success -> Timestamp,
     }
 }

@@ -46,8 +46,11 @@ both_backends! {
         me.expect(200);
         assert_eq!(me.body["id"], reply.body["id"]);
         assert_eq!(me.body["organization"], "Acme Ltd.");
-        // logging in changes nothing
-        assert_eq!(app.audit_size().await, before + 1);
+        // logging in changes nothing but is on the record, with the address
+        let entries = app.audit_since(before + 1).await;
+        TestApp::assert_actions(&entries, &["account.login"]);
+        assert_eq!(entries[0]["subject"], reply.body["id"]);
+        assert_eq!(entries[0]["detail"]["address"], "127.0.0.1");
     }
 
     async fn registration_refusals(app: TestApp) {

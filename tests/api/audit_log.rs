@@ -397,8 +397,9 @@ both_backends! {
         let mine = app.get(&format!("/api/v1/audit/entries?account={}", s.buyer.id), Some(&s.buyer.token)).await;
         mine.expect(200);
         let own = mine.body["entries"].as_array().unwrap();
-        assert_eq!(own.len(), 1);
+        assert_eq!(own.len(), 2, "its registration and its login");
         assert_eq!(own[0]["action"], "account.created");
+        assert_eq!(own[1]["action"], "account.login");
         let index = own[0]["index"].as_u64().unwrap();
         app.get(&format!("/api/v1/audit/proofs/inclusion?index={index}"), Some(&s.buyer.token)).await.expect(200);
         // ... and the CLI does the same with the party's token.

@@ -40,13 +40,13 @@ both_backends! {
             ]
         );
         let by_actor = app.get(&format!("/api/v1/audit/entries?actor={}", acme.id), Some(&auditor.token)).await;
-        assert_eq!(by_actor.body["entries"].as_array().unwrap().len(), 7, "registration, creation with three rights, upload, publish");
+        assert_eq!(by_actor.body["entries"].as_array().unwrap().len(), 8, "registration, login, creation with three rights, upload, publish");
         let by_action = app.get("/api/v1/audit/entries?action=account.created", Some(&auditor.token)).await;
         assert_eq!(by_action.body["entries"].as_array().unwrap().len(), 4);
         let by_account = app.get(&format!("/api/v1/audit/entries?account={}", acme.id), Some(&auditor.token)).await;
-        assert_eq!(by_account.body["entries"].as_array().unwrap().len(), 7);
+        assert_eq!(by_account.body["entries"].as_array().unwrap().len(), 8);
         let reviewed_by_regulator = app.get(&format!("/api/v1/audit/entries?account={}", regulator.id), Some(&auditor.token)).await;
-        assert_eq!(reviewed_by_regulator.body["entries"].as_array().unwrap().len(), 1, "only its own creation");
+        assert_eq!(reviewed_by_regulator.body["entries"].as_array().unwrap().len(), 2, "only its own creation and login");
         assert_eq!(mine.body["entries"][5]["parties"], json!([acme.id.to_string()]));
         let by_subject = app.get(&format!("/api/v1/audit/entries?subject={id}/1"), Some(&auditor.token)).await;
         assert_eq!(by_subject.body["entries"][0]["action"], "version.added");

@@ -42,6 +42,8 @@ struct World {
     withdrawn_request: String,
     grant: String,
     revoked_grant: String,
+    /// The licensee's account.
+    licensee_id: String,
     /// The holding right of the draft, and its certificate.
     registration: String,
     certificate: String,
@@ -134,7 +136,7 @@ async fn world(app: &TestApp) -> World {
             (Who::Anonymous, None),
             (Who::Owner, Some(owner.token)),
             (Who::OtherProvider, Some(other_provider.token)),
-            (Who::Licensee, Some(licensee.token)),
+            (Who::Licensee, Some(licensee.token.clone())),
             (Who::OtherConsumer, Some(other_consumer.token)),
             (Who::Regulator, Some(regulator.token)),
             (Who::Auditor, Some(auditor.token)),
@@ -147,6 +149,7 @@ async fn world(app: &TestApp) -> World {
         withdrawn_request: withdrawn.to_string(),
         grant,
         revoked_grant,
+        licensee_id: licensee.id.to_string(),
         registration: holding["registration"].as_str().unwrap().to_owned(),
         certificate: holding["certificate"].as_str().unwrap().to_owned(),
     }
@@ -223,6 +226,32 @@ fn cases(w: &World) -> Vec<Case> {
             Some(json!({"name": "newcomer", "password": "", "roles": ["auditor"]})),
             403,
             &[(Anonymous, 401), (Admin, 422)],
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/accounts/{}", w.licensee_id),
+            None,
+            403,
+            &[
+                (Anonymous, 401),
+                (Licensee, 200),
+                (Regulator, 200),
+                (Admin, 200),
+            ],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/accounts/{}/suspend", w.licensee_id),
+            Some(json!({"reason": ""})),
+            403,
+            &[(Anonymous, 401), (Regulator, 422), (Admin, 422)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/accounts/{}/reinstate", w.licensee_id),
+            Some(json!({})),
+            403,
+            &[(Anonymous, 401), (Regulator, 409), (Admin, 409)],
         ),
         // catalog
         case(Method::GET, "/api/v1/datasets".into(), None, 200, &public),
@@ -312,6 +341,13 @@ fn cases(w: &World) -> Vec<Case> {
             None,
             403,
             &[(Anonymous, 401), (Owner, 200), (Licensee, 200)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/datasets/{l}/versions/1/review"),
+            Some(json!({"decision": "approve"})),
+            403,
+            &[(Anonymous, 401), (Regulator, 409)],
         ),
         // rights and provenance
         case(

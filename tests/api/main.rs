@@ -15,4 +15,5 @@ mod grants;
 mod large_upload;
 mod migrations;
 mod rights;
+mod safeguards;
 mod scale_out;

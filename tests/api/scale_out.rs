@@ -232,6 +232,7 @@ async fn two_instances_are_one_market() {
             roles: vec![Role::Auditor],
             display_name: None,
             organization: None,
+            territory: None,
         },
     )
     .await

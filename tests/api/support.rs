@@ -67,6 +67,7 @@ pub fn postgres_url() -> Option<String> {
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
 pub struct TestApp {
+    pub backend: Backend,
     pub base: String,
     pub client: reqwest::Client,
     pub market: Market,
@@ -226,6 +227,7 @@ impl TestApp {
         let handle = running.handle.clone();
         tokio::spawn(running.server);
         Some(TestApp {
+            backend,
             base: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
             market,
@@ -347,6 +349,7 @@ impl TestApp {
                 roles: roles.to_vec(),
                 display_name: None,
                 organization: None,
+                territory: None,
             },
         )
         .await

@@ -21,7 +21,7 @@ use crate::domain::text::{ActivityDescription, ActivityName};
 use crate::domain::{self, Actor, DatasetStatus, market_words};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
-use crate::store::schema::{dataset_sources, derivations};
+use crate::store::schema::{dataset_sources, datasets, derivations};
 use crate::store::{DbConnection, dialect};
 
 const MAX_SOURCES: usize = 100;
@@ -212,6 +212,30 @@ pub(crate) fn record_derivation(
             ))
             .execute(conn)?;
     }
+    // What the sources are, the derived dataset is at least: as classified
+    // (core sources make it unpublishable) and as personal.
+    let inherited_classification = source_rows
+        .iter()
+        .map(|r| {
+            r.classification
+                .max(r.inherited_classification.unwrap_or(r.classification))
+        })
+        .chain(derived.inherited_classification)
+        .max();
+    let inherited_personal = derived.inherited_personal_data
+        || source_rows
+            .iter()
+            .any(|r| r.personal_data || r.inherited_personal_data);
+    let classification =
+        inherited_classification.map_or(derived.classification, |c| c.max(derived.classification));
+    diesel::update(datasets::table.find(&derived.id))
+        .set((
+            datasets::inherited_classification.eq(inherited_classification),
+            datasets::inherited_personal_data.eq(inherited_personal),
+            datasets::classification.eq(classification),
+            datasets::personal_data.eq(derived.personal_data || inherited_personal),
+        ))
+        .execute(conn)?;
     let mut parties = vec![derived.provider()?];
     for row in &source_rows {
         parties.push(row.provider()?);
@@ -227,6 +251,8 @@ pub(crate) fn record_derivation(
             detail: json!({
                 "activity": input.name,
                 "sources": sources,
+                "classification": classification,
+                "personal_data": derived.personal_data || inherited_personal,
             }),
         },
     )

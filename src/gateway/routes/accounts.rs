@@ -2,12 +2,16 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
-use crate::accounts::{self, AccessToken, Account, Credentials, NewAccount, Registrar};
-use crate::error::Code;
+use uuid::Uuid;
+
+use crate::accounts::{
+    self, AccessToken, Account, Credentials, NewAccount, Registrar, ReinstateInput, SuspendInput,
+};
+use crate::gateway::address::client_address;
 use crate::gateway::auth::Caller;
+use crate::gateway::extract::OptionalJson;
 use crate::gateway::problem::{ApiResult, Problem};
-use crate::gateway::respond::created;
-use crate::gateway::throttle::LoginThrottle;
+use crate::gateway::respond::{changed, created};
 use crate::market::Market;
 
 /// Register as a provider and/or consumer.
@@ -57,12 +61,15 @@ pub async fn admin_create(
     ))
 }
 
-/// Exchange a name and password for an access token. Repeated failures
-/// for one name or from one address are throttled.
+/// Exchange a name and password for an access token. Names are compared
+/// without regard to letter case. Every attempt is recorded in the audit
+/// log with the client's address; repeated failures are throttled across
+/// every instance (see docs/operations.md).
 #[utoipa::path(tag = "accounts", request_body = Credentials, responses(
     (status = 200, body = AccessToken),
     (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "account-suspended: the password was right, the account is suspended", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "invalid-body", body = Problem, content_type = "application/problem+json"),
@@ -72,21 +79,13 @@ pub async fn admin_create(
 #[post("/auth/token")]
 pub async fn token(
     market: web::Data<Market>,
-    throttle: web::Data<LoginThrottle>,
     req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> ApiResult<web::Json<AccessToken>> {
-    let credentials = body.into_inner();
-    let name = credentials.name.clone();
-    let address = throttle.client_address(&req);
-    throttle.check(&name, address)?;
-    match accounts::issue_token(&market, credentials).await {
-        Err(e) if e.code() == Code::InvalidCredentials => {
-            throttle.failed(&name, address)?;
-            Err(e.into())
-        }
-        other => Ok(web::Json(other?)),
-    }
+    let address = client_address(&market, &req);
+    Ok(web::Json(
+        accounts::login::issue_token(&market, body.into_inner(), address).await?,
+    ))
 }
 
 /// The calling account.
@@ -98,4 +97,71 @@ pub async fn token(
 #[get("/accounts/me")]
 pub async fn me(market: web::Data<Market>, caller: Caller) -> ApiResult<web::Json<Account>> {
     Ok(web::Json(accounts::get(&market, caller.0.id).await?))
+}
+
+/// One account: your own, or any for admins and regulators.
+#[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
+    (status = 200, body = Account),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: another account, and not admin or regulator; account-suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/accounts/{id}")]
+pub async fn get(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Account>> {
+    Ok(web::Json(accounts::get_for(&market, &caller.0, *id).await?))
+}
+
+/// Suspend an account (admins and regulators, with a reason): from its
+/// next request on, on every instance, its access and data tokens are
+/// refused with 403 `account-suspended`.
+#[utoipa::path(tag = "accounts", request_body = SuspendInput, security(("bearer" = [])), responses(
+    (status = 200, body = Account, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs admin or regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: already suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a reason is required; an account cannot suspend itself", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/accounts/{id}/suspend")]
+pub async fn suspend(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<SuspendInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        accounts::suspend(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Lift a suspension (admins and regulators).
+#[utoipa::path(tag = "accounts", request_body(content = Option<ReinstateInput>), security(("bearer" = [])), responses(
+    (status = 200, body = Account, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs admin or regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: not suspended", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/accounts/{id}/reinstate")]
+pub async fn reinstate(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: OptionalJson<ReinstateInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.0.unwrap_or_default();
+    Ok(changed(
+        accounts::reinstate(&market, &caller.0, *id, input).await?,
+    ))
 }

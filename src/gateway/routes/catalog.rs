@@ -9,14 +9,15 @@ use uuid::Uuid;
 use crate::audit::Recorded;
 use crate::catalog::{
     self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
-    ReviewInput, SearchQuery, Version,
+    ReviewInput, SearchQuery, Version, VersionReviewInput,
 };
 use crate::domain::Classification;
+use crate::error::Code;
 use crate::gateway::auth::{Caller, ContentCaller, MaybeCaller};
 use crate::gateway::extract::OptionalJson;
 use crate::gateway::metrics::Metrics;
 use crate::gateway::openapi::Binary;
-use crate::gateway::problem::{ApiResult, Problem};
+use crate::gateway::problem::{ApiError, ApiResult, Problem};
 use crate::gateway::respond::{AUDIT_INDEX, changed, created};
 use crate::grants::delivery;
 use crate::market::Market;
@@ -41,13 +42,16 @@ pub struct SearchParams {
 }
 
 /// Search the public catalog (listed datasets, newest first).
-#[utoipa::path(tag = "catalog", params(SearchParams), responses(
+#[utoipa::path(tag = "catalog", params(SearchParams), security((), ("bearer" = [])), responses(
     (status = 200, body = DatasetPage),
     (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "invalid-token: a token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/datasets")]
 pub async fn search(
     market: web::Data<Market>,
+    // Public, but a token that is sent must be valid (401 otherwise).
+    _caller: MaybeCaller,
     params: web::Query<SearchParams>,
 ) -> ApiResult<web::Json<DatasetPage>> {
     let p = params.into_inner();
@@ -183,17 +187,19 @@ pub async fn versions(
 
 /// Download a version's payload (whole, or one byte range): a holder of
 /// the holding or processing right freely; a licensee under an active grant
-/// whose policy holds now, each download counted and recorded. Accepts an
-/// account token or a data token.
+/// whose policy holds now, each download counted. Every delivery is
+/// recorded in the audit log. Data goes to the receiving account's
+/// registered territory, which the grant must name. Accepts an account
+/// token or a data token. Always sent as an attachment.
 #[utoipa::path(tag = "catalog", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number"), DownloadParams),
+    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number")),
     responses(
-    (status = 200, description = "the payload, in the media type it was uploaded with; ETag is its SHA-256; Audit-Index names the delivery's entry when under a grant", content_type = "*/*", body = Binary,
+    (status = 200, description = "the payload, in the media type it was uploaded with, as an attachment; ETag is its SHA-256; Audit-Index names the delivery's entry", content_type = "*/*", body = Binary,
         headers(("Audit-Index" = String, description = "audit log index of the delivery"))),
     (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Binary),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (each refusal is recorded in the audit log)", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (the account's registered territory is not the grant's), version-under-review (each refusal is recorded in the audit log); account-suspended", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 416, description = "range-not-satisfiable", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -203,12 +209,20 @@ pub async fn download(
     metrics: web::Data<Metrics>,
     caller: ContentCaller,
     path: web::Path<(Uuid, i32)>,
-    params: web::Query<DownloadParams>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (id, n) = path.into_inner();
-    let territory = params.into_inner().territory;
-    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req), territory).await;
+    if req
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "territory" || pair.starts_with("territory="))
+    {
+        return Err(ApiError::new(
+            Code::InvalidParameter,
+            "territory is not a parameter: data goes to the receiving account's registered territory",
+        ));
+    }
+    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req)).await;
     match &outcome {
         Ok(recorded) if !recorded.audit_indexes.is_empty() => {
             metrics.delivered(recorded.value.range.end - recorded.value.range.start);
@@ -217,15 +231,6 @@ pub async fn download(
         _ => {}
     }
     Ok(stream_content(outcome?))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DownloadParams {
-    /// Where the data is delivered to (ISO 3166-1 alpha-2); defaults to
-    /// the market's home territory. Checked against the grant's territory.
-    #[param(pattern = "^[A-Z]{2}$")]
-    pub territory: Option<String>,
 }
 
 /// The single byte range a request asks for, if any. Several ranges or an
@@ -254,7 +259,15 @@ pub(crate) fn stream_content(recorded: Recorded<Content>) -> HttpResponse {
         let indexes: Vec<String> = recorded.audit_indexes.iter().map(u64::to_string).collect();
         response.insert_header((AUDIT_INDEX, indexes.join(", ")));
     }
+    // Payloads are other people's bytes: a browser must save them, never
+    // render them (an uploaded text/html or image/svg+xml would otherwise
+    // run as this origin's page).
+    let disposition = format!(
+        "attachment; filename=\"{}-v{}\"",
+        payload.dataset, payload.version.version
+    );
     response
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
         .insert_header((header::CONTENT_TYPE, payload.version.media_type.clone()))
         .insert_header((header::ETAG, format!("\"{}\"", payload.version.sha256)))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
@@ -348,5 +361,33 @@ pub async fn delist(
     let input = body.0.unwrap_or_default();
     Ok(changed(
         catalog::delist(&market, &caller.0, *id, input).await?,
+    ))
+}
+
+/// A regulator's decision on a version waiting for review (one added to
+/// important data after its listing was reviewed).
+#[utoipa::path(tag = "catalog", request_body = VersionReviewInput, security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("n" = i32, Path, description = "version number")),
+    responses(
+    (status = 200, body = Version, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: the version is not pending review", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a rejection needs a reason", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/versions/{n}/review")]
+pub async fn review_version(
+    market: web::Data<Market>,
+    caller: Caller,
+    path: web::Path<(Uuid, i32)>,
+    body: web::Json<VersionReviewInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    Ok(changed(
+        catalog::review_version(&market, &caller.0, id, n, body.into_inner()).await?,
     ))
 }

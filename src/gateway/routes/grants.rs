@@ -1,9 +1,10 @@
 //! Access requests, grants and data tokens.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::gateway::address::client_address;
 use crate::gateway::auth::Caller;
 use crate::gateway::extract::OptionalJson;
 use crate::gateway::page_size;
@@ -290,9 +291,11 @@ pub async fn data_token(
     market: web::Data<Market>,
     caller: Caller,
     id: web::Path<Uuid>,
+    req: HttpRequest,
     body: OptionalJson<DataTokenInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.0.unwrap_or_default();
-    let recorded = grants::issue_data_token(&market, &caller.0, *id, input).await?;
+    let address = client_address(&market, &req);
+    let recorded = grants::issue_data_token(&market, &caller.0, *id, input, address).await?;
     Ok(created(format!("/api/v1/grants/{id}"), recorded))
 }
