@@ -85,7 +85,7 @@ async fn bench(backend: &str, postgres: Option<String>) {
     let seed = Instant::now();
     let db = market.db.clone();
     let (chain_end, fan_root) = tokio::task::spawn_blocking(move || {
-        db.write_blocking(|conn| {
+        db.write_blocking(move |conn| {
             let chain: Vec<Uuid> = (0..=CHAIN)
                 .map(|_| insert_dataset(conn, provider))
                 .collect();

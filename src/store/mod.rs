@@ -5,8 +5,9 @@
 
 pub mod dialect;
 pub mod schema;
+mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -109,13 +110,14 @@ pub type PooledConnection = diesel::r2d2::PooledConnection<Manager>;
 pub type BeforeCommitFn = dyn Fn(&mut DbConnection) -> Result<()> + Send + Sync;
 pub type BeforeCommit = Arc<BeforeCommitFn>;
 
-/// The shared handle on the database.
+/// The shared handle on the database: a pool of connections for reads,
+/// and the writer every state change goes through ([`writer`]).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     url: Arc<DatabaseUrl>,
-    retries: u32,
-    before_commit: Option<BeforeCommit>,
+    writer: writer::Writer,
+    before_commit: Arc<RwLock<Option<BeforeCommit>>>,
 }
 
 impl Db {
@@ -153,22 +155,30 @@ impl Db {
             .max_size(settings.pool_size)
             .connection_timeout(Duration::from_secs(settings.connection_timeout_secs))
             .test_on_check_out(false)
-            .build(manager)
+            .build(manager.clone())
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
+        let before_commit = Arc::new(RwLock::new(None));
+        let writer = writer::Writer::start(writer::WriterConfig {
+            manager,
+            retries: settings.retries,
+            before_commit: before_commit.clone(),
+        })?;
         Ok(Db {
             pool,
             url: Arc::new(url),
-            retries: settings.retries,
-            before_commit: None,
+            writer,
+            before_commit,
         })
     }
 
     /// Installs the hook every write transaction runs just before COMMIT
     /// (the audit log signs its new tree head there, so that the head
-    /// commits with the entries it covers). Handles cloned before the call
-    /// keep the previous hook.
+    /// commits with the entries it covers). Every handle on this database
+    /// shares it.
     pub fn set_before_commit(&mut self, hook: BeforeCommit) {
-        self.before_commit = Some(hook);
+        if let Ok(mut slot) = self.before_commit.write() {
+            *slot = Some(hook);
+        }
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -206,35 +216,26 @@ impl Db {
         .await
     }
 
-    /// Runs a state change in one write transaction on a blocking thread,
-    /// retrying when the database reports a lost race. `work` may run more
-    /// than once, so it must not have effects outside the transaction.
+    /// Runs a state change in a write transaction, through the writer: it
+    /// may share its transaction with other changes (group commit), in a
+    /// savepoint of its own, and is answered once that transaction
+    /// committed. `work` may run more than once (a lost race is retried), so
+    /// it must not have effects outside the transaction.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
     {
-        let db = self.clone();
-        blocking(move || db.write_blocking(work)).await
+        self.writer.write(work).await
     }
 
     /// [`Db::write`] for callers already on a blocking thread.
-    pub fn write_blocking<T, F>(&self, mut work: F) -> Result<T>
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnMut(&mut DbConnection) -> Result<T>,
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
     {
-        let mut conn = self.get()?;
-        let mut attempt = 0;
-        loop {
-            match write_transaction(&mut conn, &mut work, self.before_commit.as_deref()) {
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = %e, "retrying transaction");
-                    std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
-                }
-                other => return other,
-            }
-        }
+        self.writer.write_blocking(work)
     }
 
     /// Applies pending migrations. On PostgreSQL an advisory lock makes one
@@ -329,44 +330,16 @@ where
         .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
 }
 
-/// One write transaction. SQLite transactions begin IMMEDIATE: a deferred
-/// transaction that reads before it writes can find its snapshot stale once
-/// it wants the write lock, and SQLite then fails it at once instead of
-/// waiting out the busy timeout. The before-commit hook runs only after the
-/// work succeeded, and its failure rolls everything back like the work's.
-fn write_transaction<T, F>(
-    conn: &mut DbConnection,
-    work: &mut F,
-    before_commit: Option<&BeforeCommitFn>,
-) -> Result<T>
-where
-    F: FnMut(&mut DbConnection) -> Result<T>,
-{
+/// Opens a write transaction. SQLite transactions begin IMMEDIATE: a
+/// deferred transaction that reads before it writes can find its snapshot
+/// stale once it wants the write lock, and SQLite then fails it at once
+/// instead of waiting out the busy timeout.
+fn begin_write(conn: &mut DbConnection) -> Result<()> {
     match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
         }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    let outcome = work(conn).and_then(|value| match before_commit {
-        Some(hook) => hook(conn).map(|()| value),
-        None => Ok(value),
-    });
-    match outcome {
-        Ok(value) => {
-            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
-                Ok(()) => Ok(value),
-                Err(commit_error) => {
-                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
-                        conn,
-                    );
-                    Err(commit_error.into())
-                }
-            }
-        }
-        Err(e) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
-            Err(e)
-        }
-    }
+    Ok(())
 }

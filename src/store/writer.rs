@@ -1,0 +1,269 @@
+//! Group commit: every state change of this instance goes through one
+//! writer, which gathers the changes that arrive while it is busy into one
+//! database transaction — one `BEGIN`, one signed audit tree head, one
+//! `COMMIT` for the lot — as PostgreSQL's own WAL and Trillian's sequencer
+//! do. Each change runs in its own savepoint, so one that fails (a refusal,
+//! a lost race) is rolled back alone and its batch-mates commit; each caller
+//! is answered only after its batch committed, so a 2xx still means
+//! committed and in the log.
+//!
+//! On SQLite this is also the single writer SQLite wants: one connection
+//! writes, instead of many racing for the database lock and sleeping in
+//! the busy handler. On PostgreSQL several instances each have their own
+//! writer; the audit log's head row is where they serialise.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use diesel::connection::TransactionManager;
+use diesel::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{BeforeCommit, DbConnection, Manager};
+use crate::error::{Error, Result};
+
+/// The most changes one transaction takes: enough to amortise the commit
+/// and the signature, few enough that one batch's latency stays small.
+const MAX_BATCH: usize = 256;
+
+/// How many changes may wait for the writer before callers wait to queue.
+const QUEUE: usize = 4096;
+
+/// A change waiting for the writer, with the caller's reply.
+trait Job: Send {
+    /// Runs the change in its savepoint of the open transaction. Returns
+    /// whether it is kept.
+    fn run(&mut self, conn: &mut DbConnection, retries: u32) -> bool;
+    /// Answers the caller once the transaction's fate is known.
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
+}
+
+struct TypedJob<T, F> {
+    work: F,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut DbConnection, retries: u32) -> bool {
+        let mut attempt = 0;
+        loop {
+            let outcome = in_savepoint(conn, &mut self.work);
+            match outcome {
+                Err(e) if e.is_retryable() && attempt < retries => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "retrying a change");
+                    std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+                }
+                outcome => {
+                    let kept = outcome.is_ok();
+                    self.outcome = Some(outcome);
+                    return kept;
+                }
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
+        let outcome = match (committed, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome,
+            // A refusal stands whatever became of its batch-mates.
+            (Err(_), Some(Err(refusal))) => Err(refusal),
+            (Err(why), _) => Err(Error::Unavailable(format!(
+                "the transaction did not commit: {why}"
+            ))),
+            (Ok(()), None) => Err(Error::Internal("a change was never run".into())),
+        };
+        // The caller may have gone (a closed connection); nothing to answer.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Runs `work` between `SAVEPOINT` and `RELEASE`, or rolls back to the
+/// savepoint when it fails.
+fn in_savepoint<T>(
+    conn: &mut DbConnection,
+    work: &mut impl FnMut(&mut DbConnection) -> Result<T>,
+) -> Result<T> {
+    type Transactions = <DbConnection as Connection>::TransactionManager;
+    Transactions::begin_transaction(conn)?;
+    match work(conn) {
+        Ok(value) => {
+            Transactions::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            Transactions::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// The handle services hand their changes to.
+#[derive(Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+/// What the writer thread needs.
+pub(super) struct WriterConfig {
+    pub manager: Manager,
+    pub retries: u32,
+    pub before_commit: Arc<RwLock<Option<BeforeCommit>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread; it ends when the last handle is dropped.
+    pub(super) fn start(config: WriterConfig) -> std::io::Result<Writer> {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("datamarket-writer".into())
+            .spawn(move || run(config, receiver))?;
+        Ok(Writer { queue })
+    }
+
+    fn job<T, F>(work: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T>>)
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            work,
+            outcome: None,
+            reply,
+        });
+        (job, answer)
+    }
+
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        let (job, answer) = Self::job(work);
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
+    }
+
+    /// [`Writer::write`] for callers on a thread that may block (never the
+    /// writer's own).
+    pub(super) fn write_blocking<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        let (job, answer) = Self::job(work);
+        self.queue
+            .blocking_send(job)
+            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?;
+        answer
+            .blocking_recv()
+            .map_err(|_| Error::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+/// The writer thread: connect, then take batches until every handle is gone.
+fn run(config: WriterConfig, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
+    let mut conn: Option<DbConnection> = None;
+    while let Some(first) = receiver.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let connection = match conn.take() {
+            Some(c) => Ok(c),
+            None => config
+                .manager
+                .establish()
+                .map_err(|e| format!("cannot connect: {e}")),
+        };
+        let mut connection = match connection {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::warn!(%why, "the writer has no database connection");
+                for job in batch {
+                    job.finish(Err(why.clone()));
+                }
+                // Do not spin against a database that is down.
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let committed = commit_batch(&mut connection, &mut batch, &config);
+        let healthy =
+            !<DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut connection,
+            );
+        if healthy {
+            conn = Some(connection);
+        }
+        for job in batch {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+/// One transaction for the whole batch; each job in its savepoint.
+fn commit_batch(
+    conn: &mut DbConnection,
+    batch: &mut [Box<dyn Job>],
+    config: &WriterConfig,
+) -> std::result::Result<(), String> {
+    let hook = config
+        .before_commit
+        .read()
+        .map(|h| h.clone())
+        .unwrap_or_default();
+    let mut attempt = 0;
+    loop {
+        match try_batch(conn, batch, config.retries, hook.as_deref()) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt < config.retries => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "retrying a batch");
+                std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "a batch did not commit");
+                return Err(e.to_string());
+            }
+        }
+    }
+}
+
+fn try_batch(
+    conn: &mut DbConnection,
+    batch: &mut [Box<dyn Job>],
+    retries: u32,
+    hook: Option<&super::BeforeCommitFn>,
+) -> Result<()> {
+    super::begin_write(conn)?;
+    for job in batch.iter_mut() {
+        job.run(conn, retries);
+    }
+    let sealed = match hook {
+        Some(hook) => hook(conn),
+        None => Ok(()),
+    };
+    let outcome = sealed.and_then(|()| {
+        <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+            .map_err(Error::from)
+    });
+    if outcome.is_err() {
+        let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+    }
+    outcome
+}
