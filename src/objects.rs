@@ -42,9 +42,16 @@ pub struct Fetched {
     pub body: futures_util::stream::BoxStream<'static, Result<Bytes, object_store::Error>>,
 }
 
+/// Bytes read from a local payload file per step: large reads keep the
+/// per-chunk overhead (a hop to a blocking thread, a buffer) small next to
+/// the copying, and bound what one download holds in memory.
+const LOCAL_READ: usize = 1024 * 1024;
+
 #[derive(Clone)]
 pub struct Objects {
     store: Arc<dyn ObjectStore>,
+    /// The directory of the file backend, read directly on the way out.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Objects {
@@ -57,9 +64,13 @@ impl Objects {
                         source: Box::new(e),
                     }
                 })?;
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(
-                    &settings.objects_dir,
-                )?)
+                let store: Arc<dyn ObjectStore> = Arc::new(
+                    object_store::local::LocalFileSystem::new_with_prefix(&settings.objects_dir)?,
+                );
+                return Ok(Objects {
+                    store,
+                    local_root: Some(settings.objects_dir.clone()),
+                });
             }
             StorageBackend::S3 => {
                 let s3 = &settings.s3;
@@ -78,7 +89,10 @@ impl Objects {
                 Arc::new(builder.build()?)
             }
         };
-        Ok(Objects { store })
+        Ok(Objects {
+            store,
+            local_root: None,
+        })
     }
 
     /// Streams `body` to `key`, computing SHA-256 and size on the way. Past
@@ -133,6 +147,9 @@ impl Objects {
         key: &str,
         range: Option<Range<u64>>,
     ) -> Result<Fetched, object_store::Error> {
+        if let Some(root) = &self.local_root {
+            return local_get(root.join(key), range).await;
+        }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -160,4 +177,81 @@ impl Objects {
             .await
             .map(|_| ())
     }
+}
+
+fn local_error(path: &std::path::Path, source: std::io::Error) -> object_store::Error {
+    match source.kind() {
+        std::io::ErrorKind::NotFound => object_store::Error::NotFound {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        },
+        _ => object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(source),
+        },
+    }
+}
+
+/// Reads a payload of the file backend straight from its file, in large
+/// steps (object_store's local reader takes 8 KiB at a time, each on a
+/// blocking thread of its own).
+async fn local_get(
+    path: std::path::PathBuf,
+    range: Option<Range<u64>>,
+) -> Result<Fetched, object_store::Error> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| local_error(&path, e))?;
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| local_error(&path, e))?
+        .len();
+    let range = range.unwrap_or(0..size);
+    if range.start > range.end || range.end > size {
+        return Err(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: format!("range {range:?} outside a payload of {size} bytes").into(),
+        });
+    }
+    if range.start > 0 {
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| local_error(&path, e))?;
+    }
+    let remaining = range.end - range.start;
+    let body = futures_util::stream::try_unfold(
+        (file, remaining, path),
+        |(mut file, remaining, path)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(LOCAL_READ as u64) as usize;
+            let mut buffer = bytes::BytesMut::with_capacity(want);
+            while buffer.len() < want {
+                let read = file
+                    .read_buf(&mut buffer)
+                    .await
+                    .map_err(|e| local_error(&path, e))?;
+                if read == 0 {
+                    return Err(local_error(
+                        &path,
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the payload file is shorter than recorded",
+                        ),
+                    ));
+                }
+            }
+            buffer.truncate(want);
+            let remaining = remaining - want as u64;
+            Ok(Some((buffer.freeze(), (file, remaining, path))))
+        },
+    );
+    Ok(Fetched {
+        size,
+        range,
+        body: Box::pin(body),
+    })
 }

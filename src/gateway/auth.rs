@@ -9,7 +9,11 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
 
 use crate::domain::{Actor, Roles};
 use crate::error::Code;
@@ -65,7 +69,78 @@ pub(crate) fn token_error(e: TokenError) -> ApiError {
     ApiError::new(Code::InvalidToken, detail)
 }
 
-fn actor_from(market: &Market, token: &str) -> Result<Actor, ApiError> {
+/// Tokens whose signature, issuer, audience and lifetime were verified,
+/// until they expire: checking an Ed25519 signature costs more than the
+/// rest of a small request. Keyed by the token's SHA-256, so the map holds
+/// no usable token. Only the signature check is cached — whether the
+/// account may still act is read on every request — so a suspension still
+/// applies at once.
+pub struct TokenCache {
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+#[derive(Clone)]
+enum Verified {
+    Account(Actor, i64),
+    Data(Box<DataClaims>),
+}
+
+impl Verified {
+    fn expires(&self) -> i64 {
+        match self {
+            Verified::Account(_, exp) => *exp,
+            Verified::Data(claims) => claims.exp,
+        }
+    }
+}
+
+/// Entries kept before the expired ones are swept out (and, if that is not
+/// enough, the whole cache is dropped: it is only a cache).
+const TOKEN_CACHE_ENTRIES: usize = 100_000;
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl TokenCache {
+    fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, token: &str) -> Option<Verified> {
+        let now = chrono::Utc::now().timestamp();
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified
+            .get(&Self::key(token))
+            .filter(|v| v.expires() > now)
+            .cloned()
+    }
+
+    fn put(&self, token: &str, verified: Verified) {
+        let now = chrono::Utc::now().timestamp();
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= TOKEN_CACHE_ENTRIES {
+            map.retain(|_, v| v.expires() > now);
+            if map.len() >= TOKEN_CACHE_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(Self::key(token), verified);
+    }
+}
+
+fn cache(req: &HttpRequest) -> Option<web::Data<TokenCache>> {
+    req.app_data::<web::Data<TokenCache>>().cloned()
+}
+
+fn actor_from(market: &Market, cache: Option<&TokenCache>, token: &str) -> Result<Actor, ApiError> {
+    if let Some(Verified::Account(actor, _)) = cache.and_then(|c| c.get(token)) {
+        return Ok(actor);
+    }
     let claims: AccessClaims = tokens::verify(
         &market.keys,
         token,
@@ -73,10 +148,30 @@ fn actor_from(market: &Market, token: &str) -> Result<Actor, ApiError> {
         API_AUDIENCE,
     )
     .map_err(token_error)?;
-    Ok(Actor {
+    let actor = Actor {
         id: claims.sub,
         roles: Roles::new(claims.roles),
-    })
+    };
+    if let Some(cache) = cache {
+        cache.put(token, Verified::Account(actor.clone(), claims.exp));
+    }
+    Ok(actor)
+}
+
+fn data_claims_from(
+    market: &Market,
+    cache: Option<&TokenCache>,
+    token: &str,
+) -> Result<DataClaims, TokenError> {
+    if let Some(Verified::Data(claims)) = cache.and_then(|c| c.get(token)) {
+        return Ok(*claims);
+    }
+    let claims: DataClaims =
+        tokens::verify(&market.keys, token, &market.settings.auth.issuer, DATA_AUDIENCE)?;
+    if let Some(cache) = cache {
+        cache.put(token, Verified::Data(Box::new(claims.clone())));
+    }
+    Ok(claims)
 }
 
 /// The account behind a verified token, if it may still act.
@@ -87,10 +182,12 @@ async fn checked(market: &Market, actor: Actor) -> Result<Actor, ApiError> {
 
 /// What a request carries: a token (or none), read before any await so the
 /// future owns everything it needs.
-fn prepare(req: &HttpRequest) -> Result<(Market, Option<String>), ApiError> {
+type Prepared = (Market, Option<String>, Option<web::Data<TokenCache>>);
+
+fn prepare(req: &HttpRequest) -> Result<Prepared, ApiError> {
     let market = market(req)?.clone();
     let token = bearer_token(req)?.map(str::to_owned);
-    Ok((market, token))
+    Ok((market, token, cache(req)))
 }
 
 impl FromRequest for Caller {
@@ -100,14 +197,14 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let prepared = prepare(req);
         Box::pin(async move {
-            let (market, token) = prepared?;
+            let (market, token, cache) = prepared?;
             let token = token.ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthenticated,
                     "send an access token as \"Authorization: Bearer <token>\"",
                 )
             })?;
-            let actor = actor_from(&market, &token)?;
+            let actor = actor_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)?;
             Ok(Caller(checked(&market, actor).await?))
         })
     }
@@ -120,11 +217,11 @@ impl FromRequest for MaybeCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let prepared = prepare(req);
         Box::pin(async move {
-            let (market, token) = prepared?;
+            let (market, token, cache) = prepared?;
             match token {
                 None => Ok(MaybeCaller(None)),
                 Some(token) => {
-                    let actor = actor_from(&market, &token)?;
+                    let actor = actor_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)?;
                     Ok(MaybeCaller(Some(checked(&market, actor).await?)))
                 }
             }
@@ -143,22 +240,20 @@ impl FromRequest for ContentCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let prepared = prepare(req);
         Box::pin(async move {
-            let (market, token) = prepared?;
+            let (market, token, cache) = prepared?;
             let token = token.ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthenticated,
                     "send an access token or a data token as \"Authorization: Bearer <token>\"",
                 )
             })?;
-            match actor_from(&market, &token) {
+            match actor_from(&market, cache.as_ref().map(|c| c.get_ref()), &token) {
                 Ok(actor) => Ok(ContentCaller(Bearer::Account(
                     checked(&market, actor).await?,
                 ))),
                 Err(account_error) => {
-                    let issuer = &market.settings.auth.issuer;
-                    let claims =
-                        tokens::verify::<DataClaims>(&market.keys, &token, issuer, DATA_AUDIENCE)
-                            .map_err(|_| account_error)?;
+                    let claims = data_claims_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)
+                        .map_err(|_| account_error)?;
                     crate::accounts::authenticate(&market, claims.sub).await?;
                     Ok(ContentCaller(Bearer::Data(claims)))
                 }

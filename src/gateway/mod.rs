@@ -51,6 +51,7 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
         routes: web::Data::new(routes_table::RouteTable::new(&api)),
         api,
         metrics: web::Data::new(metrics::Metrics::new()),
+        tokens: web::Data::new(auth::TokenCache::default()),
     };
     let data = web::Data::new(market);
     // A streamed payload goes out as headers, then body chunks: with Nagle's
@@ -81,6 +82,7 @@ pub struct Shared {
     pub api: utoipa::openapi::OpenApi,
     pub routes: web::Data<routes_table::RouteTable>,
     pub metrics: web::Data<metrics::Metrics>,
+    pub tokens: web::Data<auth::TokenCache>,
 }
 
 /// The whole application: middleware, extractor configuration, every route.
@@ -113,6 +115,7 @@ pub fn app(
         )))
         .app_data(shared.routes)
         .app_data(shared.metrics)
+        .app_data(shared.tokens)
         // Before the /api/v1 scope, which would otherwise swallow the path.
         .route(
             "/api/v1/openapi.json",

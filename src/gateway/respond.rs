@@ -1,7 +1,7 @@
 //! Building successful responses, so that every state change answers alike:
 //! the resource, and the audit indexes that record the change.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use serde::Serialize;
@@ -40,4 +40,42 @@ pub fn created<T: Serialize>(location: String, recorded: Recorded<T>) -> HttpRes
 /// 200 with `Audit-Index`.
 pub fn changed<T: Serialize>(recorded: Recorded<T>) -> HttpResponse {
     with_audit(StatusCode::OK, recorded, None)
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`).
+pub fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == etag || tag.strip_prefix("W/") == Some(etag))
+}
+
+/// 200 with the JSON document and a strong `ETag` of its bytes, or 304 when
+/// the client already has exactly these bytes.
+pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpResponse {
+    use sha2::{Digest, Sha256};
+    let body = match serde_json::to_vec(value) {
+        Ok(body) => body,
+        Err(e) => {
+            use actix_web::ResponseError;
+            return crate::gateway::problem::ApiError(crate::error::Error::Internal(
+                e.to_string(),
+            ))
+            .error_response();
+        }
+    };
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    // Public documents may be revalidated by caches; the ETag makes that
+    // a 304 instead of the whole body.
+    if matches_if_none_match(req, &etag) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .content_type("application/json")
+        .body(body)
 }

@@ -142,14 +142,26 @@ enum Plan {
     },
 }
 
+/// What a request for a payload gets once access is checked.
+pub enum Delivery {
+    /// The payload, recorded.
+    Payload(Recorded<Content>),
+    /// The client holds these bytes already (its `If-None-Match` named the
+    /// version's SHA-256): nothing is sent, counted or recorded.
+    Unchanged { sha256: String },
+}
+
 /// Opens a payload for whoever asks, checking rights or the grant.
+/// `cached` tells whether the client already holds a payload of the given
+/// SHA-256.
 pub async fn open(
     market: &Market,
     bearer: Bearer,
     dataset: Uuid,
     number: i32,
     range: Option<ByteRange>,
-) -> Result<Recorded<Content>> {
+    cached: impl Fn(&str) -> bool,
+) -> Result<Delivery> {
     let actor = match &bearer {
         Bearer::Account(actor) => actor.id,
         Bearer::Data(claims) => claims.sub,
@@ -163,6 +175,15 @@ pub async fn open(
             Ok((plan(conn, &bearer, dataset, number, &territory)?, territory))
         })
         .await?;
+    let unchanged = match &plan {
+        Plan::Holder { version, .. } | Plan::Granted(_, version) => {
+            cached(&version.sha256).then(|| version.sha256.clone())
+        }
+        Plan::Refuse { .. } => None,
+    };
+    if let Some(sha256) = unchanged {
+        return Ok(Delivery::Unchanged { sha256 });
+    }
     match plan {
         Plan::Holder {
             version,
@@ -194,7 +215,7 @@ pub async fn open(
                     )
                 })
                 .await?;
-            Ok(Recorded::new(content, vec![index]))
+            Ok(Delivery::Payload(Recorded::new(content, vec![index])))
         }
         Plan::Refuse { grant, error } => {
             Err(record_refusal(market, actor, dataset, number, &territory, grant, error).await)
@@ -209,7 +230,7 @@ pub async fn open(
                 .write(move |conn| count(conn, actor, &grant, number, &territory, bytes, &sha256))
                 .await?;
             match counted {
-                Ok(index) => Ok(Recorded::new(content, vec![index])),
+                Ok(index) => Ok(Delivery::Payload(Recorded::new(content, vec![index]))),
                 Err(error) => Err(error),
             }
         }

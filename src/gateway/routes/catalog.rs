@@ -18,8 +18,10 @@ use crate::gateway::extract::OptionalJson;
 use crate::gateway::metrics::Metrics;
 use crate::gateway::openapi::Binary;
 use crate::gateway::problem::{ApiError, ApiResult, Problem};
-use crate::gateway::respond::{AUDIT_INDEX, changed, created};
-use crate::grants::delivery;
+use crate::gateway::respond::{
+    AUDIT_INDEX, changed, created, json_with_etag, matches_if_none_match,
+};
+use crate::grants::delivery::{self, Delivery};
 use crate::market::Market;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -91,7 +93,8 @@ pub async fn create(
 
 /// One listing: listed ones for everyone, others for their owner and oversight.
 #[utoipa::path(tag = "catalog", security((), ("bearer" = [])), responses(
-    (status = 200, body = Dataset),
+    (status = 200, body = Dataset, headers(("ETag" = String, description = "of the document; send it as If-None-Match to revalidate"))),
+    (status = 304, description = "not modified: the If-None-Match ETag is current"),
     (status = 400, description = "invalid-parameter: not a UUID", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "invalid-token", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found: no such dataset, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -101,10 +104,10 @@ pub async fn get(
     market: web::Data<Market>,
     caller: MaybeCaller,
     id: web::Path<Uuid>,
-) -> ApiResult<web::Json<Dataset>> {
-    Ok(web::Json(
-        catalog::get(&market, caller.0.as_ref(), *id).await?,
-    ))
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let dataset = catalog::get(&market, caller.0.as_ref(), *id).await?;
+    Ok(json_with_etag(&req, &dataset))
 }
 
 /// Edit a draft (or a rejected listing, which returns to draft).
@@ -197,6 +200,7 @@ pub async fn versions(
     (status = 200, description = "the payload, in the media type it was uploaded with, as an attachment; ETag is its SHA-256; Audit-Index names the delivery's entry", content_type = "*/*", body = Binary,
         headers(("Audit-Index" = String, description = "audit log index of the delivery"))),
     (status = 206, description = "the requested range (counted as one download)", content_type = "*/*", body = Binary),
+    (status = 304, description = "not modified: If-None-Match names this version's SHA-256; access was checked, nothing was delivered, counted or recorded"),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "no-grant, grant-not-yet-valid, grant-expired, grant-revoked, grant-exhausted, outside-territory (the account's registered territory is not the grant's), version-under-review (each refusal is recorded in the audit log); account-suspended", body = Problem, content_type = "application/problem+json"),
@@ -222,15 +226,21 @@ pub async fn download(
             "territory is not a parameter: data goes to the receiving account's registered territory",
         ));
     }
-    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req)).await;
+    let cached = |sha256: &str| matches_if_none_match(&req, &format!("\"{sha256}\""));
+    let outcome = delivery::open(&market, caller.0, id, n, requested_range(&req), cached).await;
     match &outcome {
-        Ok(recorded) if !recorded.audit_indexes.is_empty() => {
+        Ok(Delivery::Payload(recorded)) if !recorded.audit_indexes.is_empty() => {
             metrics.delivered(recorded.value.range.end - recorded.value.range.start);
         }
         Err(e) if e.code().is_delivery_refusal() => metrics.refused(),
         _ => {}
     }
-    Ok(stream_content(outcome?))
+    Ok(match outcome? {
+        Delivery::Payload(recorded) => stream_content(recorded),
+        Delivery::Unchanged { sha256 } => HttpResponse::NotModified()
+            .insert_header((header::ETAG, format!("\"{sha256}\"")))
+            .finish(),
+    })
 }
 
 /// The single byte range a request asks for, if any. Several ranges or an
