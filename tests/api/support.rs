@@ -237,6 +237,34 @@ impl TestApp {
         })
     }
 
+    /// A second gateway, in this process, over the same database, platform
+    /// keys and payload directory: another instance of one market, as in a
+    /// scale-out deployment on PostgreSQL. Tokens and payloads made through
+    /// either work on both. The twin leaves the database to this app, which
+    /// drops its schema.
+    pub async fn twin(&self) -> TestApp {
+        let settings = self.settings.clone();
+        let open_settings = settings.clone();
+        let market = tokio::task::spawn_blocking(move || Market::open(open_settings))
+            .await
+            .expect("join")
+            .expect("the twin's market opens");
+        let sweeper = datamarket::grants::spawn_sweeper(market.clone());
+        let running = datamarket::gateway::start(market.clone()).expect("the twin starts");
+        let handle = running.handle.clone();
+        tokio::spawn(running.server);
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            market,
+            settings,
+            dir: tempfile::tempdir().expect("temp dir"),
+            handle,
+            sweeper,
+            pg_schema: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
