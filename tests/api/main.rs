@@ -14,5 +14,6 @@ mod gateway;
 mod grants;
 mod large_upload;
 mod migrations;
+mod races;
 mod rights;
 mod scale_out;
