@@ -533,6 +533,17 @@ impl ServerProcess {
     /// Starts the binary on a free port with this database and data
     /// directory; `ready` waits until it answers.
     pub fn start(database_url: &str, data_dir: &std::path::Path, pool_size: u32) -> ServerProcess {
+        Self::start_logging(database_url, data_dir, pool_size, "warn")
+    }
+
+    /// [`ServerProcess::start`] with its own `RUST_LOG` (a load that is
+    /// refused often logs a warning per refusal at `warn`).
+    pub fn start_logging(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        pool_size: u32,
+        log: &str,
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
             .local_addr()
@@ -545,7 +556,7 @@ impl ServerProcess {
             .env("DATAMARKET__DATABASE__URL", database_url)
             .env("DATAMARKET__DATABASE__POOL_SIZE", pool_size.to_string())
             .env("DATAMARKET__STORAGE__DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()
