@@ -10,6 +10,7 @@ mod audit_log;
 mod audit_trail;
 mod authorization;
 mod catalog;
+mod crash;
 mod gateway;
 mod grants;
 mod large_upload;
