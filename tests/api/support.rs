@@ -239,6 +239,34 @@ impl TestApp {
         })
     }
 
+    /// A second gateway, in this process, over the same database, platform
+    /// keys and payload directory: another instance of one market, as in a
+    /// scale-out deployment on PostgreSQL. Tokens and payloads made through
+    /// either work on both. The twin leaves the database to this app, which
+    /// drops its schema.
+    pub async fn twin(&self) -> TestApp {
+        let settings = self.settings.clone();
+        let open_settings = settings.clone();
+        let market = tokio::task::spawn_blocking(move || Market::open(open_settings))
+            .await
+            .expect("join")
+            .expect("the twin's market opens");
+        let sweeper = datamarket::grants::spawn_sweeper(market.clone());
+        let running = datamarket::gateway::start(market.clone()).expect("the twin starts");
+        let handle = running.handle.clone();
+        tokio::spawn(running.server);
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            market,
+            settings,
+            dir: tempfile::tempdir().expect("temp dir"),
+            handle,
+            sweeper,
+            pg_schema: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -508,6 +536,17 @@ impl ServerProcess {
     /// Starts the binary on a free port with this database and data
     /// directory; `ready` waits until it answers.
     pub fn start(database_url: &str, data_dir: &std::path::Path, pool_size: u32) -> ServerProcess {
+        Self::start_logging(database_url, data_dir, pool_size, "warn")
+    }
+
+    /// [`ServerProcess::start`] with its own `RUST_LOG` (a load that is
+    /// refused often logs a warning per refusal at `warn`).
+    pub fn start_logging(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        pool_size: u32,
+        log: &str,
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
             .local_addr()
@@ -520,7 +559,7 @@ impl ServerProcess {
             .env("DATAMARKET__DATABASE__URL", database_url)
             .env("DATAMARKET__DATABASE__POOL_SIZE", pool_size.to_string())
             .env("DATAMARKET__STORAGE__DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()
