@@ -227,7 +227,13 @@ pub fn move_right(
     let now_register = Holders::load(conn, new.dataset)?;
     let same =
         |a: Option<&Registration>, b: Option<&Registration>| a.map(|r| &r.id) == b.map(|r| &r.id);
-    if !same(now_register.base(kind), seen.base(kind))
+    // The mover must still be the base holder in the register as it is
+    // once locked, not only in the one it was checked against.
+    let mover_holds = new
+        .granted_by
+        .is_some_and(|mover| now_register.is_base_holder(mover, kind));
+    if !mover_holds
+        || !same(now_register.base(kind), seen.base(kind))
         || !same(now_register.delegation(kind), seen.delegation(kind))
     {
         return Ok(None);

@@ -19,7 +19,7 @@ use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::schema::{dataset_tags, datasets};
-use crate::store::{DbConnection, transition};
+use crate::store::{DbConnection, lock_row, transition};
 
 const MAX_TAGS: usize = 20;
 const MAX_PRICE: i64 = 1_000_000_000_000_000;
@@ -203,6 +203,8 @@ pub async fn update(
     market
         .db
         .write(move |conn| {
+            // Decided on the row as it is once locked (see store::lock_row!).
+            let _ = lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Edit, id)?;
             if !matches!(row.status, DatasetStatus::Draft | DatasetStatus::Rejected) {
@@ -303,6 +305,8 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
     market
         .db
         .write(move |conn| {
+            // Decided on the row as it is once locked (see store::lock_row!).
+            let _ = lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Publish, id)?;
             if row.classification == Classification::Core {
@@ -370,6 +374,8 @@ pub async fn review(
     market
         .db
         .write(move |conn| {
+            // Decided on the row as it is once locked (see store::lock_row!).
+            let _ = lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             if row.status != DatasetStatus::PendingReview {
                 return Err(invalid_state(&row, "review"));
@@ -429,6 +435,8 @@ pub async fn delist(
     market
         .db
         .write(move |conn| {
+            // Decided on the row as it is once locked (see store::lock_row!).
+            let _ = lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Delist, id)?;
             if !matches!(

@@ -24,7 +24,7 @@ use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::page;
 use crate::store::schema::{access_requests, grants};
-use crate::store::{DbConnection, transition};
+use crate::store::{DbConnection, lock_row, transition};
 use crate::tokens::{self, DATA_AUDIENCE, DataClaims};
 
 /// Creates the grant an approval makes, with the licence it confers, in the
@@ -193,6 +193,8 @@ pub async fn revoke(
     market
         .db
         .write(move |conn| {
+            // Locked before it is read: the entry names the status revoked.
+            let _ = lock_row!(conn, grants, id.to_string());
             let (row, dataset) = load_grant_visible(conn, &actor, id)?;
             let allowed = row.licensor_id == actor.id.to_string()
                 || actor.has(Role::Regulator)

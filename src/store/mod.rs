@@ -319,6 +319,27 @@ macro_rules! transition {
 }
 pub(crate) use transition;
 
+/// Locks one row for the rest of the write transaction, before anything is
+/// decided from it: `UPDATE t SET id = id WHERE id = $id`, the portable
+/// `SELECT … FOR UPDATE`. On PostgreSQL a second transaction that locks the
+/// same row waits until the first commits and then reads what it wrote, so a
+/// decision that rests on more than the row's state (a publish on the
+/// classification, an edit on every other field) is made on current data.
+/// SQLite's write transaction holds the whole database already. Evaluates
+/// to whether the row exists.
+macro_rules! lock_row {
+    ($conn:expr, $table:ident, $id:expr) => {{
+        use ::diesel::prelude::*;
+        ::diesel::update(
+            $crate::store::schema::$table::table.filter($crate::store::schema::$table::id.eq($id)),
+        )
+        .set($crate::store::schema::$table::id.eq($crate::store::schema::$table::id))
+        .execute($conn)?
+            == 1
+    }};
+}
+pub(crate) use lock_row;
+
 /// Runs blocking work on tokio's blocking pool.
 pub async fn blocking<T, F>(work: F) -> Result<T>
 where

@@ -417,9 +417,13 @@ mod upload_limit {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
     async fn postgres() {
-        if let Some(app) = TestApp::spawn_with(Backend::Postgres, small()).await {
-            case(app).await
-        }
+        case(
+            TestApp::spawn_with(Backend::Postgres, small())
+                .await
+                .expect(NO_POSTGRES),
+        )
+        .await
     }
 }

@@ -119,10 +119,14 @@ mod throttling {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
     async fn postgres() {
-        if let Some(app) = TestApp::spawn_with(Backend::Postgres, tight()).await {
-            case(app).await
-        }
+        case(
+            TestApp::spawn_with(Backend::Postgres, tight())
+                .await
+                .expect(NO_POSTGRES),
+        )
+        .await
     }
 }
 
@@ -219,9 +223,13 @@ mod cors_configured {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
     async fn postgres() {
-        if let Some(app) = TestApp::spawn_with(Backend::Postgres, with_origin()).await {
-            case(app).await
-        }
+        case(
+            TestApp::spawn_with(Backend::Postgres, with_origin())
+                .await
+                .expect(NO_POSTGRES),
+        )
+        .await
     }
 }

@@ -534,9 +534,13 @@ mod expiry {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
     async fn postgres() {
-        if let Some(app) = TestApp::spawn_with(Backend::Postgres, quick()).await {
-            case(app).await
-        }
+        case(
+            TestApp::spawn_with(Backend::Postgres, quick())
+                .await
+                .expect(NO_POSTGRES),
+        )
+        .await
     }
 }

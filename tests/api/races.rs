@@ -495,7 +495,6 @@ race_cases! {
     /// in between (it waits for the sweep's row lock, then finds `expired`,
     /// which it may revoke), the log says `grant.expired` and then a
     /// `grant.revoked` whose `previous_status` is `active`.
-    known_bug("KNOWN BUG (PostgreSQL): grants::licences::revoke records a stale previous_status after a concurrent expiry")
     async fn revocation_names_the_status_it_replaced(arena: Arena) {
         revocations_racing_the_sweep(&arena, true).await;
     }
@@ -506,7 +505,6 @@ race_cases! {
     /// KNOWN BUG on PostgreSQL (intermittent here, about one round in a
     /// hundred and fifty; `transfer_stampede` reproduces it reliably): see
     /// `transfer_stampede`.
-    known_bug("KNOWN BUG (PostgreSQL, intermittent): rights::transfer lets a holder transfer a right a concurrent transfer already moved away")
     async fn transfer_vs_transfer(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
@@ -585,7 +583,6 @@ race_cases! {
     /// `right.transferred` entry whose `from` is the former holder and
     /// whose `previous` is the registration the other transfer made. About
     /// one round in fifty here; a few hundred rounds reproduce it.
-    known_bug("KNOWN BUG (PostgreSQL): rights::transfer checks the mover against one read of the register and moves against a later one")
     async fn transfer_stampede(arena: Arena) {
         let app = &arena.a;
         let rounds = match arena.backend {
@@ -727,7 +724,6 @@ race_cases! {
     /// important data without review, or core data is listed, both
     /// requests answered 200, and the log records `dataset.updated` then
     /// `dataset.published` with status `listed`.
-    known_bug("KNOWN BUG (PostgreSQL): catalog::listings::publish lists data reclassified as important or core by a concurrent edit")
     async fn publish_vs_reclassify(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
@@ -791,7 +787,6 @@ race_cases! {
     /// meanwhile: the later commit silently restores the fields the
     /// earlier one changed (a lost update). Both requests are answered
     /// 200 and both `dataset.updated` entries claim their change.
-    known_bug("KNOWN BUG (PostgreSQL): catalog::listings::update loses a concurrent edit of other fields")
     async fn edit_vs_edit(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;

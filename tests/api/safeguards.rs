@@ -8,25 +8,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use datamarket::Market;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::*;
-
-/// A second gateway on the same database, objects and keys: another
-/// instance of the market.
-async fn second_gateway(app: &TestApp) -> (String, actix_web::dev::ServerHandle) {
-    let settings = app.settings.clone();
-    let market = tokio::task::spawn_blocking(move || Market::open(settings))
-        .await
-        .unwrap()
-        .expect("second instance opens");
-    let running = datamarket::gateway::start(market).expect("second gateway starts");
-    let handle = running.handle.clone();
-    tokio::spawn(running.server);
-    (format!("http://{}", running.addr), handle)
-}
 
 async fn login_from(base: &str, name: &str, password: &str, address: &str) -> Reply {
     let resp = reqwest::Client::new()
@@ -125,7 +110,8 @@ both_backends! {
     }
 
     async fn suspension_reaches_every_instance(app: TestApp) {
-        let (other, _handle) = second_gateway(&app).await;
+        let twin = app.twin().await;
+        let other = twin.base.clone();
         let regulator = app.regulator("reg-1").await;
         let consumer = app.consumer("consumer").await;
         let me = |base: String| {
@@ -291,7 +277,8 @@ both_backends! {
             s.throttle.failures_per_name = 4;
             s.throttle.window_secs = 600;
         })).await.expect(NO_POSTGRES);
-        let (other, _handle) = second_gateway(&app).await;
+        let twin = app.twin().await;
+        let other = twin.base.clone();
         app.provider("victim").await;
         // The victim logs in from its office: a known client from now on.
         login_from(&app.base, "victim", PASSWORD, "10.9.9.9").await.expect(200);

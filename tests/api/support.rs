@@ -256,6 +256,7 @@ impl TestApp {
         let handle = running.handle.clone();
         tokio::spawn(running.server);
         TestApp {
+            backend: self.backend,
             base: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
             market,
