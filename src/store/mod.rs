@@ -5,6 +5,7 @@
 
 pub mod dialect;
 pub mod schema;
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
