@@ -9,6 +9,7 @@ mod accounts;
 mod audit_log;
 mod audit_trail;
 mod authorization;
+mod backup;
 mod catalog;
 mod gateway;
 mod grants;
