@@ -51,6 +51,18 @@ enum Command {
     /// Rights registration certificates.
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// Copy the running market into DIR, consistently, while it serves:
+    /// the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump of one
+    /// snapshot), the platform keys and the file store's payloads, with
+    /// DIR/MANIFEST.json (the audit log's signed head in the copy, and the
+    /// restore steps). DIR must be new or empty.
+    Backup {
+        dir: PathBuf,
+        /// The pg_dump program (PostgreSQL), of the server's major version
+        /// or newer.
+        #[arg(long, default_value = "pg_dump")]
+        pg_dump: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +197,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Backup { dir, pg_dump } => backup(settings, dir, pg_dump).await,
         Command::Certificate(_) => Ok(()),
         Command::Audit(_) => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
@@ -208,6 +221,21 @@ async fn serve(settings: Settings) -> Result<(), String> {
     sweeper.abort();
     tracing::info!("datamarket stopped");
     result
+}
+
+async fn backup(settings: Settings, dir: PathBuf, pg_dump: PathBuf) -> Result<(), String> {
+    use datamarket::backup;
+    let options = backup::Options {
+        dir: dir.clone(),
+        pg_dump: datamarket::store::snapshot::PgDump { program: pg_dump },
+    };
+    let manifest = tokio::task::spawn_blocking(move || backup::run(&settings, &options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("backup failed: {e}"))?;
+    println!("backup written to {}", dir.display());
+    println!("{manifest}");
+    Ok(())
 }
 
 async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), String> {

@@ -77,6 +77,23 @@ market_words!(
     }
 );
 
+/// The log as one connection sees it: its size (the head row every append
+/// updates) and its newest signed head. Read inside a snapshot (a backup),
+/// it describes exactly the log the snapshot holds.
+#[derive(Clone, Debug)]
+pub struct LogState {
+    pub size: u64,
+    pub head: Option<TreeHead>,
+}
+
+/// The log's [`LogState`] on `conn`.
+pub fn state(conn: &mut DbConnection) -> Result<LogState> {
+    Ok(LogState {
+        size: tree::log_size(conn)?,
+        head: heads::latest(conn)?,
+    })
+}
+
 /// A state change to record.
 #[derive(Clone, Debug)]
 pub struct Entry {

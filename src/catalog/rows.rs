@@ -218,6 +218,15 @@ pub fn versions_of(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Versio
     Ok(rows)
 }
 
+/// Every version's payload: its object key and size in bytes, by key. A
+/// backup checks with it that its copy of the payloads holds each one.
+pub fn payloads(conn: &mut DbConnection) -> Result<Vec<(String, i64)>> {
+    Ok(dataset_versions::table
+        .order(dataset_versions::object_key.asc())
+        .select((dataset_versions::object_key, dataset_versions::size))
+        .load(conn)?)
+}
+
 pub(super) fn invalid_state(row: &DatasetRow, doing: &str) -> Error {
     Error::refused(
         Code::InvalidState,

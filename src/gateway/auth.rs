@@ -166,8 +166,12 @@ fn data_claims_from(
     if let Some(Verified::Data(claims)) = cache.and_then(|c| c.get(token)) {
         return Ok(*claims);
     }
-    let claims: DataClaims =
-        tokens::verify(&market.keys, token, &market.settings.auth.issuer, DATA_AUDIENCE)?;
+    let claims: DataClaims = tokens::verify(
+        &market.keys,
+        token,
+        &market.settings.auth.issuer,
+        DATA_AUDIENCE,
+    )?;
     if let Some(cache) = cache {
         cache.put(token, Verified::Data(Box::new(claims.clone())));
     }
@@ -252,8 +256,9 @@ impl FromRequest for ContentCaller {
                     checked(&market, actor).await?,
                 ))),
                 Err(account_error) => {
-                    let claims = data_claims_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)
-                        .map_err(|_| account_error)?;
+                    let claims =
+                        data_claims_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)
+                            .map_err(|_| account_error)?;
                     crate::accounts::authenticate(&market, claims.sub).await?;
                     Ok(ContentCaller(Bearer::Data(claims)))
                 }

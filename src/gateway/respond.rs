@@ -1,9 +1,9 @@
 //! Building successful responses, so that every state change answers alike:
 //! the resource, and the audit indexes that record the change.
 
-use actix_web::{HttpRequest, HttpResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::audit::Recorded;
@@ -60,10 +60,8 @@ pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpRespons
         Ok(body) => body,
         Err(e) => {
             use actix_web::ResponseError;
-            return crate::gateway::problem::ApiError(crate::error::Error::Internal(
-                e.to_string(),
-            ))
-            .error_response();
+            return crate::gateway::problem::ApiError(crate::error::Error::Internal(e.to_string()))
+                .error_response();
         }
     };
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));

@@ -5,6 +5,7 @@
 
 pub mod dialect;
 pub mod schema;
+pub mod snapshot;
 mod writer;
 
 use std::sync::{Arc, RwLock};

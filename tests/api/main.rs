@@ -9,6 +9,7 @@ mod accounts;
 mod audit_log;
 mod audit_trail;
 mod authorization;
+mod backup;
 mod caching;
 mod catalog;
 mod crash;
