@@ -192,66 +192,88 @@ fn local_error(path: &std::path::Path, source: std::io::Error) -> object_store::
     }
 }
 
-/// Reads a payload of the file backend straight from its file, in large
-/// steps (object_store's local reader takes 8 KiB at a time, each on a
-/// blocking thread of its own).
+/// Reads a payload of the file backend straight from its file: opening it,
+/// sizing it and reading the first step in one hop to a blocking thread
+/// (a small payload needs no other), then one hop per step of
+/// `LOCAL_READ` bytes (object_store's local reader takes 8 KiB at a time,
+/// each on a blocking thread of its own).
 async fn local_get(
     path: std::path::PathBuf,
     range: Option<Range<u64>>,
 ) -> Result<Fetched, object_store::Error> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| local_error(&path, e))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| local_error(&path, e))?
-        .len();
-    let range = range.unwrap_or(0..size);
-    if range.start > range.end || range.end > size {
-        return Err(object_store::Error::Generic {
-            store: "LocalFileSystem",
-            source: format!("range {range:?} outside a payload of {size} bytes").into(),
-        });
-    }
-    if range.start > 0 {
-        file.seek(std::io::SeekFrom::Start(range.start))
-            .await
-            .map_err(|e| local_error(&path, e))?;
-    }
-    let remaining = range.end - range.start;
-    let body = futures_util::stream::try_unfold(
-        (file, remaining, path),
-        |(mut file, remaining, path)| async move {
-            if remaining == 0 {
+    use std::io::Seek;
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path).map_err(|e| local_error(&path, e))?;
+        let size = file.metadata().map_err(|e| local_error(&path, e))?.len();
+        let range = range.unwrap_or(0..size);
+        if range.start > range.end || range.end > size {
+            return Err(object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: format!("range {range:?} outside a payload of {size} bytes").into(),
+            });
+        }
+        if range.start > 0 {
+            file.seek(std::io::SeekFrom::Start(range.start))
+                .map_err(|e| local_error(&path, e))?;
+        }
+        let first = read_step(&mut file, &path, range.end - range.start)?;
+        Ok((file, path, size, range, first))
+    })
+    .await
+    .map_err(|e| object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    })??;
+    let (file, path, size, range, first) = opened;
+    let remaining = range.end - range.start - first.len() as u64;
+    let rest = futures_util::stream::try_unfold(
+        (Some(file), remaining, path),
+        |(file, remaining, path)| async move {
+            let Some(mut file) = file.filter(|_| remaining > 0) else {
                 return Ok(None);
-            }
-            let want = remaining.min(LOCAL_READ as u64) as usize;
-            let mut buffer = bytes::BytesMut::with_capacity(want);
-            while buffer.len() < want {
-                let read = file
-                    .read_buf(&mut buffer)
-                    .await
-                    .map_err(|e| local_error(&path, e))?;
-                if read == 0 {
-                    return Err(local_error(
-                        &path,
-                        std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the payload file is shorter than recorded",
-                        ),
-                    ));
-                }
-            }
-            buffer.truncate(want);
-            let remaining = remaining - want as u64;
-            Ok(Some((buffer.freeze(), (file, remaining, path))))
+            };
+            let (file, path, chunk) = tokio::task::spawn_blocking(move || {
+                let chunk = read_step(&mut file, &path, remaining);
+                (file, path, chunk)
+            })
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            })?;
+            let chunk = chunk?;
+            let remaining = remaining - chunk.len() as u64;
+            Ok(Some((chunk, (Some(file), remaining, path))))
         },
     );
+    let first = futures_util::stream::iter((!first.is_empty()).then_some(Ok(first)));
     Ok(Fetched {
         size,
         range,
-        body: Box::pin(body),
+        body: Box::pin(first.chain(rest)),
     })
+}
+
+/// Reads the next step of at most `LOCAL_READ` of the `remaining` bytes.
+fn read_step(
+    file: &mut std::fs::File,
+    path: &std::path::Path,
+    remaining: u64,
+) -> Result<Bytes, object_store::Error> {
+    use std::io::Read;
+    let want = remaining.min(LOCAL_READ as u64) as usize;
+    let mut buffer = Vec::with_capacity(want);
+    file.take(want as u64)
+        .read_to_end(&mut buffer)
+        .map_err(|e| local_error(path, e))?;
+    if buffer.len() < want {
+        return Err(local_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the payload file is shorter than recorded",
+            ),
+        ));
+    }
+    Ok(Bytes::from(buffer))
 }

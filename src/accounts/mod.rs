@@ -450,7 +450,7 @@ pub fn labels(
 pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
     let status: Option<AccountStatus> = market
         .db
-        .read(move |conn| {
+        .read_short(move |conn| {
             Ok(accounts::table
                 .find(id.to_string())
                 .select(accounts::status)

@@ -656,6 +656,29 @@ impl CompactRange {
         Self::default()
     }
 
+    /// The range of a tree of `size` leaves from the hashes of its
+    /// [`root_nodes`], left to right, as the log stores them: where a writer
+    /// picks up the tree.
+    ///
+    /// # Errors
+    ///
+    /// [`MerkleError::SiblingCount`] if `hashes` is not one hash per node of
+    /// `root_nodes(size)`.
+    pub fn from_root_nodes(size: u64, hashes: Vec<Hash>) -> Result<Self, MerkleError> {
+        let expected = size.count_ones() as usize;
+        if hashes.len() != expected {
+            return Err(MerkleError::SiblingCount {
+                expected,
+                got: hashes.len(),
+            });
+        }
+        Ok(CompactRange {
+            size,
+            hashes,
+            last: Vec::new(),
+        })
+    }
+
     /// Appends the leaf hash `leaf` as leaf number [`CompactRange::size`].
     ///
     /// # Errors

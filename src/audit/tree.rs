@@ -26,17 +26,6 @@ fn to_hash(id: NodeId, bytes: Vec<u8>) -> Result<Hash> {
     })
 }
 
-/// A condition that is always true and makes diesel plan the statement
-/// afresh on every run instead of caching it as a prepared statement. The
-/// log's reads need it on PostgreSQL: a cached statement gets a generic plan
-/// after five runs, and one chosen while a table was small is a sequential
-/// scan, which PostgreSQL keeps as the table grows until an ANALYZE
-/// invalidates it (never, with autovacuum off). A fresh plan sees the
-/// table's real size and uses the index: the log stays O(log n) per read.
-pub(crate) fn planned_afresh() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql("TRUE")
-}
-
 fn db_index(index: u64) -> Result<i64> {
     i64::try_from(index).map_err(|_| Error::Internal(format!("audit index {index} is too large")))
 }
@@ -68,8 +57,7 @@ pub(crate) fn fetch(conn: &mut DbConnection, ids: &[NodeId]) -> Result<HashMap<N
                 .and(audit_tree_nodes::node_index.eq_any(indexes)),
         );
     }
-    // Added last, so that it is ANDed with the ORs above.
-    let rows: Vec<(i32, i64, Vec<u8>)> = query.filter(planned_afresh()).load(conn)?;
+    let rows: Vec<(i32, i64, Vec<u8>)> = query.load(conn)?;
     rows.into_iter()
         .map(|(level, index, hash)| {
             let id = NodeId {
@@ -96,14 +84,34 @@ fn planned(conn: &mut DbConnection, plan: &[NodeId]) -> Result<Vec<Hash>> {
         .collect()
 }
 
+thread_local! {
+    /// The right edge of the tree as this thread last wrote it: the hashes
+    /// of `root_nodes(size)`. Appends run on the database's writer thread,
+    /// one after another, so the next append and the next root need no
+    /// read of the stored tree. It is only ever trusted for the size it
+    /// names: a transaction rolled back after an append, or another
+    /// instance appending to the same PostgreSQL database, leaves it at a
+    /// size the log head does not have, and it is read again.
+    static FRONTIER: std::cell::RefCell<Option<merkle::CompactRange>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The right edge of the tree of `size` leaves: this thread's, or read from
+/// the stored nodes.
+fn frontier_at(conn: &mut DbConnection, size: u64) -> Result<merkle::CompactRange> {
+    if let Some(range) = FRONTIER.with(|f| f.borrow_mut().take()).filter(|r| r.size() == size) {
+        return Ok(range);
+    }
+    let hashes = planned(conn, &merkle::root_nodes(size))?;
+    merkle::CompactRange::from_root_nodes(size, hashes).map_err(internal)
+}
+
 /// Stores the nodes completed by appending leaf `index` with hash `leaf`.
 /// Runs inside the appending transaction, after the head row was taken.
 pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Result<()> {
-    let siblings = planned(conn, &merkle::append_siblings(index))?;
-    let nodes = merkle::append_nodes(index, leaf, &siblings).map_err(internal)?;
-    // One statement per node (two on average): the multi-backend connection
-    // has no multi-row INSERT.
-    for (id, hash) in nodes {
+    let mut range = frontier_at(conn, index)?;
+    range.push(leaf).map_err(internal)?;
+    for (id, hash) in range.last_completed() {
         diesel::insert_into(audit_tree_nodes::table)
             .values((
                 audit_tree_nodes::level.eq(i32::from(id.level)),
@@ -112,6 +120,7 @@ pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Re
             ))
             .execute(conn)?;
     }
+    FRONTIER.with(|f| *f.borrow_mut() = Some(range));
     Ok(())
 }
 
@@ -120,7 +129,16 @@ pub(crate) fn root_at(conn: &mut DbConnection, size: u64) -> Result<Hash> {
     if size == 0 {
         return Ok(merkle::empty_root());
     }
-    merkle::fold_range(&planned(conn, &merkle::root_nodes(size))?).map_err(internal)
+    let cached = FRONTIER.with(|f| {
+        f.borrow()
+            .as_ref()
+            .filter(|r| r.size() == size)
+            .map(merkle::CompactRange::root)
+    });
+    match cached {
+        Some(root) => Ok(root),
+        None => merkle::fold_range(&planned(conn, &merkle::root_nodes(size))?).map_err(internal),
+    }
 }
 
 /// The proof made of the given leaf ranges' hashes, from one query.
@@ -145,7 +163,6 @@ pub(crate) fn log_size(conn: &mut DbConnection) -> Result<u64> {
 pub(crate) fn backfill(conn: &mut DbConnection) -> Result<u64> {
     let stored: Option<i64> = audit_tree_nodes::table
         .filter(audit_tree_nodes::level.eq(0))
-        .filter(planned_afresh())
         .select(diesel::dsl::max(audit_tree_nodes::node_index))
         .first(conn)?;
     let first = stored.map_or(0, |last| last + 1);

@@ -204,7 +204,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            let _ = lock_row!(conn, datasets, id.to_string());
+            lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Edit, id)?;
             if !matches!(row.status, DatasetStatus::Draft | DatasetStatus::Rejected) {
@@ -271,10 +271,16 @@ pub async fn update(
                 license = &new_license,
                 price_amount = new_price.amount,
                 price_currency = &new_price.currency,
-                search_text = search_text(&new_title, &new_description, &new_tags),
                 updated_at = domain::to_db_time(domain::now()));
             if !made.made() {
                 return Err(lost(conn, id, "edit")?);
+            }
+            // Only when its words changed: the search index (a trigger on
+            // this column) is rewritten whenever the column is set at all.
+            if changed.iter().any(|f| matches!(*f, "title" | "description" | "tags")) {
+                diesel::update(datasets::table.find(id.to_string()))
+                    .set(datasets::search_text.eq(search_text(&new_title, &new_description, &new_tags)))
+                    .execute(conn)?;
             }
             if tags.is_some() {
                 replace_tags(conn, id, &new_tags)?;
@@ -306,7 +312,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            let _ = lock_row!(conn, datasets, id.to_string());
+            lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Publish, id)?;
             if row.classification == Classification::Core {
@@ -375,7 +381,7 @@ pub async fn review(
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            let _ = lock_row!(conn, datasets, id.to_string());
+            lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             if row.status != DatasetStatus::PendingReview {
                 return Err(invalid_state(&row, "review"));
@@ -436,7 +442,7 @@ pub async fn delist(
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            let _ = lock_row!(conn, datasets, id.to_string());
+            lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::Delist, id)?;
             if !matches!(
@@ -471,7 +477,7 @@ pub async fn get(market: &Market, actor: Option<&Actor>, id: Uuid) -> Result<Dat
     let actor = actor.cloned();
     market
         .db
-        .read(move |conn| load_visible(conn, actor.as_ref(), id)?.into_dataset())
+        .read_short(move |conn| load_visible(conn, actor.as_ref(), id)?.into_dataset())
         .await
 }
 

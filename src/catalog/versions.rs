@@ -133,7 +133,7 @@ async fn record_version(
             // Checked again: the right may have moved during the upload. The
             // row is locked first: whether the version needs review rests on
             // its classification and status.
-            let _ = crate::store::lock_row!(conn, datasets, id.to_string());
+            crate::store::lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
             access::may(conn, &actor, Act::AddVersion, id)?;
             let created_at = domain::now();

@@ -169,7 +169,7 @@ pub async fn open(
     let home = market.settings.catalog.home_territory.clone();
     let (plan, territory) = market
         .db
-        .read(move |conn| {
+        .read_short(move |conn| {
             let account = crate::accounts::find(conn, actor)?;
             let territory = account.territory_or(&home).to_owned();
             Ok((plan(conn, &bearer, dataset, number, &territory)?, territory))

@@ -194,7 +194,7 @@ pub async fn revoke(
         .db
         .write(move |conn| {
             // Locked before it is read: the entry names the status revoked.
-            let _ = lock_row!(conn, grants, id.to_string());
+            lock_row!(conn, grants, id.to_string());
             let (row, dataset) = load_grant_visible(conn, &actor, id)?;
             let allowed = row.licensor_id == actor.id.to_string()
                 || actor.has(Role::Regulator)

@@ -71,9 +71,13 @@ impl Manager {
             // JIT compilation pays off for long analytic queries, not for
             // these short ones; the recursive lineage query's row estimates
             // would otherwise trigger it and spend most of its time compiling.
+            // Prepared statements are cached per connection; a cached
+            // statement's generic plan, chosen once while a table was small,
+            // would be kept as it grows (a sequential scan of the audit log,
+            // say). Custom plans are made for each execution's values.
             DbConnection::Postgres(_) => {
                 format!(
-                    "SET statement_timeout = {}; SET jit = off",
+                    "SET statement_timeout = {}; SET jit = off; SET plan_cache_mode = force_custom_plan",
                     self.statement_timeout_ms
                 )
             }
@@ -217,6 +221,24 @@ impl Db {
         .await
     }
 
+    /// Runs a short read — a few rows by key — where it costs least: on
+    /// SQLite in place, on the calling thread (an in-process read of a page
+    /// that is almost always cached takes microseconds, less than handing
+    /// it to another thread and back); on PostgreSQL, whose every statement
+    /// is a network round trip, on a blocking thread as [`Db::read`] does.
+    /// Not for anything that scans.
+    pub async fn read_short<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        if self.is_postgres() {
+            return self.read(work).await;
+        }
+        let mut conn = self.get()?;
+        work(&mut conn)
+    }
+
     /// Runs a state change in a write transaction, through the writer: it
     /// may share its transaction with other changes (group commit), in a
     /// savepoint of its own, and is answered once that transaction
@@ -321,25 +343,28 @@ macro_rules! transition {
 pub(crate) use transition;
 
 /// Locks one row for the rest of the write transaction, before anything is
-/// decided from it: `UPDATE t SET id = id WHERE id = $id`, the portable
-/// `SELECT … FOR UPDATE`. On PostgreSQL a second transaction that locks the
-/// same row waits until the first commits and then reads what it wrote, so a
-/// decision that rests on more than the row's state (a publish on the
-/// classification, an edit on every other field) is made on current data.
-/// SQLite's write transaction holds the whole database already. Evaluates
-/// to whether the row exists.
+/// decided from it: the portable `SELECT … FOR UPDATE`. On PostgreSQL a
+/// second transaction that locks the same row waits until the first commits
+/// and then reads what it wrote, so a decision that rests on more than the
+/// row's state (a publish on the classification, an edit on every other
+/// field) is made on current data. On SQLite the writer's transaction holds
+/// the whole database already, and nothing is done.
 macro_rules! lock_row {
     ($conn:expr, $table:ident, $id:expr) => {{
-        use ::diesel::prelude::*;
-        ::diesel::update(
-            $crate::store::schema::$table::table.filter($crate::store::schema::$table::id.eq($id)),
-        )
-        .set($crate::store::schema::$table::id.eq($crate::store::schema::$table::id))
-        .execute($conn)?
-            == 1
+        $crate::store::lock_for_update($conn, stringify!($table), &$id)?;
     }};
 }
 pub(crate) use lock_row;
+
+/// See [`lock_row!`]; `table` is one of the schema's tables.
+pub fn lock_for_update(conn: &mut DbConnection, table: &str, id: &str) -> Result<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
 
 /// Runs blocking work on tokio's blocking pool.
 pub async fn blocking<T, F>(work: F) -> Result<T>

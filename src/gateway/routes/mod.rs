@@ -17,7 +17,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(system::problem_type)
         .service(system::metrics)
         .service(
+            // actix matches a scope's routes in this order, each dynamic one
+            // by a regular expression: the busiest come first.
             utoipa_actix_web::scope("/api/v1")
+                .service(catalog::download)
+                .service(catalog::get)
+                .service(catalog::search)
                 .service(accounts::register)
                 .service(accounts::admin_create)
                 .service(accounts::token)
@@ -25,13 +30,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(accounts::get)
                 .service(accounts::suspend)
                 .service(accounts::reinstate)
-                .service(catalog::search)
                 .service(catalog::create)
-                .service(catalog::get)
                 .service(catalog::update)
                 .service(catalog::add_version)
                 .service(catalog::versions)
-                .service(catalog::download)
                 .service(catalog::review_version)
                 .service(catalog::publish)
                 .service(catalog::review)
