@@ -57,8 +57,10 @@ fn check_price(price: &Price) -> Result<()> {
     Ok(())
 }
 
+/// What search matches against: the words of title, description and tags,
+/// lower-cased once here so that no query lower-cases every row.
 fn search_text(title: &str, description: &str, tags: &[String]) -> String {
-    format!("{title}\n{description}\n{}", tags.join(" "))
+    format!("{title}\n{description}\n{}", tags.join(" ")).to_lowercase()
 }
 
 fn replace_tags(conn: &mut DbConnection, id: Uuid, tags: &[String]) -> Result<()> {

@@ -54,7 +54,6 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
     market
         .db
         .read(move |conn| {
-            let postgres = conn.is_postgres();
             let mut sql_query = datasets::table
                 .filter(datasets::status.eq(DatasetStatus::Listed))
                 .select(DatasetRow::as_select())
@@ -62,7 +61,7 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
                 .limit(i64::from(limit) + 1)
                 .into_boxed();
             for term in &terms {
-                sql_query = sql_query.filter(dialect::contains(postgres, SEARCH_INDEX, term));
+                sql_query = sql_query.filter(dialect::contains(conn, SEARCH_INDEX, term)?);
             }
             if let Some(tag) = query.tag {
                 sql_query = sql_query.filter(

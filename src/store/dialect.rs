@@ -21,7 +21,8 @@ pub fn numbered(conn: &DbConnection, sql: &str) -> String {
 
 /// A text column with a substring index: on PostgreSQL a trigram (GIN)
 /// index on `column`; on SQLite an FTS5 table with the trigram tokenizer
-/// whose rowid is the table's `rowid_column`.
+/// whose rowid is the table's `rowid_column`. The column holds lower-cased
+/// text.
 #[derive(Clone, Copy, Debug)]
 pub struct TextIndex {
     /// `table.column` of the searched text.
@@ -32,40 +33,77 @@ pub struct TextIndex {
     pub fts_table: &'static str,
 }
 
-/// A case-insensitive substring match of `term` in the indexed column,
-/// served by each backend's index where it can be.
+/// How many index hits a term may have before a search stops listing them
+/// and checks rows in the list's order instead.
+const FEW_HITS: usize = 2_000;
+
+/// A case-insensitive substring match of `term` in the indexed
+/// (lower-cased) column, served by each backend's index.
+///
+/// PostgreSQL's planner weighs the trigram index against walking the list
+/// in order by itself. SQLite's does not see inside the FTS5 table, so the
+/// choice is made here from the index: a term with few hits becomes the list
+/// of its rows; a common one is checked row by row as the list is walked in
+/// order, and the walk stops when the page is full — either way a search
+/// costs about a page's worth of work, not the size of the catalog.
 pub fn contains<QS: 'static>(
-    postgres: bool,
+    conn: &mut DbConnection,
     index: TextIndex,
     term: &str,
-) -> Box<dyn BoxableExpression<QS, Backend, SqlType = Bool>> {
-    if postgres {
-        let pattern = format!("%{}%", escape_like(term));
-        Box::new(
-            sql::<Bool>(&format!("{} ILIKE ", index.column))
+) -> crate::error::Result<Box<dyn BoxableExpression<QS, Backend, SqlType = Bool>>> {
+    let term = term.to_lowercase();
+    if conn.is_postgres() {
+        let pattern = format!("%{}%", escape_like(&term));
+        return Ok(Box::new(
+            sql::<Bool>(&format!("{} LIKE ", index.column))
                 .bind::<Text, _>(pattern)
                 .sql(" ESCAPE '\\'"),
-        )
-    } else if term.chars().count() >= 3 {
-        // FTS5's trigram tokenizer matches a quoted phrase as a substring.
-        let phrase = format!("\"{}\"", term.replace('"', "\"\""));
-        Box::new(
-            sql::<Bool>(&format!(
-                "{} IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ",
-                index.rowid_column,
-                fts = index.fts_table
-            ))
-            .bind::<Text, _>(phrase)
-            .sql(")"),
-        )
-    } else {
-        // Shorter than a trigram: the index cannot help, scan instead.
-        Box::new(
-            sql::<Bool>(&format!("instr(lower({}), lower(", index.column))
-                .bind::<Text, _>(term.to_owned())
-                .sql(")) > 0"),
-        )
+        ));
     }
+    if term.chars().count() < 3 {
+        // Shorter than a trigram: the index cannot help. Rows are read in
+        // the list's order and the scan stops once a page is full.
+        return Ok(Box::new(
+            sql::<Bool>(&format!("instr({}, ", index.column))
+                .bind::<Text, _>(term)
+                .sql(") > 0"),
+        ));
+    }
+    // FTS5's trigram tokenizer matches a quoted phrase as a substring.
+    let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+    #[derive(diesel::QueryableByName)]
+    struct Hit {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rowid: i64,
+    }
+    use diesel::RunQueryDsl;
+    let hits: Vec<Hit> = diesel::sql_query(format!(
+        "SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT {}",
+        FEW_HITS + 1,
+        fts = index.fts_table
+    ))
+    .bind::<Text, _>(&phrase)
+    .load(conn)?;
+    if hits.len() <= FEW_HITS {
+        let list = hits
+            .iter()
+            .map(|h| h.rowid.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        // Integers the index returned, not anything a client sent.
+        return Ok(Box::new(sql::<Bool>(&format!(
+            "{} IN ({list})",
+            index.rowid_column
+        ))));
+    }
+    Ok(Box::new(
+        sql::<Bool>(&format!(
+            "EXISTS (SELECT 1 FROM {fts} WHERE {fts} MATCH ",
+            fts = index.fts_table
+        ))
+        .bind::<Text, _>(phrase)
+        .sql(&format!(" AND rowid = {})", index.rowid_column)),
+    ))
 }
 
 fn escape_like(term: &str) -> String {
