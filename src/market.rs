@@ -45,6 +45,7 @@ impl Market {
         let keys = Arc::new(PlatformKeys::load_or_create(&settings.auth.keys_dir)?);
         let sealer = crate::audit::Sealer::new(keys.clone(), settings.audit.origin.clone());
         db.set_before_commit(Arc::new(move |conn| sealer.seal(conn)));
+        db.set_around_change(Arc::new(crate::audit::around_change));
         let built = crate::audit::catch_up(&db).map_err(OpenError::Audit)?;
         if built > 0 {
             tracing::info!(entries = built, "built the audit tree of older entries");

@@ -140,49 +140,197 @@ impl<T> Recorded<T> {
     }
 }
 
+/// The rows one change appends, gathered until the change succeeds and
+/// then written in a few statements (on PostgreSQL one per table, instead of
+/// five or more per entry), see [`around_change`].
+#[derive(Default)]
+struct Pending {
+    /// The log size before the change, and the next index to give out;
+    /// `None` until the change's first entry takes the head row.
+    head: Option<(i64, i64)>,
+    entries: Vec<EntryRow>,
+    parties: Vec<(String, i64)>,
+    nodes: Vec<(merkle::NodeId, merkle::Hash)>,
+}
+
+struct EntryRow {
+    idx: i64,
+    created_at: chrono::NaiveDateTime,
+    actor_id: Option<String>,
+    action: Action,
+    dataset_id: Option<String>,
+    subject: String,
+    canonical: String,
+    leaf_hash: Vec<u8>,
+}
+
+thread_local! {
+    /// The change the database writer is running on this thread, if its
+    /// entries are being gathered.
+    static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installed with [`crate::store::Db::set_around_change`]: a change's entries
+/// are gathered from its start and written, with the log's new size, when
+/// its work has succeeded — still inside its savepoint, so a failure to
+/// write them rolls the change back with its entries.
+pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
+    use crate::store::Change;
+    match change {
+        Change::Started => {
+            PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
+            Ok(())
+        }
+        Change::Failed => {
+            PENDING.with(|p| *p.borrow_mut() = None);
+            Ok(())
+        }
+        Change::Succeeded => match PENDING.with(|p| p.borrow_mut().take()) {
+            Some(pending) => pending.write(conn),
+            None => Ok(()),
+        },
+    }
+}
+
+impl Pending {
+    /// The log's new size, then the rows.
+    fn write(self, conn: &mut DbConnection) -> Result<()> {
+        let Some((_, next)) = self.head else {
+            return Ok(());
+        };
+        use audit_log_head::dsl as head;
+        diesel::update(head::audit_log_head.filter(head::id.eq(1)))
+            .set(head::size.eq(next))
+            .execute(conn)?;
+        self.write_rows(conn)
+    }
+}
+
 /// Appends `entry` inside the caller's open transaction and returns its
-/// index. Updating the head row first takes its lock (PostgreSQL) or relies
+/// index. Taking the head row first takes its lock (PostgreSQL) or relies
 /// on the IMMEDIATE write transaction (SQLite), so concurrent writers get
 /// consecutive indexes with no gaps. The entry's leaf and the subtrees it
-/// completes go into the stored tree in the same transaction: O(log n) rows
-/// read and written.
+/// completes go into the stored tree in the same transaction. Inside a
+/// change the database writer runs, the rows are gathered and written when
+/// the change succeeds ([`around_change`]); elsewhere they are written at
+/// once.
 pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     use audit_log_head::dsl as head;
-    diesel::update(head::audit_log_head.filter(head::id.eq(1)))
-        .set(head::size.eq(head::size + 1))
-        .execute(conn)?;
-    let size: i64 = head::audit_log_head
-        .filter(head::id.eq(1))
-        .select(head::size)
-        .first(conn)?;
-    let index = size - 1;
+    let gathering = PENDING.with(|p| p.borrow().is_some());
+    let index = if gathering {
+        let reserved = PENDING.with(|p| {
+            p.borrow_mut()
+                .as_mut()
+                .and_then(|pending| pending.head.as_mut())
+                .map(|(_, next)| {
+                    let index = *next;
+                    *next += 1;
+                    index
+                })
+        });
+        match reserved {
+            Some(index) => index,
+            None => {
+                // The change's first entry: take the head row and read it.
+                diesel::update(head::audit_log_head.filter(head::id.eq(1)))
+                    .set(head::size.eq(head::size))
+                    .execute(conn)?;
+                let size: i64 = head::audit_log_head
+                    .filter(head::id.eq(1))
+                    .select(head::size)
+                    .first(conn)?;
+                PENDING.with(|p| {
+                    if let Some(pending) = p.borrow_mut().as_mut() {
+                        pending.head = Some((size, size + 1));
+                    }
+                });
+                size
+            }
+        }
+    } else {
+        diesel::update(head::audit_log_head.filter(head::id.eq(1)))
+            .set(head::size.eq(head::size + 1))
+            .execute(conn)?;
+        let size: i64 = head::audit_log_head
+            .filter(head::id.eq(1))
+            .select(head::size)
+            .first(conn)?;
+        size - 1
+    };
     let time = domain::now();
     let canonical = canonical_entry(index, time, &entry);
     let leaf = leaf_hash(canonical.as_bytes());
-    diesel::insert_into(audit_entries::table)
-        .values((
-            audit_entries::idx.eq(index),
-            audit_entries::created_at.eq(domain::to_db_time(time)),
-            audit_entries::actor_id.eq(entry.actor.map(|a| a.to_string())),
-            audit_entries::action.eq(entry.action.as_str()),
-            audit_entries::dataset_id.eq(entry.dataset.map(|d| d.to_string())),
-            audit_entries::subject.eq(&entry.subject),
-            audit_entries::canonical.eq(&canonical),
-            audit_entries::leaf_hash.eq(leaf.as_slice()),
-        ))
-        .execute(conn)?;
-    for party in entry.all_parties() {
-        diesel::insert_into(audit_entry_parties::table)
-            .values((
-                audit_entry_parties::account_id.eq(party.to_string()),
-                audit_entry_parties::idx.eq(index),
-            ))
-            .execute(conn)?;
-    }
-    let index =
+    let position =
         u64::try_from(index).map_err(|_| Error::Internal("audit log head is negative".into()))?;
-    tree::append_leaf(conn, index, leaf)?;
-    Ok(index)
+    let nodes = tree::advance(conn, position, leaf)?;
+    let row = EntryRow {
+        idx: index,
+        created_at: domain::to_db_time(time),
+        actor_id: entry.actor.map(|a| a.to_string()),
+        action: entry.action,
+        dataset_id: entry.dataset.map(|d| d.to_string()),
+        subject: entry.subject.clone(),
+        canonical,
+        leaf_hash: leaf.to_vec(),
+    };
+    let parties: Vec<(String, i64)> = entry
+        .all_parties()
+        .iter()
+        .map(|p| (p.to_string(), index))
+        .collect();
+    if gathering {
+        PENDING.with(|p| {
+            if let Some(pending) = p.borrow_mut().as_mut() {
+                pending.entries.push(row);
+                pending.parties.extend(parties);
+                pending.nodes.extend(nodes);
+            }
+        });
+    } else {
+        Pending {
+            head: None,
+            entries: vec![row],
+            parties,
+            nodes,
+        }
+        .write_rows(conn)?;
+    }
+    Ok(position)
+}
+
+impl Pending {
+    /// The entries, their parties and the tree nodes they completed.
+    fn write_rows(self, conn: &mut DbConnection) -> Result<()> {
+        let entries: Vec<_> = self
+            .entries
+            .into_iter()
+            .map(|e| {
+                (
+                    audit_entries::idx.eq(e.idx),
+                    audit_entries::created_at.eq(e.created_at),
+                    audit_entries::actor_id.eq(e.actor_id),
+                    audit_entries::action.eq(e.action),
+                    audit_entries::dataset_id.eq(e.dataset_id),
+                    audit_entries::subject.eq(e.subject),
+                    audit_entries::canonical.eq(e.canonical),
+                    audit_entries::leaf_hash.eq(e.leaf_hash),
+                )
+            })
+            .collect();
+        crate::store::insert_rows!(conn, audit_entries::table, entries);
+        let parties: Vec<_> = self
+            .parties
+            .into_iter()
+            .map(|(account, idx)| {
+                (
+                    audit_entry_parties::account_id.eq(account),
+                    audit_entry_parties::idx.eq(idx),
+                )
+            })
+            .collect();
+        crate::store::insert_rows!(conn, audit_entry_parties::table, parties);
+        tree::insert_nodes(conn, &self.nodes)
+    }
 }
 
 fn canonical_entry(index: i64, time: DateTime<Utc>, entry: &Entry) -> String {

@@ -99,29 +99,51 @@ thread_local! {
 /// The right edge of the tree of `size` leaves: this thread's, or read from
 /// the stored nodes.
 fn frontier_at(conn: &mut DbConnection, size: u64) -> Result<merkle::CompactRange> {
-    if let Some(range) = FRONTIER.with(|f| f.borrow_mut().take()).filter(|r| r.size() == size) {
+    if let Some(range) = FRONTIER
+        .with(|f| f.borrow_mut().take())
+        .filter(|r| r.size() == size)
+    {
         return Ok(range);
     }
     let hashes = planned(conn, &merkle::root_nodes(size))?;
     merkle::CompactRange::from_root_nodes(size, hashes).map_err(internal)
 }
 
+/// The nodes completed by appending leaf `index` with hash `leaf`, from the
+/// tree's right edge (this thread's, or read); the right edge moves on.
+pub(crate) fn advance(
+    conn: &mut DbConnection,
+    index: u64,
+    leaf: Hash,
+) -> Result<Vec<(NodeId, Hash)>> {
+    let mut range = frontier_at(conn, index)?;
+    range.push(leaf).map_err(internal)?;
+    let completed = range.last_completed();
+    FRONTIER.with(|f| *f.borrow_mut() = Some(range));
+    Ok(completed)
+}
+
+/// Stores tree nodes (level, index, hash).
+pub(crate) fn insert_nodes(conn: &mut DbConnection, nodes: &[(NodeId, Hash)]) -> Result<()> {
+    let rows = nodes
+        .iter()
+        .map(|(id, hash)| {
+            Ok((
+                audit_tree_nodes::level.eq(i32::from(id.level)),
+                audit_tree_nodes::node_index.eq(db_index(id.index)?),
+                audit_tree_nodes::hash.eq(hash.to_vec()),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::store::insert_rows!(conn, audit_tree_nodes::table, rows);
+    Ok(())
+}
+
 /// Stores the nodes completed by appending leaf `index` with hash `leaf`.
 /// Runs inside the appending transaction, after the head row was taken.
 pub(crate) fn append_leaf(conn: &mut DbConnection, index: u64, leaf: Hash) -> Result<()> {
-    let mut range = frontier_at(conn, index)?;
-    range.push(leaf).map_err(internal)?;
-    for (id, hash) in range.last_completed() {
-        diesel::insert_into(audit_tree_nodes::table)
-            .values((
-                audit_tree_nodes::level.eq(i32::from(id.level)),
-                audit_tree_nodes::node_index.eq(db_index(id.index)?),
-                audit_tree_nodes::hash.eq(hash.as_slice()),
-            ))
-            .execute(conn)?;
-    }
-    FRONTIER.with(|f| *f.borrow_mut() = Some(range));
-    Ok(())
+    let nodes = advance(conn, index, leaf)?;
+    insert_nodes(conn, &nodes)
 }
 
 /// The root of the tree of the first `size` leaves.

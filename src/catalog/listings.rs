@@ -279,9 +279,16 @@ pub async fn update(
             }
             // Only when its words changed: the search index (a trigger on
             // this column) is rewritten whenever the column is set at all.
-            if changed.iter().any(|f| matches!(*f, "title" | "description" | "tags")) {
+            if changed
+                .iter()
+                .any(|f| matches!(*f, "title" | "description" | "tags"))
+            {
                 diesel::update(datasets::table.find(id.to_string()))
-                    .set(datasets::search_text.eq(search_text(&new_title, &new_description, &new_tags)))
+                    .set(datasets::search_text.eq(search_text(
+                        &new_title,
+                        &new_description,
+                        &new_tags,
+                    )))
                     .execute(conn)?;
             }
             if tags.is_some() {

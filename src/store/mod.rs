@@ -115,6 +115,46 @@ pub type PooledConnection = diesel::r2d2::PooledConnection<Manager>;
 pub type BeforeCommitFn = dyn Fn(&mut DbConnection) -> Result<()> + Send + Sync;
 pub type BeforeCommit = Arc<BeforeCommitFn>;
 
+/// Where a change stands, for work the writer runs around each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Its work is about to run, inside its savepoint.
+    Started,
+    /// Its work succeeded; still inside its savepoint, so an error here
+    /// rolls the change back.
+    Succeeded,
+    /// It failed and was rolled back.
+    Failed,
+}
+
+pub type AroundChangeFn = dyn Fn(&mut DbConnection, Change) -> Result<()> + Send + Sync;
+pub type AroundChange = Arc<AroundChangeFn>;
+
+/// Inserts rows of one table: on PostgreSQL as one multi-row statement (one
+/// round trip), on SQLite one cached single-row statement each (in-process,
+/// where a statement parsed for every row count would cost more). `$rows`
+/// is a `Vec` of `(column.eq(value), …)` tuples.
+macro_rules! insert_rows {
+    ($conn:expr, $table:path, $rows:expr) => {{
+        use ::diesel::prelude::*;
+        let rows = $rows;
+        match $conn {
+            _ if rows.is_empty() => 0usize,
+            $crate::store::DbConnection::Postgres(c) => {
+                ::diesel::insert_into($table).values(&rows).execute(c)?
+            }
+            $crate::store::DbConnection::Sqlite(c) => {
+                let mut inserted = 0;
+                for row in rows {
+                    inserted += ::diesel::insert_into($table).values(row).execute(c)?;
+                }
+                inserted
+            }
+        }
+    }};
+}
+pub(crate) use insert_rows;
+
 /// The shared handle on the database: a pool of connections for reads,
 /// and the writer every state change goes through ([`writer`]).
 #[derive(Clone)]
@@ -123,6 +163,7 @@ pub struct Db {
     url: Arc<DatabaseUrl>,
     writer: writer::Writer,
     before_commit: Arc<RwLock<Option<BeforeCommit>>>,
+    around_change: Arc<RwLock<Option<AroundChange>>>,
 }
 
 impl Db {
@@ -163,16 +204,19 @@ impl Db {
             .build(manager.clone())
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
         let before_commit = Arc::new(RwLock::new(None));
+        let around_change = Arc::new(RwLock::new(None));
         let writer = writer::Writer::start(writer::WriterConfig {
             manager,
             retries: settings.retries,
             before_commit: before_commit.clone(),
+            around_change: around_change.clone(),
         })?;
         Ok(Db {
             pool,
             url: Arc::new(url),
             writer,
             before_commit,
+            around_change,
         })
     }
 
@@ -182,6 +226,15 @@ impl Db {
     /// shares it.
     pub fn set_before_commit(&mut self, hook: BeforeCommit) {
         if let Ok(mut slot) = self.before_commit.write() {
+            *slot = Some(hook);
+        }
+    }
+
+    /// Installs the work the writer runs around each change (the audit log
+    /// gathers a change's entries and writes them in a few statements when
+    /// the change succeeded). Every handle on this database shares it.
+    pub fn set_around_change(&mut self, hook: AroundChange) {
+        if let Ok(mut slot) = self.around_change.write() {
             *slot = Some(hook);
         }
     }

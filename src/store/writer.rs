@@ -19,7 +19,7 @@ use diesel::connection::TransactionManager;
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BeforeCommit, DbConnection, Manager};
+use super::{AroundChange, AroundChangeFn, BeforeCommit, Change, DbConnection, Manager};
 use crate::error::{Error, Result};
 
 /// The most changes one transaction takes: enough to amortise the commit
@@ -33,7 +33,12 @@ const QUEUE: usize = 4096;
 trait Job: Send {
     /// Runs the change in its savepoint of the open transaction. Returns
     /// whether it is kept.
-    fn run(&mut self, conn: &mut DbConnection, retries: u32) -> bool;
+    fn run(
+        &mut self,
+        conn: &mut DbConnection,
+        retries: u32,
+        around: Option<&AroundChangeFn>,
+    ) -> bool;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
 }
@@ -49,10 +54,15 @@ where
     T: Send + 'static,
     F: FnMut(&mut DbConnection) -> Result<T> + Send + 'static,
 {
-    fn run(&mut self, conn: &mut DbConnection, retries: u32) -> bool {
+    fn run(
+        &mut self,
+        conn: &mut DbConnection,
+        retries: u32,
+        around: Option<&AroundChangeFn>,
+    ) -> bool {
         let mut attempt = 0;
         loop {
-            let outcome = in_savepoint(conn, &mut self.work);
+            let outcome = in_savepoint(conn, &mut self.work, around);
             match outcome {
                 Err(e) if e.is_retryable() && attempt < retries => {
                     attempt += 1;
@@ -83,20 +93,34 @@ where
     }
 }
 
-/// Runs `work` between `SAVEPOINT` and `RELEASE`, or rolls back to the
-/// savepoint when it fails.
+/// Runs `work` between `SAVEPOINT` and `RELEASE`, with the work `around`
+/// it, or rolls back to the savepoint when either fails.
 fn in_savepoint<T>(
     conn: &mut DbConnection,
     work: &mut impl FnMut(&mut DbConnection) -> Result<T>,
+    around: Option<&AroundChangeFn>,
 ) -> Result<T> {
     type Transactions = <DbConnection as Connection>::TransactionManager;
     Transactions::begin_transaction(conn)?;
-    match work(conn) {
+    let outcome = (|| {
+        if let Some(around) = around {
+            around(conn, Change::Started)?;
+        }
+        let value = work(conn)?;
+        if let Some(around) = around {
+            around(conn, Change::Succeeded)?;
+        }
+        Ok(value)
+    })();
+    match outcome {
         Ok(value) => {
             Transactions::commit_transaction(conn)?;
             Ok(value)
         }
         Err(e) => {
+            if let Some(around) = around {
+                let _ = around(conn, Change::Failed);
+            }
             Transactions::rollback_transaction(conn)?;
             Err(e)
         }
@@ -114,6 +138,7 @@ pub(super) struct WriterConfig {
     pub manager: Manager,
     pub retries: u32,
     pub before_commit: Arc<RwLock<Option<BeforeCommit>>>,
+    pub around_change: Arc<RwLock<Option<AroundChange>>>,
 }
 
 impl Writer {
@@ -227,9 +252,20 @@ fn commit_batch(
         .read()
         .map(|h| h.clone())
         .unwrap_or_default();
+    let around = config
+        .around_change
+        .read()
+        .map(|h| h.clone())
+        .unwrap_or_default();
     let mut attempt = 0;
     loop {
-        match try_batch(conn, batch, config.retries, hook.as_deref()) {
+        match try_batch(
+            conn,
+            batch,
+            config.retries,
+            hook.as_deref(),
+            around.as_deref(),
+        ) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && attempt < config.retries => {
                 attempt += 1;
@@ -249,10 +285,11 @@ fn try_batch(
     batch: &mut [Box<dyn Job>],
     retries: u32,
     hook: Option<&super::BeforeCommitFn>,
+    around: Option<&AroundChangeFn>,
 ) -> Result<()> {
     super::begin_write(conn)?;
     for job in batch.iter_mut() {
-        job.run(conn, retries);
+        job.run(conn, retries, around);
     }
     let sealed = match hook {
         Some(hook) => hook(conn),
