@@ -50,6 +50,25 @@ pub enum Act {
 /// The rule book: which right allows which act.
 pub fn may(conn: &mut DbConnection, actor: &Actor, act: Act, dataset: Uuid) -> Result<()> {
     let holders = Holders::load(conn, dataset)?;
+    rule(&holders, actor, act)
+}
+
+/// [`can_see`] and then [`may`], from one read of the register: 404 for a
+/// dataset the actor may not know of, 403 for one it sees but may not act
+/// on.
+pub fn require(conn: &mut DbConnection, actor: &Actor, act: Act, dataset: &Listing) -> Result<()> {
+    let holders = Holders::load(conn, dataset.id)?;
+    let visible = dataset.status == DatasetStatus::Listed
+        || actor.roles.is_oversight()
+        || holders.holds_any(actor.id)
+        || is_licensee(conn, actor, dataset.id)?;
+    if !visible {
+        return Err(Error::not_found("dataset"));
+    }
+    rule(&holders, actor, act)
+}
+
+fn rule(holders: &Holders, actor: &Actor, act: Act) -> Result<()> {
     let holds = |kind| holders.holds(actor.id, kind);
     let (allowed, needs) = match act {
         Act::Edit => (

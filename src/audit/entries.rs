@@ -160,7 +160,8 @@ fn filtered(
             audit_entries::leaf_hash,
         ))
         .order(audit_entries::idx.asc())
-        .into_boxed();
+        .into_boxed()
+        .filter(tree::planned_afresh());
     let clamp = |i: u64| i64::try_from(i).unwrap_or(i64::MAX);
     if let Some(after) = after {
         query = query.filter(audit_entries::idx.gt(clamp(after)));

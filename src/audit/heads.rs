@@ -69,6 +69,7 @@ impl HeadRow {
 /// The newest head, if any.
 pub(crate) fn latest(conn: &mut DbConnection) -> Result<Option<TreeHead>> {
     audit_tree_heads::table
+        .filter(tree::planned_afresh())
         .order(audit_tree_heads::tree_size.desc())
         .select(HeadRow::as_select())
         .first(conn)
@@ -79,6 +80,7 @@ pub(crate) fn latest(conn: &mut DbConnection) -> Result<Option<TreeHead>> {
 
 pub(crate) fn latest_size(conn: &mut DbConnection) -> Result<Option<u64>> {
     let size: Option<i64> = audit_tree_heads::table
+        .filter(tree::planned_afresh())
         .select(diesel::dsl::max(audit_tree_heads::tree_size))
         .first(conn)?;
     Ok(size.map(|s| s.max(0) as u64))
@@ -91,6 +93,7 @@ pub(crate) fn at_sizes(conn: &mut DbConnection, sizes: Vec<i64>) -> Result<HashM
     }
     audit_tree_heads::table
         .filter(audit_tree_heads::tree_size.eq_any(sizes))
+        .filter(tree::planned_afresh())
         .select(HeadRow::as_select())
         .load(conn)?
         .into_iter()

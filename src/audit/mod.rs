@@ -145,9 +145,9 @@ impl<T> Recorded<T> {
 /// five or more per entry), see [`around_change`].
 #[derive(Default)]
 struct Pending {
-    /// The log size before the change, and the next index to give out;
-    /// `None` until the change's first entry takes the head row.
-    head: Option<(i64, i64)>,
+    /// The batch's next index when the change started, to go back to if it
+    /// fails.
+    start: Option<i64>,
     entries: Vec<EntryRow>,
     parties: Vec<(String, i64)>,
     nodes: Vec<(merkle::NodeId, merkle::Hash)>,
@@ -164,46 +164,112 @@ struct EntryRow {
     leaf_hash: Vec<u8>,
 }
 
+/// The log's head as a batch moves it: the size it found, and the next
+/// index to give out. The head row is written once, as the batch ends.
+#[derive(Clone, Copy)]
+struct BatchHead {
+    found: i64,
+    next: i64,
+}
+
 thread_local! {
     /// The change the database writer is running on this thread, if its
     /// entries are being gathered.
     static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+    /// The head of the batch the writer is running on this thread.
+    static BATCH: std::cell::Cell<Option<BatchHead>> = const { std::cell::Cell::new(None) };
 }
 
-/// Installed with [`crate::store::Db::set_around_change`]: a change's entries
-/// are gathered from its start and written, with the log's new size, when
-/// its work has succeeded — still inside its savepoint, so a failure to
-/// write them rolls the change back with its entries.
+/// Installed with [`crate::store::Db::set_around_change`]. A batch takes
+/// the log's head as it begins and writes the new size as it ends; each of
+/// its changes has its entries gathered from its start and written when its
+/// work has succeeded — still inside its savepoint, so a failure to write
+/// them rolls the change back with its entries, and a change that fails
+/// gives its indexes back.
 pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
     use crate::store::Change;
     match change {
+        // Every batch takes the log's head before its changes lock any row
+        // of theirs: on PostgreSQL batches of several instances then take
+        // their locks in one order (head first) and cannot deadlock, as a
+        // batch that took a row in one change and the head in the next,
+        // against one that did the opposite, would. (SQLite's write
+        // transaction holds the database already.)
+        Change::BatchBegun => {
+            let size = take_head(conn)?;
+            BATCH.with(|b| {
+                b.set(Some(BatchHead {
+                    found: size,
+                    next: size,
+                }))
+            });
+            Ok(())
+        }
         Change::Started => {
-            PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
+            let start = BATCH.with(|b| b.get()).map(|h| h.next);
+            PENDING.with(|p| {
+                *p.borrow_mut() = Some(Pending {
+                    start,
+                    ..Pending::default()
+                })
+            });
             Ok(())
         }
         Change::Failed => {
-            PENDING.with(|p| *p.borrow_mut() = None);
+            if let Some(pending) = PENDING.with(|p| p.borrow_mut().take())
+                && let Some(start) = pending.start
+            {
+                BATCH.with(|b| {
+                    if let Some(head) = b.get() {
+                        b.set(Some(BatchHead {
+                            next: start,
+                            ..head
+                        }));
+                    }
+                });
+            }
             Ok(())
         }
         Change::Succeeded => match PENDING.with(|p| p.borrow_mut().take()) {
-            Some(pending) => pending.write(conn),
+            Some(pending) => pending.write_rows(conn),
             None => Ok(()),
+        },
+        Change::BatchEnding => match BATCH.with(|b| b.take()) {
+            Some(head) if head.next != head.found => {
+                use audit_log_head::dsl as log_head;
+                diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
+                    .set(log_head::size.eq(head.next))
+                    .execute(conn)?;
+                Ok(())
+            }
+            _ => Ok(()),
         },
     }
 }
 
-impl Pending {
-    /// The log's new size, then the rows.
-    fn write(self, conn: &mut DbConnection) -> Result<()> {
-        let Some((_, next)) = self.head else {
-            return Ok(());
-        };
-        use audit_log_head::dsl as head;
-        diesel::update(head::audit_log_head.filter(head::id.eq(1)))
-            .set(head::size.eq(next))
-            .execute(conn)?;
-        self.write_rows(conn)
+/// Takes the log's head row for the rest of the transaction and reads the
+/// size: one round trip on PostgreSQL (`UPDATE … RETURNING`), two cached
+/// statements on SQLite.
+fn take_head(conn: &mut DbConnection) -> Result<i64> {
+    use audit_log_head::dsl as head;
+    if let DbConnection::Postgres(pg) = conn {
+        #[derive(diesel::QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            size: i64,
+        }
+        let row: Size =
+            diesel::sql_query("UPDATE audit_log_head SET size = size WHERE id = 1 RETURNING size")
+                .get_result(pg)?;
+        return Ok(row.size);
     }
+    diesel::update(head::audit_log_head.filter(head::id.eq(1)))
+        .set(head::size.eq(head::size))
+        .execute(conn)?;
+    Ok(head::audit_log_head
+        .filter(head::id.eq(1))
+        .select(head::size)
+        .first(conn)?)
 }
 
 /// Appends `entry` inside the caller's open transaction and returns its
@@ -216,37 +282,17 @@ impl Pending {
 /// once.
 pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     use audit_log_head::dsl as head;
-    let gathering = PENDING.with(|p| p.borrow().is_some());
+    // Inside a change of a batch the writer runs, the index comes from the
+    // batch's head; anywhere else the head row is moved at once.
+    let gathering = PENDING.with(|p| p.borrow().is_some()) && BATCH.with(|b| b.get()).is_some();
     let index = if gathering {
-        let reserved = PENDING.with(|p| {
-            p.borrow_mut()
-                .as_mut()
-                .and_then(|pending| pending.head.as_mut())
-                .map(|(_, next)| {
-                    let index = *next;
-                    *next += 1;
-                    index
-                })
-        });
-        match reserved {
-            Some(index) => index,
-            None => {
-                // The change's first entry: take the head row and read it.
-                diesel::update(head::audit_log_head.filter(head::id.eq(1)))
-                    .set(head::size.eq(head::size))
-                    .execute(conn)?;
-                let size: i64 = head::audit_log_head
-                    .filter(head::id.eq(1))
-                    .select(head::size)
-                    .first(conn)?;
-                PENDING.with(|p| {
-                    if let Some(pending) = p.borrow_mut().as_mut() {
-                        pending.head = Some((size, size + 1));
-                    }
-                });
-                size
-            }
-        }
+        BATCH.with(|b| {
+            let mut head = b.get().unwrap_or(BatchHead { found: 0, next: 0 });
+            let index = head.next;
+            head.next += 1;
+            b.set(Some(head));
+            index
+        })
     } else {
         diesel::update(head::audit_log_head.filter(head::id.eq(1)))
             .set(head::size.eq(head::size + 1))
@@ -288,7 +334,7 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
         });
     } else {
         Pending {
-            head: None,
+            start: None,
             entries: vec![row],
             parties,
             nodes,

@@ -83,6 +83,7 @@ pub async fn inclusion_proof(
             let is_party: i64 = audit_entry_parties::table
                 .filter(audit_entry_parties::account_id.eq(actor.id.to_string()))
                 .filter(audit_entry_parties::idx.eq(index as i64))
+                .filter(tree::planned_afresh())
                 .count()
                 .get_result(conn)?;
             if is_party == 0 {

@@ -26,6 +26,18 @@ fn to_hash(id: NodeId, bytes: Vec<u8>) -> Result<Hash> {
     })
 }
 
+/// A condition that is always true and makes diesel plan the statement
+/// afresh on every run instead of caching it as a prepared statement. The
+/// log's reads need it on PostgreSQL: a cached statement gets a generic plan
+/// after five runs, and one chosen while a table was small is a sequential
+/// scan, which PostgreSQL keeps as the table grows until an ANALYZE
+/// invalidates it (never, with autovacuum off). A fresh plan sees the
+/// table's real size and uses the index: the log stays O(log n) per read.
+/// (Appends do not read the tree: the writer keeps its right edge.)
+pub(crate) fn planned_afresh() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("TRUE")
+}
+
 fn db_index(index: u64) -> Result<i64> {
     i64::try_from(index).map_err(|_| Error::Internal(format!("audit index {index} is too large")))
 }
@@ -57,7 +69,8 @@ pub(crate) fn fetch(conn: &mut DbConnection, ids: &[NodeId]) -> Result<HashMap<N
                 .and(audit_tree_nodes::node_index.eq_any(indexes)),
         );
     }
-    let rows: Vec<(i32, i64, Vec<u8>)> = query.load(conn)?;
+    // Added last, so that it is ANDed with the ORs above.
+    let rows: Vec<(i32, i64, Vec<u8>)> = query.filter(planned_afresh()).load(conn)?;
     rows.into_iter()
         .map(|(level, index, hash)| {
             let id = NodeId {
@@ -185,6 +198,7 @@ pub(crate) fn log_size(conn: &mut DbConnection) -> Result<u64> {
 pub(crate) fn backfill(conn: &mut DbConnection) -> Result<u64> {
     let stored: Option<i64> = audit_tree_nodes::table
         .filter(audit_tree_nodes::level.eq(0))
+        .filter(planned_afresh())
         .select(diesel::dsl::max(audit_tree_nodes::node_index))
         .first(conn)?;
     let first = stored.map_or(0, |last| last + 1);

@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::lineage;
-use super::rows::{DatasetRow, audit_dataset, invalid_state, load, load_visible};
+use super::rows::{DatasetRow, audit_dataset, invalid_state, load, load_for, load_visible};
 use super::types::{Dataset, DatasetPatch, DelistInput, NewDataset, Price, ReviewInput};
 use crate::access::certificate::Issuer;
 use crate::access::{self, Act};
@@ -207,8 +207,7 @@ pub async fn update(
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
             lock_row!(conn, datasets, id.to_string());
-            let row = load_visible(conn, Some(&actor), id)?;
-            access::may(conn, &actor, Act::Edit, id)?;
+            let row = load_for(conn, &actor, id, Act::Edit)?;
             if !matches!(row.status, DatasetStatus::Draft | DatasetStatus::Rejected) {
                 return Err(invalid_state(&row, "edit"));
             }
@@ -322,8 +321,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
             lock_row!(conn, datasets, id.to_string());
-            let row = load_visible(conn, Some(&actor), id)?;
-            access::may(conn, &actor, Act::Publish, id)?;
+            let row = load_for(conn, &actor, id, Act::Publish)?;
             if row.classification == Classification::Core {
                 return Err(Error::refused(
                     Code::CoreDataNotTradable,
@@ -452,8 +450,7 @@ pub async fn delist(
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
             lock_row!(conn, datasets, id.to_string());
-            let row = load_visible(conn, Some(&actor), id)?;
-            access::may(conn, &actor, Act::Delist, id)?;
+            let row = load_for(conn, &actor, id, Act::Delist)?;
             if !matches!(
                 row.status,
                 DatasetStatus::Listed | DatasetStatus::PendingReview

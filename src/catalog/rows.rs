@@ -157,6 +157,20 @@ pub fn load_visible(
     }
 }
 
+/// Loads a listing the actor may see and act on: 404 for one it may not
+/// know of, 403 for one it sees but may not `act` on (one read of the
+/// rights register for both).
+pub fn load_for(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: Uuid,
+    act: access::Act,
+) -> Result<DatasetRow> {
+    let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
+    access::require(conn, actor, act, &row.listing()?)?;
+    Ok(row)
+}
+
 /// Several listings by id, whoever asks.
 pub fn load_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<DatasetRow>> {
     let mut rows = Vec::with_capacity(ids.len());

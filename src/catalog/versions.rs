@@ -10,9 +10,9 @@ use futures_util::Stream;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rows::{DatasetRow, VersionRow, find_version, load_visible};
+use super::rows::{DatasetRow, VersionRow, find_version, load_for, load_visible};
 use super::types::{Version, VersionReviewInput, VersionStatus};
-use crate::access::{self, Act};
+use crate::access::Act;
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::domain::text::Reason;
 use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
@@ -84,10 +84,7 @@ where
         let actor = actor.clone();
         market
             .db
-            .read(move |conn| {
-                load_visible(conn, Some(&actor), id)?;
-                access::may(conn, &actor, Act::AddVersion, id)
-            })
+            .read(move |conn| load_for(conn, &actor, id, Act::AddVersion).map(|_| ()))
             .await?;
     }
     let key = format!("datasets/{id}/{}", Uuid::new_v4());
@@ -134,8 +131,7 @@ async fn record_version(
             // row is locked first: whether the version needs review rests on
             // its classification and status.
             crate::store::lock_row!(conn, datasets, id.to_string());
-            let row = load_visible(conn, Some(&actor), id)?;
-            access::may(conn, &actor, Act::AddVersion, id)?;
+            let row = load_for(conn, &actor, id, Act::AddVersion)?;
             let created_at = domain::now();
             let status = if needs_review(&row) {
                 VersionStatus::PendingReview

@@ -71,13 +71,9 @@ impl Manager {
             // JIT compilation pays off for long analytic queries, not for
             // these short ones; the recursive lineage query's row estimates
             // would otherwise trigger it and spend most of its time compiling.
-            // Prepared statements are cached per connection; a cached
-            // statement's generic plan, chosen once while a table was small,
-            // would be kept as it grows (a sequential scan of the audit log,
-            // say). Custom plans are made for each execution's values.
             DbConnection::Postgres(_) => {
                 format!(
-                    "SET statement_timeout = {}; SET jit = off; SET plan_cache_mode = force_custom_plan",
+                    "SET statement_timeout = {}; SET jit = off",
                     self.statement_timeout_ms
                 )
             }
@@ -118,6 +114,8 @@ pub type BeforeCommit = Arc<BeforeCommitFn>;
 /// Where a change stands, for work the writer runs around each one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
+    /// A batch's transaction has begun, before any of its changes runs.
+    BatchBegun,
     /// Its work is about to run, inside its savepoint.
     Started,
     /// Its work succeeded; still inside its savepoint, so an error here
@@ -125,6 +123,9 @@ pub enum Change {
     Succeeded,
     /// It failed and was rolled back.
     Failed,
+    /// Every change of the batch has run; the transaction is about to be
+    /// sealed and committed.
+    BatchEnding,
 }
 
 pub type AroundChangeFn = dyn Fn(&mut DbConnection, Change) -> Result<()> + Send + Sync;
@@ -205,12 +206,18 @@ impl Db {
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
         let before_commit = Arc::new(RwLock::new(None));
         let around_change = Arc::new(RwLock::new(None));
-        let writer = writer::Writer::start(writer::WriterConfig {
-            manager,
-            retries: settings.retries,
-            before_commit: before_commit.clone(),
-            around_change: around_change.clone(),
-        })?;
+        // One writer per instance: SQLite has one writer at a time anyway,
+        // and on PostgreSQL every batch takes the audit log's head first
+        // (see `Change::BatchBegun`), so a second writer would only wait.
+        let writer = writer::Writer::start(
+            writer::WriterConfig {
+                manager,
+                retries: settings.retries,
+                before_commit: before_commit.clone(),
+                around_change: around_change.clone(),
+            },
+            1,
+        )?;
         Ok(Db {
             pool,
             url: Arc::new(url),

@@ -142,12 +142,18 @@ pub(super) struct WriterConfig {
 }
 
 impl Writer {
-    /// Starts the writer thread; it ends when the last handle is dropped.
-    pub(super) fn start(config: WriterConfig) -> std::io::Result<Writer> {
+    /// Starts `threads` writer threads taking from one queue; they end when
+    /// the last handle is dropped.
+    pub(super) fn start(config: WriterConfig, threads: u32) -> std::io::Result<Writer> {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("datamarket-writer".into())
-            .spawn(move || run(config, receiver))?;
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let config = Arc::new(config);
+        for n in 0..threads.max(1) {
+            let (config, receiver) = (config.clone(), receiver.clone());
+            std::thread::Builder::new()
+                .name(format!("datamarket-writer-{n}"))
+                .spawn(move || run(&config, &receiver))?;
+        }
         Ok(Writer { queue })
     }
 
@@ -197,17 +203,27 @@ impl Writer {
     }
 }
 
-/// The writer thread: connect, then take batches until every handle is gone.
-fn run(config: WriterConfig, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
-    let mut conn: Option<DbConnection> = None;
-    while let Some(first) = receiver.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+/// Takes the next batch: waits for one change, then takes whatever else is
+/// waiting. `None` once every handle is gone.
+fn next_batch(
+    receiver: &std::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>,
+) -> Option<Vec<Box<dyn Job>>> {
+    let mut receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+    let first = receiver.blocking_recv()?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
+    }
+    Some(batch)
+}
+
+/// A writer thread: connect, then take batches until every handle is gone.
+fn run(config: &WriterConfig, receiver: &std::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>) {
+    let mut conn: Option<DbConnection> = None;
+    while let Some(mut batch) = next_batch(receiver) {
         let connection = match conn.take() {
             Some(c) => Ok(c),
             None => config
@@ -227,7 +243,7 @@ fn run(config: WriterConfig, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
                 continue;
             }
         };
-        let committed = commit_batch(&mut connection, &mut batch, &config);
+        let committed = commit_batch(&mut connection, &mut batch, config);
         let healthy =
             !<DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
                 &mut connection,
@@ -288,13 +304,23 @@ fn try_batch(
     around: Option<&AroundChangeFn>,
 ) -> Result<()> {
     super::begin_write(conn)?;
+    if let Some(around) = around
+        && let Err(e) = around(conn, Change::BatchBegun)
+    {
+        let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+        return Err(e);
+    }
     for job in batch.iter_mut() {
         job.run(conn, retries, around);
     }
-    let sealed = match hook {
-        Some(hook) => hook(conn),
+    let ended = match around {
+        Some(around) => around(conn, Change::BatchEnding),
         None => Ok(()),
     };
+    let sealed = ended.and_then(|()| match hook {
+        Some(hook) => hook(conn),
+        None => Ok(()),
+    });
     let outcome = sealed.and_then(|()| {
         <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
             .map_err(Error::from)
