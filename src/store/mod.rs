@@ -142,7 +142,12 @@ macro_rules! insert_rows {
         match $conn {
             _ if rows.is_empty() => 0usize,
             $crate::store::DbConnection::Postgres(c) => {
-                ::diesel::insert_into($table).values(&rows).execute(c)?
+                // Within PostgreSQL's 65,535 bind parameters per statement.
+                let mut inserted = 0;
+                for chunk in rows.chunks(2_000) {
+                    inserted += ::diesel::insert_into($table).values(chunk).execute(c)?;
+                }
+                inserted
             }
             $crate::store::DbConnection::Sqlite(c) => {
                 let mut inserted = 0;
