@@ -36,6 +36,21 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
         .with("parameter", "limit"));
     }
     let cursor = page::parse_cursor(query.cursor.as_deref())?;
+    // No stored text holds control characters (domain::text refuses them),
+    // and neither index takes them in a query (SQLite's FTS5 chokes on NUL,
+    // PostgreSQL refuses it in any text).
+    for (name, value) in [("q", &query.q), ("tag", &query.tag)] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(Error::refused(
+                Code::InvalidParameter,
+                format!("{name} must not contain control characters"),
+            )
+            .with("parameter", name));
+        }
+    }
     let terms = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => Vec::new(),
         Some(q) if q.chars().count() > MAX_QUERY_CHARS => {

@@ -326,6 +326,10 @@ both_backends! {
         let long = "字".repeat(201);
         let reply = app.client.get(app.url("/api/v1/datasets")).query(&[("q", long.as_str())]).send().await.unwrap();
         TestApp::read(reply).await.problem(400, "invalid-parameter");
+        // Control characters (a NUL broke SQLite's full-text query) are refused.
+        search("交\u{0}通").await.problem(400, "invalid-parameter");
+        search("a\u{8}b").await.problem(400, "invalid-parameter");
+        app.get("/api/v1/datasets?tag=traffic%00", None).await.problem(400, "invalid-parameter");
     }
 
     async fn catalog_pages_are_stable(app: TestApp) {
