@@ -26,6 +26,7 @@ LAYERS = [
     ("operator tools", ["backup"]),
     ("http", ["gateway", "client"]),
     ("services", ["grants"]),
+    ("", ["trading"]),
     ("", ["rights"]),
     ("", ["catalog"]),
     ("", ["accounts"]),

@@ -3,11 +3,13 @@ state, then writes what schemathesis needs: a token per role and
 dictionaries of real identifiers, so that generated requests reach real
 resources as well as random ones.
 
-Usage: python schemathesis_seed.py BASE_URL OUT_DIR
+Usage: python schemathesis_seed.py BASE_URL OUT_DIR PAYMENT_SECRET
 Admin, regulator and auditor accounts must exist already (created with
 `datamarket admin create-account`), with the password below.
 """
 
+import hashlib
+import hmac
 import json
 import sys
 
@@ -76,6 +78,27 @@ abroad = request(important, cross_border=True, destination_country="SG")
 call("POST", f"/access-requests/{abroad}/approve", provider)
 call("POST", f"/grants/{grant}/tokens", consumer)
 
+# Trading: offers, money in through a signed callback, orders in two
+# states, a payout on hold.
+def offer(dataset_id, amount, instant):
+    body = {"plan": "one_off", "price": {"amount": amount, "currency": "CNY"}, "max_downloads": 5,
+            "processing": False, "instant": instant}
+    return call("POST", f"/datasets/{dataset_id}/offers", provider, body)["id"]
+
+
+instant_offer = offer(listed, 500, True)
+approval_offer = offer(derived, 700, False)
+consumer_id = call("GET", "/accounts/me", consumer)["id"]
+provider_id = call("GET", "/accounts/me", provider)["id"]
+notice = json.dumps({"payment_id": "seed-1", "account": consumer_id, "amount": 100000,
+                     "currency": "CNY", "status": "succeeded"}).encode()
+signature = "sha256=" + hmac.new(sys.argv[3].encode(), notice, hashlib.sha256).hexdigest()
+call("POST", "/payments/callbacks", raw=notice, content_type="application/json",
+     headers={"Payment-Signature": signature})
+settled = call("POST", "/orders", consumer, {"offer": instant_offer})["id"]
+waiting = call("POST", "/orders", consumer, {"offer": approval_offer})["id"]
+payout = call("POST", "/payouts", provider, {"amount": 100, "currency": "CNY"})["id"]
+
 registrations, certificates = [], []
 for ds in [listed, derived, draft]:
     for right in call("GET", f"/datasets/{ds}/rights", provider)["history"]:
@@ -83,7 +106,8 @@ for ds in [listed, derived, draft]:
         if right.get("certificate"):
             certificates.append(right["certificate"])
 
-ids = [listed, derived, draft, core, important, pending_review, granted, pending, abroad, grant]
+ids = [listed, derived, draft, core, important, pending_review, granted, pending, abroad, grant,
+       instant_offer, approval_offer, settled, waiting, payout, consumer_id, provider_id]
 config = f"""
 # Written by .ci/schemathesis_seed.py at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
 [dictionaries.ids]
@@ -91,6 +115,12 @@ values = {json.dumps(ids)}
 
 [dictionaries.datasets]
 values = {json.dumps([listed, derived, draft, core, important, pending_review])}
+
+[dictionaries.offers]
+values = {json.dumps([instant_offer, approval_offer])}
+
+[dictionaries.accounts]
+values = {json.dumps([consumer_id, provider_id])}
 
 [dictionaries.versions]
 values = [1, 2]
@@ -120,6 +150,8 @@ values = ["not-found", "invalid-state", "core-data-not-tradable", "grant-revoked
 "query.second" = {{ dictionary = "positions", probability = 0.7 }}
 "query.size" = {{ dictionary = "positions", probability = 0.7 }}
 "body.dataset" = {{ dictionary = "datasets", probability = 0.5 }}
+"body.offer" = {{ dictionary = "offers", probability = 0.5 }}
+"body.account" = {{ dictionary = "accounts", probability = 0.5 }}
 """
 with open(f"{OUT}/schemathesis.toml", "w") as f:
     f.write(config)

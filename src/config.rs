@@ -42,6 +42,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub throttle: ThrottleSettings,
     pub cors: CorsSettings,
+    pub trading: TradingSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -201,6 +202,16 @@ pub struct ThrottleSettings {
 pub struct CorsSettings {
     /// Origins allowed to call the API from a browser; empty = CORS off.
     pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingSettings {
+    /// The platform's fee on every sale, in basis points of the price.
+    pub platform_fee_bps: u32,
+    /// The secret shared with the payment provider, with which it signs
+    /// its callbacks; empty = callbacks refused.
+    pub payment_secret: Secret,
 }
 
 /// A configuration value that must never reach a log line.
@@ -368,6 +379,12 @@ impl Settings {
             return Err(invalid(
                 "audit.origin",
                 "must be one non-empty word without spaces or \"+\" (e.g. example.com/audit)",
+            ));
+        }
+        if self.trading.platform_fee_bps > 5_000 {
+            return Err(invalid(
+                "trading.platform_fee_bps",
+                "must be at most 5000 (50%)",
             ));
         }
         if self.throttle.window_secs == 0

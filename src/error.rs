@@ -54,6 +54,9 @@ problem_codes! {
     MethodNotAllowed = "method-not-allowed", "The method is not allowed on this resource";
     AlreadyExists = "already-exists", "It already exists";
     InvalidState = "invalid-state", "Not allowed in the current state";
+    InsufficientFunds = "insufficient-funds", "The wallet does not hold enough";
+    IdempotencyKeyReused = "idempotency-key-reused", "The Idempotency-Key was used for another request";
+    InvalidSignature = "invalid-signature", "The request's signature does not verify";
     PayloadTooLarge = "payload-too-large", "The request body is too large";
     UnsupportedMediaType = "unsupported-media-type", "The content type is not accepted";
     NotAcceptable = "not-acceptable", "No acceptable representation";

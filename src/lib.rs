@@ -21,5 +21,6 @@ pub mod page;
 pub mod rights;
 pub mod store;
 pub mod tokens;
+pub mod trading;
 
 pub use market::Market;

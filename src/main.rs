@@ -51,6 +51,9 @@ enum Command {
     /// Rights registration certificates.
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// The market's books.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Copy the running market into DIR, consistently, while it serves:
     /// the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump of one
     /// snapshot), the platform keys and the file store's payloads, with
@@ -81,6 +84,56 @@ enum CertificateCommand {
 enum AdminCommand {
     /// Create an account with any roles (regulators, auditors, admins).
     CreateAccount(CreateAccount),
+    /// Credit an account's wallet with money received outside the payment
+    /// provider (a bank transfer, say). Idempotent on --reference: crediting
+    /// the same reference again moves nothing.
+    Credit(Credit),
+}
+
+#[derive(Args)]
+struct Credit {
+    /// The account's id.
+    #[arg(long)]
+    account: uuid::Uuid,
+    /// Minor units (fen for CNY): 12345 CNY minor units are 123.45 yuan.
+    #[arg(long)]
+    amount: i64,
+    /// ISO 4217 code.
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+    /// The operator's reference for the money received (e.g. the bank
+    /// transfer's id); recorded in the ledger and the audit log.
+    #[arg(long)]
+    reference: String,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Check the books: every journal entry and every currency sums to
+    /// zero, no wallet is negative, every order's escrow matches its state,
+    /// and every journal entry is the one the audit log recorded. Without
+    /// --server or --export, reads the configured database directly.
+    Check(LedgerCheckArgs),
+}
+
+#[derive(Args)]
+struct LedgerCheckArgs {
+    /// A server's base URL: downloads its ledger export and verifies its
+    /// whole audit log (an auditor's or regulator's token).
+    #[arg(long, conflicts_with = "export")]
+    server: Option<String>,
+    #[arg(long, env = "DATAMARKET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The JWKS to trust with --server, a URL or a file (default: the server's own).
+    #[arg(long)]
+    jwks: Option<String>,
+    /// A file saved from GET /api/v1/ledger/export (checks the books'
+    /// invariants; the audit log is not at hand).
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -176,6 +229,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Audit(command) = &cli.command {
         return audit_command(command).await;
     }
+    if let Command::Ledger(LedgerCommand::Check(args)) = &cli.command
+        && (args.server.is_some() || args.export.is_some())
+    {
+        return ledger_check_remote(args).await;
+    }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Serve => serve(settings).await,
@@ -190,6 +248,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateAccount(args)) => create_account(settings, args).await,
+        Command::Admin(AdminCommand::Credit(args)) => credit(settings, args).await,
+        Command::Ledger(LedgerCommand::Check(args)) => ledger_check_local(settings, &args).await,
         Command::Keys(KeysCommand::Rotate) => {
             let kid = PlatformKeys::rotate(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!(
@@ -276,6 +336,96 @@ async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), S
         println!("(shown once: hand it to the account's owner over a safe channel)");
     }
     Ok(())
+}
+
+async fn credit(settings: Settings, args: Credit) -> Result<(), String> {
+    let market = tokio::task::spawn_blocking(move || Market::open(settings))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let recorded = datamarket::trading::operator_credit(
+        &market,
+        args.account,
+        args.amount,
+        &args.currency,
+        &args.reference,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let payment = recorded.value;
+    if payment.duplicate {
+        println!(
+            "reference {} was credited before ({} {} to {} in journal entry {}): nothing moved",
+            args.reference, payment.amount, payment.currency, payment.account, payment.journal
+        );
+    } else {
+        println!(
+            "credited {} {} (minor units) to {} in journal entry {} (audit entries {:?})",
+            payment.amount,
+            payment.currency,
+            payment.account,
+            payment.journal,
+            recorded.audit_indexes
+        );
+    }
+    Ok(())
+}
+
+fn print_ledger_report(
+    report: &datamarket::trading::CheckReport,
+    json: bool,
+) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{report}");
+        if report.holds() {
+            println!();
+        }
+    }
+    if report.holds() {
+        Ok(())
+    } else {
+        Err("the books do not hold".into())
+    }
+}
+
+async fn ledger_check_local(settings: Settings, args: &LedgerCheckArgs) -> Result<(), String> {
+    let db = datamarket::store::Db::connect(&settings.database).map_err(|e| e.to_string())?;
+    let report = db
+        .read(datamarket::trading::books::check_against_log)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_ledger_report(&report, args.json)
+}
+
+async fn ledger_check_remote(args: &LedgerCheckArgs) -> Result<(), String> {
+    use datamarket::audit::verify::Problem;
+    use datamarket::client::{audit as remote, ledger};
+    let report = match (&args.server, &args.export) {
+        (Some(url), _) => {
+            let server = remote::Server {
+                url: url.clone(),
+                token: args.token.clone(),
+            };
+            ledger::check_server(&server, args.jwks.as_deref()).await
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| Problem::Error(format!("cannot read {}: {e}", path.display())))
+            .and_then(|text| ledger::check_export(&text)),
+        (None, None) => Err(Problem::Error("give --server or --export".into())),
+    };
+    match report {
+        Ok(report) => print_ledger_report(&report, args.json),
+        Err(Problem::Failed(failure)) => {
+            println!("{failure}");
+            Err("the audit log does not verify".into())
+        }
+        Err(Problem::Error(message)) => Err(message),
+    }
 }
 
 fn generate_password() -> String {

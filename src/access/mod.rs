@@ -43,6 +43,8 @@ pub enum Act {
     ReadContent,
     /// Approve or reject access requests, and revoke grants.
     DecideAccess,
+    /// Put offers on the listing and change them: the operation right.
+    Sell,
     /// Transfer or delegate a right of this kind.
     Move(RightKind),
 }
@@ -76,7 +78,7 @@ fn rule(holders: &Holders, actor: &Actor, act: Act) -> Result<()> {
             "the holding or the operation right",
         ),
         Act::AddVersion => (holds(RightKind::Holding), "the holding right"),
-        Act::Publish => (holds(RightKind::Operation), "the operation right"),
+        Act::Publish | Act::Sell => (holds(RightKind::Operation), "the operation right"),
         Act::Delist => (
             holds(RightKind::Holding) || holds(RightKind::Operation) || actor.has(Role::Regulator),
             "the holding or the operation right",
@@ -149,6 +151,19 @@ pub fn may_process(conn: &mut DbConnection, actor: &Actor, source: Uuid) -> Resu
     Ok(holders.holds(actor.id, RightKind::Holding)
         || holders.holds(actor.id, RightKind::Processing)
         || register::licensed(conn, actor.id, source, true)?)
+}
+
+/// What a product derived from `source` owes it on each sale, in basis
+/// points: nothing when the actor holds the holding or processing right
+/// itself, else the royalty of the processing licence it holds (the
+/// highest, if several are in force).
+pub fn processing_royalty(conn: &mut DbConnection, actor: &Actor, source: Uuid) -> Result<u32> {
+    let holders = Holders::load(conn, source)?;
+    if holders.holds(actor.id, RightKind::Holding) || holders.holds(actor.id, RightKind::Processing)
+    {
+        return Ok(0);
+    }
+    register::processing_royalty(conn, actor.id, source)
 }
 
 /// Whether `actor` holds a licence over the dataset that has not been

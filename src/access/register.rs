@@ -352,6 +352,9 @@ pub struct Licence {
     pub processing: bool,
     pub not_before: NaiveDateTime,
     pub not_after: NaiveDateTime,
+    /// For a processing licence bought under an offer: what a product
+    /// derived from the dataset owes it on each sale.
+    pub royalty_bps: u32,
 }
 
 /// Records the licence a new grant confers.
@@ -364,9 +367,42 @@ pub fn record_licence(conn: &mut DbConnection, licence: &Licence) -> Result<()> 
             licences::processing.eq(licence.processing),
             licences::not_before.eq(licence.not_before),
             licences::not_after.eq(licence.not_after),
+            licences::royalty_bps.eq(licence.royalty_bps as i32),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Moves a licence's end, when a subscription is renewed.
+pub fn extend_licence(
+    conn: &mut DbConnection,
+    grant: Uuid,
+    not_after: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(licences::table.filter(licences::grant_id.eq(grant.to_string())))
+        .set(licences::not_after.eq(not_after))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The highest royalty among the account's processing licences in force
+/// over the dataset.
+pub(super) fn processing_royalty(
+    conn: &mut DbConnection,
+    account: Uuid,
+    dataset: Uuid,
+) -> Result<u32> {
+    let now = domain::to_db_time(domain::now());
+    let bps: Option<i32> = licences::table
+        .filter(licences::licensee_id.eq(account.to_string()))
+        .filter(licences::dataset_id.eq(dataset.to_string()))
+        .filter(licences::ended_at.is_null())
+        .filter(licences::processing.eq(true))
+        .filter(licences::not_before.le(now))
+        .filter(licences::not_after.gt(now))
+        .select(diesel::dsl::max(licences::royalty_bps))
+        .first(conn)?;
+    Ok(bps.unwrap_or(0).max(0) as u32)
 }
 
 /// Ends the licence of a revoked grant.

@@ -74,6 +74,22 @@ market_words!(
         DataTokenIssued = "data_token.issued",
         DeliveryCompleted = "delivery.completed",
         DeliveryRefused = "delivery.refused",
+        OfferCreated = "offer.created",
+        OfferRevised = "offer.revised",
+        OfferWithdrawn = "offer.withdrawn",
+        OrderPlaced = "order.placed",
+        OrderPaid = "order.paid",
+        OrderFulfilled = "order.fulfilled",
+        OrderSettled = "order.settled",
+        OrderCancelled = "order.cancelled",
+        OrderDeclined = "order.declined",
+        OrderExpired = "order.expired",
+        OrderRefunded = "order.refunded",
+        LedgerPosted = "ledger.posted",
+        PaymentReceived = "payment.received",
+        PayoutRequested = "payout.requested",
+        PayoutPaid = "payout.paid",
+        PayoutRejected = "payout.rejected",
     }
 );
 
@@ -447,6 +463,39 @@ pub struct EntryRecord {
     pub parties: Vec<String>,
     #[schema(value_type = Object)]
     pub detail: Value,
+}
+
+/// The records at `indexes`, as their canonical bytes say, for entries
+/// whose bytes still hash to their stored leaf (an altered entry is left
+/// out, so whoever asked sees it missing).
+pub fn records_at(
+    conn: &mut DbConnection,
+    indexes: &[u64],
+) -> Result<std::collections::HashMap<u64, EntryRecord>> {
+    use crate::store::schema::audit_entries;
+    let mut found = std::collections::HashMap::with_capacity(indexes.len());
+    for chunk in indexes.chunks(500) {
+        let wanted: Vec<i64> = chunk.iter().map(|i| *i as i64).collect();
+        let rows: Vec<(i64, String, Vec<u8>)> = audit_entries::table
+            .filter(audit_entries::idx.eq_any(wanted))
+            .select((
+                audit_entries::idx,
+                audit_entries::canonical,
+                audit_entries::leaf_hash,
+            ))
+            .load(conn)?;
+        for (idx, canonical, leaf) in rows {
+            if merkle::leaf_hash(canonical.as_bytes()).as_slice() != leaf.as_slice() {
+                continue;
+            }
+            if let Ok(record) = serde_json::from_str::<EntryRecord>(&canonical)
+                && record.index == idx as u64
+            {
+                found.insert(record.index, record);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Only auditors and regulators read the trail as a whole.

@@ -14,8 +14,8 @@ pub mod versions;
 
 pub use listings::{create, delist, get, publish, review, set_provider, update};
 pub use rows::{
-    DatasetRow, VersionRow, find_version, latest_sha256, load, load_many, load_visible, payloads,
-    version_exists, versions_of,
+    DatasetRow, VersionRow, find_version, latest_sha256, latest_version, load, load_for, load_many,
+    load_visible, payloads, version_exists, versions_of,
 };
 pub use search::search;
 pub use types::{

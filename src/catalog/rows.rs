@@ -205,6 +205,14 @@ pub fn version_exists(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<
 }
 
 /// The SHA-256 of the listing's newest payload, if it has one.
+/// The number of a dataset's newest version, if it has one.
+pub fn latest_version(conn: &mut DbConnection, id: Uuid) -> Result<Option<i32>> {
+    Ok(dataset_versions::table
+        .filter(dataset_versions::dataset_id.eq(id.to_string()))
+        .select(diesel::dsl::max(dataset_versions::number))
+        .first::<Option<i32>>(conn)?)
+}
+
 pub fn latest_sha256(conn: &mut DbConnection, id: Uuid) -> Result<Option<String>> {
     Ok(dataset_versions::table
         .filter(dataset_versions::dataset_id.eq(id.to_string()))

@@ -27,7 +27,7 @@ pub struct Server {
 }
 
 impl Server {
-    fn api(&self, path: &str) -> String {
+    pub(crate) fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.url.trim_end_matches('/'))
     }
 
@@ -49,7 +49,7 @@ impl Server {
         Err(Problem::Error(format!("GET {url}: {status}: {detail}")))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         client: &reqwest::Client,
         url: &str,
@@ -112,6 +112,18 @@ pub async fn verify_server(
     trusted: Option<&str>,
     options: Options,
 ) -> Result<Report, Problem> {
+    verify_server_reading(server, jwks, trusted, options, &mut |_| {}).await
+}
+
+/// [`verify_server`], handing each verified entry to `read` as well (for
+/// checks that compare the log with something else, such as the ledger).
+pub async fn verify_server_reading(
+    server: &Server,
+    jwks: Option<&str>,
+    trusted: Option<&str>,
+    options: Options,
+    read: &mut (dyn FnMut(&ServedEntry) + Send),
+) -> Result<Report, Problem> {
     let client = reqwest::Client::new();
     let keys = server_keys(server, jwks).await?;
     let trusted = trusted
@@ -152,7 +164,8 @@ pub async fn verify_server(
                     format!("the server sent something else than an entry ({e})"),
                 )
             })?;
-            verifier.push(entry)?;
+            verifier.push(entry.clone())?;
+            read(&entry);
         }
         buffer.drain(..consumed);
         if finished {

@@ -4,6 +4,7 @@
 //! the JWKS a certificate or checkpoint is checked against.
 
 pub mod audit;
+pub mod ledger;
 
 use serde_json::Value;
 

@@ -21,6 +21,7 @@ use utoipa_actix_web::AppExt;
         crate::grants::RequestRole,
         crate::grants::RequestState,
         crate::grants::GrantRole,
+        crate::trading::OrderRole,
     )),
     tags(
         (name = "system", description = "Health, keys and problem types"),
@@ -28,6 +29,7 @@ use utoipa_actix_web::AppExt;
         (name = "catalog", description = "Listings, versions and payloads"),
         (name = "rights", description = "Property rights, certificates, lineage and provenance"),
         (name = "grants", description = "Access requests, grants, data tokens"),
+        (name = "trading", description = "Offers, orders, wallets, payments, payouts, statements and the ledger"),
         (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]

@@ -21,19 +21,23 @@ pub fn status_of(code: Code) -> StatusCode {
         MalformedBody | InvalidParameter | InvalidCursor | InvalidProofRequest => {
             StatusCode::BAD_REQUEST
         }
-        Unauthenticated | InvalidToken | InvalidCredentials => StatusCode::UNAUTHORIZED,
+        Unauthenticated | InvalidToken | InvalidCredentials | InvalidSignature => {
+            StatusCode::UNAUTHORIZED
+        }
         WrongRole | AccountSuspended | NotPermitted | LacksProcessingRight | NoGrant
         | GrantNotYetValid | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory
         | VersionUnderReview => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-        AlreadyExists | InvalidState => StatusCode::CONFLICT,
+        AlreadyExists | InvalidState | InsufficientFunds => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         InvalidBody | ValidationFailed | WeakPassword | CoreDataNotTradable | NoVersion
-        | PurposeRequired | DerivationCycle => StatusCode::UNPROCESSABLE_ENTITY,
+        | PurposeRequired | DerivationCycle | IdempotencyKeyReused => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,

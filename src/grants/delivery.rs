@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::purchases;
 use super::rows::GrantRow;
 use super::types::GrantStatus;
 use crate::access;
@@ -225,12 +226,17 @@ pub async fn open(
             let content = catalog::fetch(market, dataset, version, range).await?;
             let bytes = content.range.end - content.range.start;
             let sha256 = content.version.sha256.clone();
+            let fee_bps = market.settings.trading.platform_fee_bps;
             let counted = market
                 .db
-                .write(move |conn| count(conn, actor, &grant, number, &territory, bytes, &sha256))
+                .write(move |conn| {
+                    count(
+                        conn, actor, &grant, number, &territory, bytes, &sha256, fee_bps,
+                    )
+                })
                 .await?;
             match counted {
-                Ok(index) => Ok(Delivery::Payload(Recorded::new(content, vec![index]))),
+                Ok(indexes) => Ok(Delivery::Payload(Recorded::new(content, indexes))),
                 Err(error) => Err(error),
             }
         }
@@ -347,9 +353,11 @@ fn plan(
     }
 }
 
-/// Counts one download with a single conditional update, then records it;
-/// when the update finds nothing to count, records the refusal instead. The
+/// Counts one download with a single conditional update (and charges it,
+/// under a metered order), then records it; when the update finds nothing
+/// to count, or the buyer cannot pay, records the refusal instead. The
 /// inner result is the delivery's verdict; the outer one is the store's.
+#[allow(clippy::too_many_arguments)]
 fn count(
     conn: &mut DbConnection,
     actor: Uuid,
@@ -358,31 +366,51 @@ fn count(
     territory: &str,
     bytes: u64,
     sha256: &str,
-) -> Result<Result<u64>> {
+    fee_bps: u32,
+) -> Result<Result<Vec<u64>>> {
     let now = domain::to_db_time(domain::now());
-    let counted = diesel::update(
-        grants::table
-            .filter(grants::id.eq(&grant.id))
-            .filter(grants::status.eq(GrantStatus::Active))
-            .filter(grants::downloads_used.lt(grants::max_downloads))
-            .filter(grants::not_before.le(now))
-            .filter(grants::not_after.gt(now)),
-    )
-    .set(grants::downloads_used.eq(grants::downloads_used + 1))
-    .execute(conn)?;
+    // In a savepoint: a download the buyer cannot pay for is not counted.
+    let counted = conn.transaction(|conn| -> Result<Option<Option<u64>>> {
+        let counted = diesel::update(
+            grants::table
+                .filter(grants::id.eq(&grant.id))
+                .filter(grants::status.eq(GrantStatus::Active))
+                .filter(grants::downloads_used.lt(grants::max_downloads))
+                .filter(grants::not_before.le(now))
+                .filter(grants::not_after.gt(now)),
+        )
+        .set(grants::downloads_used.eq(grants::downloads_used + 1))
+        .execute(conn)?;
+        if counted == 0 {
+            return Ok(None);
+        }
+        Ok(Some(purchases::charge_metered(conn, grant, fee_bps)?))
+    });
+    let charge = match counted {
+        Ok(Some(charge)) => charge,
+        Ok(None) => {
+            // Lost a race (most likely for the last download) or the grant
+            // changed since the first look: refuse with what it says now.
+            let fresh = grants::table
+                .find(&grant.id)
+                .select(GrantRow::as_select())
+                .first::<GrantRow>(conn)?;
+            let error = refusal(&fresh, now, Some(territory))?.unwrap_or_else(|| {
+                Error::refused(Code::GrantExhausted, "the grant's downloads are used up")
+            });
+            append_refusal(conn, actor, &fresh, version, territory, &error)?;
+            return Ok(Err(error));
+        }
+        Err(error) if error.code() == Code::InsufficientFunds => {
+            append_refusal(conn, actor, grant, version, territory, &error)?;
+            return Ok(Err(error));
+        }
+        Err(error) => return Err(error),
+    };
     let fresh = grants::table
         .find(&grant.id)
         .select(GrantRow::as_select())
         .first::<GrantRow>(conn)?;
-    if counted == 0 {
-        // Lost a race (most likely for the last download) or the grant
-        // changed since the first look: refuse with what it says now.
-        let error = refusal(&fresh, now, Some(territory))?.unwrap_or_else(|| {
-            Error::refused(Code::GrantExhausted, "the grant's downloads are used up")
-        });
-        append_refusal(conn, actor, &fresh, version, territory, &error)?;
-        return Ok(Err(error));
-    }
     if fresh.downloads_used >= fresh.max_downloads {
         // The count just taken was the last: only this delivery can see it
         // reach the limit, so the change to exhausted cannot race another.
@@ -401,9 +429,10 @@ fn count(
             "territory": territory,
             "download": fresh.downloads_used,
             "of": fresh.max_downloads,
+            "charge": charge,
         }),
     )?;
-    Ok(Ok(index))
+    Ok(Ok(charge.into_iter().chain([index]).collect()))
 }
 
 fn append_refusal(

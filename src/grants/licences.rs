@@ -26,16 +26,27 @@ use crate::page;
 use crate::store::schema::{access_requests, grants};
 use crate::store::{DbConnection, lock_row, transition};
 use crate::tokens::{self, DATA_AUDIENCE, DataClaims};
+use crate::trading;
 
 /// Creates the grant an approval makes, with the licence it confers, in the
-/// approval's transaction.
+/// approval's transaction. A grant an order bought carries the order, and
+/// its licence the royalty the offer set for products derived from it.
 pub(super) fn create_grant(
     conn: &mut DbConnection,
     request: &RequestRow,
     dataset: &DatasetRow,
     licensor: Uuid,
     policy: Policy,
-) -> Result<u64> {
+) -> Result<(Uuid, u64)> {
+    let order = request
+        .order_id
+        .as_deref()
+        .map(domain::id_from_db)
+        .transpose()?;
+    let royalty_bps = match order {
+        Some(order) if policy.processing => trading::orders::terms_of(conn, order)?.royalty_bps,
+        _ => 0,
+    };
     let id = domain::new_id();
     let now = domain::to_db_time(domain::now());
     let not_before = domain::to_db_time(policy.not_before);
@@ -57,6 +68,7 @@ pub(super) fn create_grant(
             grants::processing.eq(policy.processing),
             grants::status.eq(GrantStatus::Active),
             grants::created_at.eq(now),
+            grants::order_id.eq(&request.order_id),
         ))
         .execute(conn)?;
     register::record_licence(
@@ -68,6 +80,7 @@ pub(super) fn create_grant(
             processing: policy.processing,
             not_before,
             not_after,
+            royalty_bps,
         },
     )?;
     diesel::update(access_requests::table.find(&request.id))
@@ -76,7 +89,7 @@ pub(super) fn create_grant(
             access_requests::updated_at.eq(now),
         ))
         .execute(conn)?;
-    audit::append(
+    let index = audit::append(
         conn,
         Entry {
             actor: Some(licensor),
@@ -84,9 +97,15 @@ pub(super) fn create_grant(
             dataset: Some(dataset.uuid()?),
             subject: id.to_string(),
             parties: vec![licensor, request.consumer()?],
-            detail: json!({ "request": request.id, "policy": policy }),
+            detail: json!({
+                "request": request.id,
+                "policy": policy,
+                "order": order,
+                "royalty_bps": royalty_bps,
+            }),
         },
-    )
+    )?;
+    Ok((id, index))
 }
 
 pub(super) fn load_grant(conn: &mut DbConnection, id: &str) -> Result<Option<GrantRow>> {

@@ -10,12 +10,14 @@
 pub mod delivery;
 pub mod licences;
 pub mod policy;
+pub mod purchases;
 pub mod requests;
 mod rows;
 pub mod sweeper;
 pub mod types;
 
 pub use licences::{get_grant, issue_data_token, list_grants, odrl_policy, revoke};
+pub use purchases::{NewOrder, cancel_order, place_order, renew_order};
 pub use requests::{approve, create_request, get_request, list_requests, reject, review, withdraw};
 pub use sweeper::{spawn_sweeper, sweep_grants, sweep_requests};
 pub use types::{

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::licences::create_grant;
 use super::policy;
+use super::purchases;
 use super::rows::RequestRow;
 use super::types::{
     AccessRequest, ApproveInput, NewRequest, PolicyOverride, ReasonInput, RequestPage,
@@ -26,6 +27,7 @@ use crate::market::Market;
 use crate::page;
 use crate::store::schema::access_requests;
 use crate::store::{DbConnection, transition};
+use crate::trading::orders::Closing;
 
 pub(super) fn wrong_state(row: &RequestRow, doing: &str) -> Error {
     Error::refused(
@@ -103,17 +105,17 @@ fn audit_request(
     )
 }
 
-/// Expires a pending request whose time is up, recording it. Returns the
-/// audit index when it did (and not when another request or the sweeper
-/// did first).
+/// Expires a pending request whose time is up, recording it (and
+/// refunding the order it carries). Returns the audit indexes when it did
+/// (none when another request or the sweeper did first).
 pub(super) fn expire_if_due(
     conn: &mut DbConnection,
     row: &mut RequestRow,
     dataset: &DatasetRow,
-) -> Result<Option<u64>> {
+) -> Result<Vec<u64>> {
     let now = domain::to_db_time(domain::now());
     if row.state != RequestState::Pending || row.expires_at > now {
-        return Ok(None);
+        return Ok(vec![]);
     }
     let made = transition!(conn, access_requests, &row.id,
         state: [RequestState::Pending] => RequestState::Expired,
@@ -121,19 +123,104 @@ pub(super) fn expire_if_due(
     if !made.made() {
         *row = load_request(conn, domain::id_from_db(&row.id)?)?
             .ok_or_else(|| Error::not_found("access request"))?;
-        return Ok(None);
+        return Ok(vec![]);
     }
     row.state = RequestState::Expired;
     row.updated_at = now;
-    let index = audit_request(
+    let mut indexes = vec![audit_request(
         conn,
         None,
         Action::AccessRequestExpired,
         row,
         dataset,
         json!({ "state": RequestState::Expired, "expired_at": domain::format_time(domain::from_db_time(row.expires_at)) }),
+    )?];
+    indexes.extend(purchases::close_order(conn, row, None, Closing::Expired)?);
+    Ok(indexes)
+}
+
+/// A new access request, as the consumer asked or as an order makes it.
+pub(super) struct NewRow<'a> {
+    pub dataset: &'a DatasetRow,
+    pub consumer: Uuid,
+    pub purpose: &'a str,
+    pub duration_days: u32,
+    pub max_downloads: u32,
+    pub processing: bool,
+    pub destination: Option<String>,
+    pub message: Option<&'a str>,
+    pub ttl: Duration,
+    pub order: Option<Uuid>,
+    /// The policy an order's approval makes (the offer's terms).
+    pub policy: Option<PolicyOverride>,
+}
+
+/// Writes a request and its audit entry, in the caller's transaction.
+pub(super) fn insert_request(conn: &mut DbConnection, new: NewRow) -> Result<(RequestRow, u64)> {
+    let cross_border = new.destination.is_some();
+    let requires_review = cross_border
+        && (new.dataset.classification == Classification::Important || new.dataset.personal_data);
+    let id = domain::new_id();
+    let now = domain::now();
+    let policy = new
+        .policy
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    diesel::insert_into(access_requests::table)
+        .values((
+            access_requests::id.eq(id.to_string()),
+            access_requests::dataset_id.eq(&new.dataset.id),
+            access_requests::consumer_id.eq(new.consumer.to_string()),
+            access_requests::purpose.eq(new.purpose),
+            access_requests::duration_days.eq(new.duration_days as i32),
+            access_requests::max_downloads.eq(new.max_downloads as i32),
+            access_requests::processing.eq(new.processing),
+            access_requests::cross_border.eq(cross_border),
+            access_requests::destination_country.eq(&new.destination),
+            access_requests::message.eq(new.message),
+            access_requests::state.eq(RequestState::Pending),
+            access_requests::requires_review.eq(requires_review),
+            access_requests::created_at.eq(domain::to_db_time(now)),
+            access_requests::updated_at.eq(domain::to_db_time(now)),
+            access_requests::expires_at.eq(domain::to_db_time(now + new.ttl)),
+            access_requests::policy.eq(policy),
+            access_requests::order_id.eq(new.order.map(|o| o.to_string())),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            on_unique_violation(e, || match new.order {
+                None => Error::refused(
+                    Code::AlreadyExists,
+                    "you have an open request for this dataset; withdraw it or wait for the decision",
+                ),
+                Some(_) => Error::refused(
+                    Code::AlreadyExists,
+                    "you have an open order for this dataset awaiting the provider; cancel it or wait for the decision",
+                ),
+            })
+        })?;
+    let row =
+        load_request(conn, id)?.ok_or_else(|| Error::Internal("new request vanished".into()))?;
+    let index = audit_request(
+        conn,
+        Some(new.consumer),
+        Action::AccessRequestCreated,
+        &row,
+        new.dataset,
+        json!({
+            "purpose": new.purpose,
+            "duration_days": new.duration_days,
+            "max_downloads": new.max_downloads,
+            "processing": new.processing,
+            "cross_border": cross_border,
+            "destination_country": new.destination,
+            "requires_review": requires_review,
+            "order": new.order,
+        }),
     )?;
-    Ok(Some(index))
+    Ok((row, index))
 }
 
 /// A consumer asks for licensed access to a listed dataset.
@@ -214,54 +301,21 @@ pub async fn create_request(
                     "you already hold rights over this dataset",
                 ));
             }
-            let requires_review = input.cross_border
-                && (dataset.classification == Classification::Important || dataset.personal_data);
-            let id = domain::new_id();
-            let now = domain::now();
-            diesel::insert_into(access_requests::table)
-                .values((
-                    access_requests::id.eq(id.to_string()),
-                    access_requests::dataset_id.eq(&dataset.id),
-                    access_requests::consumer_id.eq(actor.id.to_string()),
-                    access_requests::purpose.eq(purpose.as_str()),
-                    access_requests::duration_days.eq(input.duration_days as i32),
-                    access_requests::max_downloads.eq(input.max_downloads as i32),
-                    access_requests::processing.eq(input.processing),
-                    access_requests::cross_border.eq(input.cross_border),
-                    access_requests::destination_country.eq(&destination),
-                    access_requests::message.eq(message.as_ref().map(Message::as_str)),
-                    access_requests::state.eq(RequestState::Pending),
-                    access_requests::requires_review.eq(requires_review),
-                    access_requests::created_at.eq(domain::to_db_time(now)),
-                    access_requests::updated_at.eq(domain::to_db_time(now)),
-                    access_requests::expires_at.eq(domain::to_db_time(now + ttl)),
-                ))
-                .execute(conn)
-                .map_err(|e| {
-                    on_unique_violation(e, || {
-                        Error::refused(
-                            Code::AlreadyExists,
-                            "you have an open request for this dataset; withdraw it or wait for the decision",
-                        )
-                    })
-                })?;
-            let row = load_request(conn, id)?
-                .ok_or_else(|| Error::Internal("new request vanished".into()))?;
-            let index = audit_request(
+            let (row, index) = insert_request(
                 conn,
-                Some(actor.id),
-                Action::AccessRequestCreated,
-                &row,
-                &dataset,
-                json!({
-                    "purpose": purpose,
-                    "duration_days": input.duration_days,
-                    "max_downloads": input.max_downloads,
-                    "processing": input.processing,
-                    "cross_border": input.cross_border,
-                    "destination_country": destination,
-                    "requires_review": requires_review,
-                }),
+                NewRow {
+                    dataset: &dataset,
+                    consumer: actor.id,
+                    purpose: purpose.as_str(),
+                    duration_days: input.duration_days,
+                    max_downloads: input.max_downloads,
+                    processing: input.processing,
+                    destination: destination.clone(),
+                    message: message.as_ref().map(Message::as_str),
+                    ttl,
+                    order: None,
+                    policy: None,
+                },
             )?;
             Ok(Recorded::new(row.to_request()?, vec![index]))
         })
@@ -280,10 +334,7 @@ pub async fn get_request(
         .write(move |conn| {
             let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
             let expired = expire_if_due(conn, &mut row, &dataset)?;
-            Ok(Recorded::new(
-                row.to_request()?,
-                expired.into_iter().collect(),
-            ))
+            Ok(Recorded::new(row.to_request()?, expired))
         })
         .await
 }
@@ -343,54 +394,109 @@ pub async fn approve(
     input: ApproveInput,
 ) -> Result<Recorded<AccessRequest>> {
     let home = market.settings.catalog.home_territory.clone();
+    let fee_bps = market.settings.trading.platform_fee_bps;
     let actor = actor.clone();
     market
         .db
         .write(move |conn| {
             let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
             require_decider(conn, &actor, &row)?;
-            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
-                .into_iter()
-                .collect();
+            let mut indexes = expire_if_due(conn, &mut row, &dataset)?;
             if row.state != RequestState::Pending {
                 return Err(wrong_state(&row, "approve"));
             }
-            let overrides = input.policy.clone().unwrap_or_default();
-            // Checked now, so that the approver hears of a bad policy at once.
-            let policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
-            let now = domain::to_db_time(domain::now());
-            let next = if row.requires_review {
-                RequestState::UnderReview
-            } else {
-                RequestState::Approved
+            let overrides = match (&row.order_id, &input.policy) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "policy",
+                        "an order's terms are its offer's: approve it as it is",
+                    ));
+                }
+                (Some(_), None) => stored_policy(&row)?,
+                (None, policy) => policy.clone().unwrap_or_default(),
             };
-            let overrides_json =
-                serde_json::to_string(&overrides).map_err(|e| Error::Internal(e.to_string()))?;
-            let made = transition!(conn, access_requests, &row.id,
-                state: [RequestState::Pending] => next,
-                updated_at = now,
-                decided_by = actor.id.to_string(),
-                decided_at = now,
-                policy = &overrides_json);
-            if !made.made() {
-                return Err(lost(conn, &row.id, "approve")?);
-            }
-            row.state = next;
-            indexes.push(audit_request(
-                conn,
-                Some(actor.id),
-                Action::AccessRequestApproved,
-                &row,
-                &dataset,
-                json!({ "state": next, "policy": overrides }),
+            indexes.extend(approve_in(
+                conn, actor.id, &mut row, &dataset, &overrides, &home, fee_bps,
             )?);
-            if next == RequestState::Approved {
-                indexes.push(create_grant(conn, &row, &dataset, actor.id, policy)?);
-            }
             let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
             Ok(Recorded::new(row.to_request()?, indexes))
         })
         .await
+}
+
+/// The policy stored with a request (an approval awaiting review, or an
+/// order's terms).
+fn stored_policy(row: &RequestRow) -> Result<PolicyOverride> {
+    match row.policy.as_deref() {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored policy: {e}")))
+        }
+        None => Ok(PolicyOverride::default()),
+    }
+}
+
+/// Approves a pending request in the caller's transaction: to review, or to
+/// a grant (and the order it carries settled).
+pub(super) fn approve_in(
+    conn: &mut DbConnection,
+    decider: Uuid,
+    row: &mut RequestRow,
+    dataset: &DatasetRow,
+    overrides: &PolicyOverride,
+    home: &str,
+    fee_bps: u32,
+) -> Result<Vec<u64>> {
+    // Checked now, so that the approver hears of a bad policy at once.
+    let policy = policy::resolve(conn, row, overrides, domain::now(), home)?;
+    let now = domain::to_db_time(domain::now());
+    let next = if row.requires_review {
+        RequestState::UnderReview
+    } else {
+        RequestState::Approved
+    };
+    let overrides_json =
+        serde_json::to_string(overrides).map_err(|e| Error::Internal(e.to_string()))?;
+    let made = transition!(conn, access_requests, &row.id,
+        state: [RequestState::Pending] => next,
+        updated_at = now,
+        decided_by = decider.to_string(),
+        decided_at = now,
+        policy = &overrides_json);
+    if !made.made() {
+        return Err(lost(conn, &row.id, "approve")?);
+    }
+    row.state = next;
+    let mut indexes = vec![audit_request(
+        conn,
+        Some(decider),
+        Action::AccessRequestApproved,
+        row,
+        dataset,
+        json!({ "state": next, "policy": overrides }),
+    )?];
+    if next == RequestState::Approved {
+        indexes.extend(grant_approved(
+            conn, row, dataset, decider, policy, fee_bps,
+        )?);
+    }
+    Ok(indexes)
+}
+
+/// The grant an approval makes, and the order it fulfils settled.
+fn grant_approved(
+    conn: &mut DbConnection,
+    row: &RequestRow,
+    dataset: &DatasetRow,
+    licensor: Uuid,
+    policy: crate::grants::types::Policy,
+    fee_bps: u32,
+) -> Result<Vec<u64>> {
+    let (grant, index) = create_grant(conn, row, dataset, licensor, policy)?;
+    let mut indexes = vec![index];
+    indexes.extend(purchases::fulfil_order(
+        conn, row, grant, licensor, fee_bps,
+    )?);
+    Ok(indexes)
 }
 
 /// The holder (or broker) refuses.
@@ -407,9 +513,7 @@ pub async fn reject(
         .write(move |conn| {
             let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
             require_decider(conn, &actor, &row)?;
-            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
-                .into_iter()
-                .collect();
+            let mut indexes = expire_if_due(conn, &mut row, &dataset)?;
             if row.state != RequestState::Pending {
                 return Err(wrong_state(&row, "reject"));
             }
@@ -431,6 +535,12 @@ pub async fn reject(
                 &dataset,
                 json!({ "state": RequestState::Rejected, "reason": reason }),
             )?);
+            indexes.extend(purchases::close_order(
+                conn,
+                &row,
+                Some(actor.id),
+                Closing::Declined,
+            )?);
             let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
             Ok(Recorded::new(row.to_request()?, indexes))
         })
@@ -444,36 +554,52 @@ pub async fn withdraw(market: &Market, actor: &Actor, id: Uuid) -> Result<Record
         .db
         .write(move |conn| {
             let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
-            if row.consumer_id != actor.id.to_string() {
-                return Err(Error::refused(
-                    Code::NotPermitted,
-                    "only the requester withdraws a request",
-                ));
-            }
-            let mut indexes: Vec<u64> = expire_if_due(conn, &mut row, &dataset)?
-                .into_iter()
-                .collect();
-            if row.state != RequestState::Pending {
-                return Err(wrong_state(&row, "withdraw"));
-            }
-            let made = transition!(conn, access_requests, &row.id,
-                state: [RequestState::Pending] => RequestState::Withdrawn,
-                updated_at = domain::to_db_time(domain::now()));
-            if !made.made() {
-                return Err(lost(conn, &row.id, "withdraw")?);
-            }
-            indexes.push(audit_request(
-                conn,
-                Some(actor.id),
-                Action::AccessRequestWithdrawn,
-                &row,
-                &dataset,
-                json!({ "state": RequestState::Withdrawn }),
-            )?);
+            let indexes = withdraw_in(conn, &actor, &mut row, &dataset)?;
             let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
             Ok(Recorded::new(row.to_request()?, indexes))
         })
         .await
+}
+
+/// Withdraws a pending request in the caller's transaction (and cancels
+/// and refunds the order it carries).
+pub(super) fn withdraw_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &mut RequestRow,
+    dataset: &DatasetRow,
+) -> Result<Vec<u64>> {
+    if row.consumer_id != actor.id.to_string() {
+        return Err(Error::refused(
+            Code::NotPermitted,
+            "only the requester withdraws a request",
+        ));
+    }
+    let mut indexes = expire_if_due(conn, row, dataset)?;
+    if row.state != RequestState::Pending {
+        return Err(wrong_state(row, "withdraw"));
+    }
+    let made = transition!(conn, access_requests, &row.id,
+        state: [RequestState::Pending] => RequestState::Withdrawn,
+        updated_at = domain::to_db_time(domain::now()));
+    if !made.made() {
+        return Err(lost(conn, &row.id, "withdraw")?);
+    }
+    indexes.push(audit_request(
+        conn,
+        Some(actor.id),
+        Action::AccessRequestWithdrawn,
+        row,
+        dataset,
+        json!({ "state": RequestState::Withdrawn }),
+    )?);
+    indexes.extend(purchases::close_order(
+        conn,
+        row,
+        Some(actor.id),
+        Closing::Cancelled,
+    )?);
+    Ok(indexes)
 }
 
 /// A regulator's decision on a request under review.
@@ -489,6 +615,7 @@ pub async fn review(
         return Err(Error::invalid("reason", "must not be empty"));
     }
     let home = market.settings.catalog.home_territory.clone();
+    let fee_bps = market.settings.trading.platform_fee_bps;
     let actor = actor.clone();
     market
         .db
@@ -521,11 +648,7 @@ pub async fn review(
                 json!({ "decision": input.decision, "reason": reason, "state": next }),
             )?];
             if next == RequestState::Approved {
-                let overrides: PolicyOverride = match row.policy.as_deref() {
-                    Some(text) => serde_json::from_str(text)
-                        .map_err(|e| Error::Internal(format!("stored policy: {e}")))?,
-                    None => PolicyOverride::default(),
-                };
+                let overrides = stored_policy(&row)?;
                 // The window starts when the grant exists, not when the holder agreed.
                 let policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
                 let licensor = row
@@ -534,7 +657,16 @@ pub async fn review(
                     .map(domain::id_from_db)
                     .transpose()?
                     .ok_or_else(|| Error::Internal("a reviewed request has no approver".into()))?;
-                indexes.push(create_grant(conn, &row, &dataset, licensor, policy)?);
+                indexes.extend(grant_approved(
+                    conn, &row, &dataset, licensor, policy, fee_bps,
+                )?);
+            } else {
+                indexes.extend(purchases::close_order(
+                    conn,
+                    &row,
+                    Some(actor.id),
+                    Closing::Declined,
+                )?);
             }
             let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
             Ok(Recorded::new(row.to_request()?, indexes))

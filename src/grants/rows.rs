@@ -36,6 +36,7 @@ pub(crate) struct RequestRow {
     pub reviewed_at: Option<NaiveDateTime>,
     pub review_reason: Option<String>,
     pub grant_id: Option<String>,
+    pub order_id: Option<String>,
 }
 
 pub fn verdict(
@@ -86,6 +87,11 @@ impl RequestRow {
                 .as_deref()
                 .map(domain::id_from_db)
                 .transpose()?,
+            order: self
+                .order_id
+                .as_deref()
+                .map(domain::id_from_db)
+                .transpose()?,
         })
     }
 }
@@ -111,6 +117,7 @@ pub(crate) struct GrantRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_by: Option<String>,
     pub revoke_reason: Option<String>,
+    pub order_id: Option<String>,
 }
 
 impl GrantRow {
@@ -159,6 +166,11 @@ impl GrantRow {
             status: self.status_at(now)?,
             created_at: domain::from_db_time(self.created_at),
             revocation: verdict(&self.revoked_by, self.revoked_at, &self.revoke_reason)?,
+            order: self
+                .order_id
+                .as_deref()
+                .map(domain::id_from_db)
+                .transpose()?,
         })
     }
 

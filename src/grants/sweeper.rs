@@ -35,7 +35,7 @@ pub async fn sweep_requests(market: &Market) -> Result<usize> {
             for mut row in due {
                 let dataset = catalog::load(conn, row.dataset()?)?
                     .ok_or_else(|| Error::Internal("a request names a missing dataset".into()))?;
-                if expire_if_due(conn, &mut row, &dataset)?.is_some() {
+                if !expire_if_due(conn, &mut row, &dataset)?.is_empty() {
                     expired += 1;
                 }
             }

@@ -176,6 +176,9 @@ pub struct AccessRequest {
     pub review: Option<Verdict>,
     /// The grant approval created.
     pub grant: Option<Uuid>,
+    /// The order this request carries: its terms are the offer's, and its
+    /// decision settles or refunds the order.
+    pub order: Option<Uuid>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -192,6 +195,8 @@ pub struct Grant {
     pub status: GrantStatus,
     pub created_at: DateTime<Utc>,
     pub revocation: Option<Verdict>,
+    /// The order that bought this grant.
+    pub order: Option<Uuid>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -176,6 +176,7 @@ diesel::table! {
         dataset_id -> Text,
         source_id -> Text,
         source_version -> Integer,
+        royalty_bps -> Integer,
     }
 }
 
@@ -213,6 +214,7 @@ diesel::table! {
         reviewed_at -> Nullable<Timestamp>,
         review_reason -> Nullable<Text>,
         grant_id -> Nullable<Text>,
+        order_id -> Nullable<Text>,
     }
 }
 
@@ -236,6 +238,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<Text>,
         revoke_reason -> Nullable<Text>,
+        order_id -> Nullable<Text>,
     }
 }
 
@@ -250,6 +253,7 @@ diesel::table! {
         not_before -> Timestamp,
         not_after -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        royalty_bps -> Integer,
     }
 }
 
@@ -269,3 +273,129 @@ diesel::table! {
         last_success -> Timestamp,
     }
 }
+
+diesel::table! {
+    offers (id) {
+        id -> Text,
+        dataset_id -> Text,
+        version -> Integer,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_versions (offer_id, version) {
+        offer_id -> Text,
+        version -> Integer,
+        plan -> Text,
+        covers -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        period_days -> Nullable<Integer>,
+        term_days -> Integer,
+        max_downloads -> Integer,
+        purposes -> Text,
+        processing -> Bool,
+        territory -> Text,
+        royalty_bps -> Integer,
+        instant -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        offer_id -> Text,
+        offer_version -> Integer,
+        dataset_id -> Text,
+        buyer_id -> Text,
+        seller_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        state -> Text,
+        request_id -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        renewal_of -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ledger_balances (account, currency) {
+        account -> Text,
+        currency -> Text,
+        balance -> BigInt,
+    }
+}
+
+diesel::table! {
+    journal_entries (id) {
+        id -> Text,
+        kind -> Text,
+        order_id -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        created_at -> Timestamp,
+        audit_index -> BigInt,
+    }
+}
+
+diesel::table! {
+    postings (journal_id, line) {
+        journal_id -> Text,
+        line -> Integer,
+        account -> Text,
+        currency -> Text,
+        amount -> BigInt,
+        memo -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payments (payment_id) {
+        payment_id -> Text,
+        account_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        journal_id -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payouts (id) {
+        id -> Text,
+        account_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (account_id, key) {
+        account_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(postings -> journal_entries (journal_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    postings,
+    journal_entries,
+    orders,
+    offers,
+    offer_versions
+);

@@ -47,6 +47,13 @@ struct World {
     /// The holding right of the draft, and its certificate.
     registration: String,
     certificate: String,
+    /// An active offer on the listed dataset, and a withdrawn one.
+    offer: String,
+    withdrawn_offer: String,
+    /// The licensee's settled order under `offer`.
+    order: String,
+    /// The owner's payout, paid already.
+    paid_payout: String,
 }
 
 impl World {
@@ -119,6 +126,61 @@ async fn world(app: &TestApp) -> World {
         .post("/api/v1/access-requests", Some(&licensee.token), ask(2))
         .await;
     pending.expect(201);
+    // Trading: the licensee buys under an instant offer; the owner is paid
+    // out part of the sale.
+    let offer_on = |amount: i64| {
+        json!({"plan": "one_off", "price": {"amount": amount, "currency": "CNY"},
+               "max_downloads": 3, "processing": false, "instant": true})
+    };
+    let offer = app
+        .post(
+            &format!("/api/v1/datasets/{listed}/offers"),
+            Some(&owner.token),
+            offer_on(1_000),
+        )
+        .await;
+    offer.expect(201);
+    let withdrawn_offer = app
+        .post(
+            &format!("/api/v1/datasets/{listed}/offers"),
+            Some(&owner.token),
+            offer_on(5),
+        )
+        .await
+        .id();
+    app.post(
+        &format!("/api/v1/offers/{withdrawn_offer}/withdraw"),
+        Some(&owner.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    datamarket::trading::operator_credit(&app.market, licensee.id, 1_000, "CNY", "authz-setup")
+        .await
+        .unwrap();
+    let order = app
+        .post(
+            "/api/v1/orders",
+            Some(&licensee.token),
+            json!({"offer": offer.id()}),
+        )
+        .await;
+    order.expect(201);
+    let payout = app
+        .post(
+            "/api/v1/payouts",
+            Some(&owner.token),
+            json!({"amount": 10, "currency": "CNY"}),
+        )
+        .await;
+    payout.expect(201);
+    app.post(
+        &format!("/api/v1/payouts/{}/approve", payout.id()),
+        Some(&admin.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
     let rights = app
         .get(
             &format!("/api/v1/datasets/{draft}/rights"),
@@ -152,6 +214,10 @@ async fn world(app: &TestApp) -> World {
         licensee_id: licensee.id.to_string(),
         registration: holding["registration"].as_str().unwrap().to_owned(),
         certificate: holding["certificate"].as_str().unwrap().to_owned(),
+        offer: offer.id().to_string(),
+        withdrawn_offer: withdrawn_offer.to_string(),
+        order: order.id().to_string(),
+        paid_payout: payout.id().to_string(),
     }
 }
 
@@ -563,6 +629,191 @@ fn cases(w: &World) -> Vec<Case> {
             None,
             200,
             &[(Anonymous, 401)],
+        ),
+        // trading: offers
+        case(
+            Method::POST,
+            format!("/api/v1/datasets/{l}/offers"),
+            // Valid but for the royalty without processing: the operation
+            // right's holder gets through to 422.
+            Some(
+                json!({"plan": "one_off", "price": {"amount": 1, "currency": "CNY"},
+                        "max_downloads": 1, "processing": false, "royalty_bps": 10, "instant": true}),
+            ),
+            403,
+            &[(Anonymous, 401), (Owner, 422)],
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/datasets/{l}/offers"),
+            None,
+            200,
+            &public,
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/datasets/{d}/offers"),
+            None,
+            404,
+            &[(Owner, 200), (Regulator, 200), (Auditor, 200)],
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/offers/{}", w.offer),
+            None,
+            200,
+            &public,
+        ),
+        case(
+            Method::PUT,
+            format!("/api/v1/offers/{}", w.offer),
+            Some(
+                json!({"plan": "one_off", "price": {"amount": 1, "currency": "cny"},
+                        "max_downloads": 1, "processing": false, "instant": true}),
+            ),
+            403,
+            &[(Anonymous, 401), (Owner, 422)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/offers/{}/withdraw", w.withdrawn_offer),
+            None,
+            403,
+            &[(Anonymous, 401), (Owner, 409)],
+        ),
+        // trading: orders (consumers get through to "the offer was revised")
+        case(
+            Method::POST,
+            "/api/v1/orders".into(),
+            Some(json!({"offer": w.offer, "offer_version": 99})),
+            403,
+            &[(Anonymous, 401), (Licensee, 409), (OtherConsumer, 409)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/orders".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/orders/{}", w.order),
+            None,
+            404,
+            &[
+                (Anonymous, 401),
+                (Owner, 200),
+                (Licensee, 200),
+                (Regulator, 200),
+                (Auditor, 200),
+            ],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/orders/{}/cancel", w.order),
+            None,
+            404,
+            &[
+                (Anonymous, 401),
+                (Owner, 403),
+                (Licensee, 409),
+                (Regulator, 403),
+                (Auditor, 403),
+            ],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/orders/{}/renew", w.order),
+            None,
+            404,
+            &[
+                (Anonymous, 401),
+                (Owner, 403),
+                (Licensee, 409),
+                (Regulator, 403),
+                (Auditor, 403),
+            ],
+        ),
+        // trading: money
+        case(
+            Method::GET,
+            "/api/v1/wallet".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/accounts/{}/statement", w.licensee_id),
+            None,
+            403,
+            &[
+                (Anonymous, 401),
+                (Licensee, 200),
+                (Regulator, 200),
+                (Auditor, 200),
+            ],
+        ),
+        // Unsigned: nobody's token stands in for the provider's signature.
+        case(
+            Method::POST,
+            "/api/v1/payments/callbacks".into(),
+            Some(
+                json!({"payment_id": "x", "account": w.licensee_id, "amount": 1,
+                        "currency": "CNY", "status": "succeeded"}),
+            ),
+            401,
+            &public,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/payouts".into(),
+            Some(json!({"amount": 0, "currency": "CNY"})),
+            403,
+            &[(Anonymous, 401), (Owner, 422), (OtherProvider, 422)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/payouts".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/payouts/{}/approve", w.paid_payout),
+            None,
+            403,
+            &[(Anonymous, 401), (Admin, 409)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/payouts/{}/reject", w.paid_payout),
+            Some(json!({"reason": "late"})),
+            403,
+            &[(Anonymous, 401), (Admin, 409)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/ledger/trial-balance".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/ledger/export".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/ledger/check".into(),
+            None,
+            403,
+            &oversight_only,
         ),
         // entry 0 records the owner's registration: the owner is a party to it
         case(

@@ -21,3 +21,4 @@ mod races;
 mod rights;
 mod safeguards;
 mod scale_out;
+mod trading;

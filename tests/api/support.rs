@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 pub const PASSWORD: &str = "tangerine-orbit-42";
 
+/// The secret the test market shares with its (simulated) payment provider.
+pub const PAYMENT_SECRET: &str = "whsec-test-0123456789";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -216,6 +219,7 @@ impl TestApp {
         settings.auth.keys_dir = dir.path().join("keys");
         let (url, pg_schema) = fresh_database(backend, dir.path())?;
         settings.database.url = Secret::new(url);
+        settings.trading.payment_secret = Secret::new(PAYMENT_SECRET);
         tweak(&mut settings);
         let open_settings = settings.clone();
         let market = tokio::task::spawn_blocking(move || Market::open(open_settings))

@@ -202,13 +202,19 @@ pub(crate) fn record_derivation(
             derivations::created_at.eq(domain::to_db_time(domain::now())),
         ))
         .execute(conn)?;
+    let mut royalties = Vec::with_capacity(sources.len());
     for source in sources {
+        // What the processing licence used for this source set the derived
+        // product to owe it (nothing when the right is the actor's own).
+        let royalty_bps = access::processing_royalty(conn, actor, source.dataset)?;
+        royalties.push(json!({"source": source.dataset, "royalty_bps": royalty_bps}));
         diesel::insert_into(dataset_sources::table)
             .values((
                 dataset_sources::derivation_id.eq(derivation.to_string()),
                 dataset_sources::dataset_id.eq(&derived.id),
                 dataset_sources::source_id.eq(source.dataset.to_string()),
                 dataset_sources::source_version.eq(source.version),
+                dataset_sources::royalty_bps.eq(royalty_bps as i32),
             ))
             .execute(conn)?;
     }
@@ -253,9 +259,26 @@ pub(crate) fn record_derivation(
                 "sources": sources,
                 "classification": classification,
                 "personal_data": derived.personal_data || inherited_personal,
+                "royalties": royalties,
             }),
         },
     )
+}
+
+/// The sources `dataset` was derived from and the royalty, in basis
+/// points, each is owed on its sales (the highest any derivation from it
+/// recorded), by source id.
+pub fn royalties_owed(conn: &mut DbConnection, dataset: Uuid) -> Result<Vec<(String, u32)>> {
+    let rows: Vec<(String, i32)> = dataset_sources::table
+        .filter(dataset_sources::dataset_id.eq(dataset.to_string()))
+        .select((dataset_sources::source_id, dataset_sources::royalty_bps))
+        .load(conn)?;
+    let mut owed: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    for (source, bps) in rows {
+        let entry = owed.entry(source).or_insert(0);
+        *entry = (*entry).max(bps.max(0) as u32);
+    }
+    Ok(owed.into_iter().collect())
 }
 
 /// Every dataset derived, directly or not, from `dataset`.

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod grants;
 pub mod rights;
 pub mod system;
+pub mod trading;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -56,6 +57,26 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(grants::policy)
                 .service(grants::revoke)
                 .service(grants::data_token)
+                .service(trading::place_order)
+                .service(trading::list_orders)
+                .service(trading::get_order)
+                .service(trading::cancel_order)
+                .service(trading::renew_order)
+                .service(trading::create_offer)
+                .service(trading::offers_of_dataset)
+                .service(trading::get_offer)
+                .service(trading::revise_offer)
+                .service(trading::withdraw_offer)
+                .service(trading::wallet)
+                .service(trading::statement)
+                .service(trading::payment_callback)
+                .service(trading::request_payout)
+                .service(trading::list_payouts)
+                .service(trading::approve_payout)
+                .service(trading::reject_payout)
+                .service(trading::trial_balance)
+                .service(trading::ledger_export)
+                .service(trading::ledger_check)
                 .service(audit::entries)
                 .service(audit::checkpoint)
                 .service(audit::tree_heads)
