@@ -1,9 +1,13 @@
 //! The market's HTTP client: what the `datamarket` command uses when it
 //! talks to a server as any other client would (over the API, never to the
-//! database). Today that is the audit verifier and prover ([`audit`]) and
-//! the JWKS a certificate or checkpoint is checked against.
+//! database): the audit verifier and prover ([`audit`]), the JWKS a
+//! certificate or checkpoint is checked against, profiles and the HTTP
+//! session of the client commands ([`session`]), and the exit code of each
+//! kind of failure ([`error`]).
 
 pub mod audit;
+pub mod error;
+pub mod session;
 
 use serde_json::Value;
 
