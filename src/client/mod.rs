@@ -2,12 +2,14 @@
 //! talks to a server as any other client would (over the API, never to the
 //! database): the audit verifier and prover ([`audit`]), the JWKS a
 //! certificate or checkpoint is checked against, profiles and the HTTP
-//! session of the client commands ([`session`]), and the exit code of each
-//! kind of failure ([`error`]).
+//! session of the client commands ([`session`]), streamed uploads and
+//! resumable downloads ([`transfer`]), and the exit code of each kind of
+//! failure ([`error`]).
 
 pub mod audit;
 pub mod error;
 pub mod session;
+pub mod transfer;
 
 use serde_json::Value;
 
