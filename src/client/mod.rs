@@ -1,13 +1,17 @@
 //! The market's HTTP client: what the `datamarket` command uses when it
 //! talks to a server as any other client would (over the API, never to the
 //! database): the audit verifier and prover ([`audit`]), the JWKS a
-//! certificate or checkpoint is checked against, profiles and the HTTP
-//! session of the client commands ([`session`]), streamed uploads and
-//! resumable downloads ([`transfer`]), and the exit code of each kind of
-//! failure ([`error`]).
+//! certificate or checkpoint is checked against, and the client commands
+//! (`datamarket login`, `datasets …`, `download`, …): their command line
+//! ([`cli`]), what each does ([`commands`]), profiles and the HTTP session
+//! ([`session`]), streamed uploads and resumable downloads ([`transfer`]),
+//! and the exit code of each kind of failure ([`error`]).
 
 pub mod audit;
+pub mod cli;
+pub mod commands;
 pub mod error;
+mod render;
 pub mod session;
 pub mod transfer;
 
