@@ -289,6 +289,7 @@ both_backends! {
         assert_eq!(done["version"], 1);
         assert_eq!(std::fs::read(lab.path("traffic.csv")).unwrap(), csv);
         assert!(!exists(&lab.path("traffic.csv.part")));
+        assert_eq!(fetched.stderr, "", "no progress bar when standard error is no terminal");
         let shown = lab.run(&["grants", "show", &grant, "--output", "json"]).await;
         shown.ok();
         assert_eq!(shown.json()["downloads_used"], 1);
@@ -393,6 +394,22 @@ both_backends! {
         std::fs::write(acme.path("bus.csv"), b"line,late\n1,3\n").unwrap();
         acme.run(&["versions", "upload", &dataset, "bus.csv"]).await.ok();
         acme.run(&["datasets", "publish", &dataset]).await.ok();
+
+        let versions = lab.run(&["versions", "list", &dataset, "--output", "json"]).await;
+        versions.ok();
+        assert_eq!(versions.json()[0]["sha256"], sha256_hex(b"line,late\n1,3\n"));
+        // A draft edited: only what is given changes; nothing given is a usage error.
+        let draft = acme.create_dataset("Tram punctuality").await;
+        let edited = acme
+            .run(&["datasets", "edit", &draft, "--title", "Tram delays", "--tag", "tram", "--output", "json"])
+            .await;
+        edited.ok();
+        assert_eq!(edited.json()["title"], "Tram delays");
+        assert_eq!(edited.json()["tags"], serde_json::json!(["tram"]));
+        assert_eq!(edited.json()["license"], "CC-BY-4.0");
+        acme.run(&["datasets", "edit", &draft]).await.code(2);
+        // Another provider's draft does not exist for the consumer.
+        lab.run(&["datasets", "show", &draft]).await.code(4);
 
         // 404: exit 4, the problem's type printed; as JSON, the problem.
         let missing = uuid::Uuid::new_v4().to_string();
