@@ -510,3 +510,119 @@ fn completions_are_printed() {
         );
     }
 }
+
+/// A server that breaks the first download off halfway, then honours the
+/// Range the client resumes with: the CLI exits 6 and keeps FILE.part, and
+/// the next run asks for the rest only and checks the whole file.
+#[test]
+fn a_download_broken_off_is_resumed() {
+    use std::io::{BufRead, BufReader, Write};
+    let bytes = payload(256 * 1024);
+    let sha = sha256_hex(&bytes);
+    let dataset = uuid::Uuid::new_v4();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = bytes.clone();
+    let versions = serde_json::json!([{
+        "version": 1, "sha256": sha, "size": bytes.len(), "media_type": "application/octet-stream",
+        "created_at": "2026-01-01T00:00:00Z", "status": "available"
+    }])
+    .to_string();
+    let server = std::thread::spawn(move || {
+        let mut ranges = Vec::new();
+        // versions, broken content, versions, the rest.
+        for _ in 0..4 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let mut range = None;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if request.is_empty() {
+                    request = line.clone();
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = Some(value.trim().trim_end_matches('-').parse::<usize>().unwrap());
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut stream = stream;
+            if request.contains("/versions ") {
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{versions}",
+                    versions.len()
+                )
+                .unwrap();
+                continue;
+            }
+            ranges.push(range);
+            match range {
+                None => {
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: \"{sha}\"\r\nconnection: close\r\n\r\n",
+                        served.len()
+                    )
+                    .unwrap();
+                    stream.write_all(&served[..served.len() / 2]).unwrap();
+                    stream.flush().unwrap();
+                    // Broken off: the connection closes mid-body.
+                }
+                Some(start) => {
+                    write!(
+                        stream,
+                        "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {start}-{}/{}\r\netag: \"{sha}\"\r\nconnection: close\r\n\r\n",
+                        served.len() - start,
+                        served.len() - 1,
+                        served.len()
+                    )
+                    .unwrap();
+                    stream.write_all(&served[start..]).unwrap();
+                }
+            }
+        }
+        ranges
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_datamarket"))
+            .args(["download", &dataset.to_string(), "out.bin"])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("DATAMARKET_SERVER", &base)
+            .env("DATAMARKET_TOKEN", "a-token")
+            .env_remove("DATAMARKET_PROFILE")
+            .env_remove("DATAMARKET_DATA_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let broken = run();
+    assert_eq!(
+        broken.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("resume"));
+    let part = std::fs::read(home.path().join("out.bin.part")).unwrap();
+    assert_eq!(
+        part,
+        bytes[..bytes.len() / 2],
+        "the bytes that came are kept"
+    );
+    assert!(!exists(&home.path().join("out.bin")));
+    let resumed = run();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(std::fs::read(home.path().join("out.bin")).unwrap(), bytes);
+    assert!(!exists(&home.path().join("out.bin.part")));
+    assert_eq!(server.join().unwrap(), vec![None, Some(bytes.len() / 2)]);
+}
