@@ -1,6 +1,6 @@
 //! What each client command does over the API, and what it prints: the
-//! server's JSON for `--output json`, a few lines of text otherwise
-//! ([`super::render`]).
+//! server's JSON for `--output json`, a few lines of text otherwise (made
+//! by the private `render` module).
 
 use std::io::{IsTerminal, Read};
 
