@@ -401,9 +401,10 @@ pub enum GrantRoleArg {
 pub struct DownloadArgs {
     #[command(flatten)]
     pub connection: Connection,
-    /// The dataset [default with --grant: the grant's].
-    #[arg(required_unless_present = "grant")]
-    pub dataset: Option<Uuid>,
+    /// The dataset's id [default with --grant: the grant's, and a single
+    /// argument that is no id is FILE].
+    #[arg(required_unless_present = "grant", value_name = "DATASET")]
+    pub dataset: Option<String>,
     /// Where to save it [default: DATASET-vN here]; a directory gets that
     /// name inside. The transfer goes to FILE.part first.
     pub file: Option<PathBuf>,

@@ -641,16 +641,27 @@ async fn data_token(session: &Session, grant: Uuid, version: Option<i32>) -> Res
 
 async fn download(args: DownloadArgs) -> Result<Printed> {
     let session = Session::resolve(&args.connection.target())?;
+    // `download --grant G FILE`: the one argument is the file.
+    let (dataset, file) = match (args.dataset, args.file) {
+        (Some(first), file) => match first.parse::<Uuid>() {
+            Ok(id) => (Some(id), file),
+            Err(_) if file.is_none() && args.grant.is_some() => (None, Some(first.into())),
+            Err(_) => {
+                return Err(Failure::usage(format!("{first:?} is not a dataset id")));
+            }
+        },
+        (None, file) => (None, file),
+    };
     let mut spec = transfer::Download {
-        dataset: args.dataset.unwrap_or_default(),
+        dataset: dataset.unwrap_or_default(),
         version: args.version,
         data_token: args.data_token,
-        file: args.file,
+        file,
     };
     if let Some(grant) = args.grant {
         let token = data_token(&session, grant, args.version).await?;
         spec.data_token = token["access_token"].as_str().map(str::to_owned);
-        if args.dataset.is_none() {
+        if dataset.is_none() {
             spec.dataset = token["dataset"]
                 .as_str()
                 .and_then(|d| d.parse().ok())

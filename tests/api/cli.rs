@@ -293,6 +293,11 @@ both_backends! {
         let shown = lab.run(&["grants", "show", &grant, "--output", "json"]).await;
         shown.ok();
         assert_eq!(shown.json()["downloads_used"], 1);
+        // Or in one step: a data token for the grant, then the download.
+        lab.run(&["download", "--grant", &grant, "by-grant.csv"]).await.ok();
+        assert_eq!(std::fs::read(lab.path("by-grant.csv")).unwrap(), csv);
+        let shown = lab.run(&["grants", "show", &grant, "--output", "json"]).await;
+        assert_eq!(shown.json()["downloads_used"], 2);
 
         // The provider revokes; the unexpired token is refused, with the
         // refusal's exit code and the server's problem detail.
