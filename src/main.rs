@@ -66,6 +66,14 @@ enum Command {
         #[arg(long, default_value = "pg_dump")]
         pg_dump: PathBuf,
     },
+    // Client commands: see `client_commands` at the end of this file.
+    #[command(flatten)]
+    Client(datamarket::client::cli::ClientCommand),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +207,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cli = match client_commands(cli, &runtime) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -260,6 +272,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Backup { dir, pg_dump } => backup(settings, dir, pg_dump).await,
         Command::Certificate(_) => Ok(()),
         Command::Audit(_) => Ok(()),
+        Command::Client(_) | Command::Completions { .. } => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
             let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!("{}", keys.jwks());
@@ -595,4 +608,30 @@ async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::ve
             .map_err(|e| Problem::Error(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(report.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Client commands: `login`, `datasets …`, `download`, … talk to a server over
+// its API only (datamarket::client, docs/cli.md), with an exit code per kind
+// of failure; and `completions SHELL`.
+
+/// Carries out a client command or prints completions, answering the exit
+/// code; hands any other command back.
+fn client_commands(cli: Cli, runtime: &tokio::runtime::Runtime) -> Result<Cli, ExitCode> {
+    match cli.command {
+        Command::Client(command) => Err(ExitCode::from(
+            runtime.block_on(datamarket::client::cli::run(command)),
+        )),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "datamarket",
+                &mut std::io::stdout(),
+            );
+            Err(ExitCode::SUCCESS)
+        }
+        command => Ok(Cli { command, ..cli }),
+    }
 }

@@ -1,10 +1,21 @@
 //! The market's HTTP client: what the `datamarket` command uses when it
 //! talks to a server as any other client would (over the API, never to the
-//! database). Today that is the audit verifier and prover ([`audit`]) and
-//! the JWKS a certificate or checkpoint is checked against.
+//! database): the audit verifier and prover ([`audit`]), the ledger check
+//! against the verified log ([`ledger`]), the JWKS a
+//! certificate or checkpoint is checked against, and the client commands
+//! (`datamarket login`, `datasets …`, `download`, …): their command line
+//! ([`cli`]), what each does ([`commands`]), profiles and the HTTP session
+//! ([`session`]), streamed uploads and resumable downloads ([`transfer`]),
+//! and the exit code of each kind of failure ([`error`]).
 
 pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod error;
 pub mod ledger;
+mod render;
+pub mod session;
+pub mod transfer;
 
 use serde_json::Value;
 

@@ -12,6 +12,7 @@ mod authorization;
 mod backup;
 mod caching;
 mod catalog;
+mod cli;
 mod crash;
 mod gateway;
 mod grants;

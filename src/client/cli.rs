@@ -1,0 +1,547 @@
+//! The client commands' command line: `datamarket login`, `datasets …`,
+//! `download`, …, as clap types that `main.rs` flattens into the
+//! `datamarket` command, and [`run`], which carries one out and answers
+//! its exit code. docs/cli.md describes every command.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+use super::commands::{self, Printed};
+use super::error::Failure;
+use super::session::Target;
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Text for people.
+    #[default]
+    Human,
+    /// The server's JSON, for scripts (errors: the problem document).
+    Json,
+}
+
+/// Where the server is and as whom to talk to it; accepted after any
+/// client command.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Connection {
+    /// The server's base URL, e.g. http://127.0.0.1:8080 [default: the
+    /// profile's].
+    #[arg(long, global = true, env = "DATAMARKET_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The profile (a saved server and login) to use [default: the one
+    /// saved for --server, else "default"].
+    #[arg(long, global = true, env = "DATAMARKET_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Print text for people, or the server's JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Human, value_name = "FORMAT")]
+    pub output: Output,
+}
+
+impl Connection {
+    pub fn target(&self) -> Target {
+        Target {
+            server: self.server.clone(),
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// The client commands: a server's API as a command line.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Create an account on a server (providers and consumers; operators
+    /// make the other roles).
+    Register(RegisterArgs),
+    /// Log in to a server and save the token in a profile.
+    Login(LoginArgs),
+    /// Forget a profile's saved token.
+    Logout(LogoutArgs),
+    /// Show the account a profile (or DATAMARKET_TOKEN) acts as.
+    Whoami(Connection),
+    /// Find, show and manage dataset listings.
+    Datasets {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: DatasetsCommand,
+    },
+    /// Upload and list a dataset's payload versions.
+    Versions {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: VersionsCommand,
+    },
+    /// Access requests: ask for licensed access, decide on it.
+    Requests {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Grants: licences to download under a policy; data tokens.
+    Grants {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: GrantsCommand,
+    },
+    /// Download a version's payload, resumably, checked against its SHA-256.
+    Download(DownloadArgs),
+    /// Property rights over a dataset: who holds them, transfers,
+    /// certificates.
+    Rights {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: RightsCommand,
+    },
+    /// The lineage graph around a dataset.
+    Lineage(LineageArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Login name: 3 to 64 letters, digits, '.', '_' and '-'.
+    #[arg(long)]
+    pub name: String,
+    /// provider or consumer; repeat for both.
+    #[arg(long = "role", required = true, value_name = "ROLE")]
+    pub roles: Vec<String>,
+    #[arg(long)]
+    pub organization: Option<String>,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Registered territory (ISO 3166-1 alpha-2) [default: the market's].
+    #[arg(long)]
+    pub territory: Option<String>,
+    /// Read the password from standard input instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The account's login name [default: the profile's].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from standard input instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetsCommand {
+    /// Search the catalog (titles, descriptions, tags; any language).
+    Search(SearchArgs),
+    /// Show one dataset.
+    Show { id: Uuid },
+    /// Create a draft listing.
+    Create(CreateArgs),
+    /// Change a draft (only the options given).
+    Edit(EditArgs),
+    /// Submit a draft: general data is listed, important data goes to review.
+    Publish { id: Uuid },
+    /// Take a listing off the market.
+    Delist {
+        id: Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Words to find (substring match; Chinese or English).
+    pub query: Option<String>,
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[arg(long, value_enum)]
+    pub classification: Option<ClassificationArg>,
+    /// A provider's account id.
+    #[arg(long)]
+    pub provider: Option<Uuid>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The previous page's next_cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ClassificationArg {
+    General,
+    Important,
+    Core,
+}
+
+impl ClassificationArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassificationArg::General => "general",
+            ClassificationArg::Important => "important",
+            ClassificationArg::Core => "core",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// A single word; repeat for several.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[arg(long, value_enum)]
+    pub classification: ClassificationArg,
+    /// The data holds personal information.
+    #[arg(long)]
+    pub personal_data: bool,
+    #[arg(long)]
+    pub license: String,
+    /// Price in the currency's minor unit (fen for CNY).
+    #[arg(long, value_name = "AMOUNT")]
+    pub price: u64,
+    /// ISO 4217 code.
+    #[arg(long, default_value = "CNY")]
+    pub currency: String,
+    /// A source version this dataset was derived from, as DATASET:VERSION;
+    /// repeat for several (needs --activity).
+    #[arg(
+        long = "derived-from",
+        value_name = "DATASET:VERSION",
+        requires = "activity"
+    )]
+    pub derived_from: Vec<String>,
+    /// The processing step that made it from its sources.
+    #[arg(long)]
+    pub activity: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    pub id: Uuid,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Replaces the tags; repeat for several.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Option<Vec<String>>,
+    #[arg(long, value_enum)]
+    pub classification: Option<ClassificationArg>,
+    #[arg(long, value_name = "true|false")]
+    pub personal_data: Option<bool>,
+    #[arg(long)]
+    pub license: Option<String>,
+    /// Price in the currency's minor unit.
+    #[arg(long, value_name = "AMOUNT", requires = "currency")]
+    pub price: Option<u64>,
+    #[arg(long, requires = "price")]
+    pub currency: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VersionsCommand {
+    /// Upload FILE as a new immutable version (streamed from disk).
+    Upload {
+        dataset: Uuid,
+        file: PathBuf,
+        /// Its media type [default: from the file's extension].
+        #[arg(long)]
+        media_type: Option<String>,
+    },
+    /// A dataset's versions, oldest first.
+    List { dataset: Uuid },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RequestsCommand {
+    /// Ask for licensed access to a dataset.
+    Create(RequestArgs),
+    /// Requests made (outgoing) or received (incoming).
+    List {
+        #[arg(long, value_enum)]
+        role: Option<RequestRoleArg>,
+        #[arg(long, value_enum)]
+        state: Option<RequestStateArg>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one request.
+    Show { id: Uuid },
+    /// Approve a request (its holder): a grant is made. The options narrow
+    /// what was asked for.
+    Approve(ApproveArgs),
+    /// Reject a request (its holder).
+    Reject {
+        id: Uuid,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw one's own pending request.
+    Withdraw { id: Uuid },
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    pub dataset: Uuid,
+    /// What the data will be used for (required for personal data).
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// How long the grant should run.
+    #[arg(long, value_name = "DAYS")]
+    pub days: u32,
+    /// How many downloads.
+    #[arg(long, value_name = "N")]
+    pub downloads: u32,
+    /// The data will be processed into other data.
+    #[arg(long)]
+    pub processing: bool,
+    /// The data will go abroad, to this country (ISO 3166-1 alpha-2).
+    #[arg(long, value_name = "COUNTRY")]
+    pub cross_border: Option<String>,
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    pub id: Uuid,
+    /// Fewer downloads than asked for.
+    #[arg(long, value_name = "N")]
+    pub max_downloads: Option<u32>,
+    /// Pin the grant to one version.
+    #[arg(long)]
+    pub version: Option<i32>,
+    /// End earlier than asked (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub not_after: Option<String>,
+    /// Start later than now (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub not_before: Option<String>,
+    /// Refuse the processing asked for.
+    #[arg(long)]
+    pub no_processing: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RequestRoleArg {
+    Incoming,
+    Outgoing,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RequestStateArg {
+    Pending,
+    UnderReview,
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GrantsCommand {
+    /// Grants one holds (licensee) or gave (licensor).
+    List {
+        #[arg(long, value_enum)]
+        role: Option<GrantRoleArg>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one grant (with --policy: its ODRL policy).
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        policy: bool,
+    },
+    /// Revoke a grant (its licensor): deliveries stop at once.
+    Revoke {
+        id: Uuid,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Take a short-lived data token for a pipeline (the licensee). Human
+    /// output is the token alone.
+    Token {
+        id: Uuid,
+        /// Bind the token to one version.
+        #[arg(long)]
+        version: Option<i32>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GrantRoleArg {
+    Licensor,
+    Licensee,
+}
+
+#[derive(Args, Debug)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The dataset's id [default with --grant: the grant's, and a single
+    /// argument that is no id is FILE].
+    #[arg(required_unless_present = "grant", value_name = "DATASET")]
+    pub dataset: Option<String>,
+    /// Where to save it [default: DATASET-vN here]; a directory gets that
+    /// name inside. The transfer goes to FILE.part first.
+    pub file: Option<PathBuf>,
+    /// The version [default: the token's, else the newest available].
+    #[arg(long)]
+    pub version: Option<i32>,
+    /// Download with this data token instead of the profile's account.
+    #[arg(
+        long,
+        env = "DATAMARKET_DATA_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "grant"
+    )]
+    pub data_token: Option<String>,
+    /// Take a data token for this grant first, and download with it.
+    #[arg(long)]
+    pub grant: Option<Uuid>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RightsCommand {
+    /// Who holds each right over a dataset now, and the history.
+    Show { dataset: Uuid },
+    /// Transfer a right for good, or delegate it with --until.
+    Transfer {
+        dataset: Uuid,
+        #[arg(long, value_enum)]
+        right: RightArg,
+        /// The receiving account's id.
+        #[arg(long, value_name = "ACCOUNT")]
+        to: Uuid,
+        /// Delegate until this time (RFC 3339) instead of transferring.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The current registration certificate of a right registration (its
+    /// id is in `rights show`); --save writes it for `certificate verify`.
+    Certificate {
+        registration: Uuid,
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RightArg {
+    Holding,
+    Processing,
+    Operation,
+}
+
+#[derive(Args, Debug)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    pub dataset: Uuid,
+    #[arg(long, value_enum)]
+    pub direction: Option<DirectionArg>,
+    #[arg(long)]
+    pub depth: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DirectionArg {
+    Upstream,
+    Downstream,
+    Both,
+}
+
+/// The value a `ValueEnum` is spelled as on the command line (which is the
+/// API's spelling too).
+pub fn spelled<T: ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+impl ClientCommand {
+    fn connection(&self) -> &Connection {
+        match self {
+            ClientCommand::Register(a) => &a.connection,
+            ClientCommand::Login(a) => &a.connection,
+            ClientCommand::Logout(a) => &a.connection,
+            ClientCommand::Whoami(c) => c,
+            ClientCommand::Datasets { connection, .. }
+            | ClientCommand::Versions { connection, .. }
+            | ClientCommand::Requests { connection, .. }
+            | ClientCommand::Grants { connection, .. }
+            | ClientCommand::Rights { connection, .. } => connection,
+            ClientCommand::Download(a) => &a.connection,
+            ClientCommand::Lineage(a) => &a.connection,
+        }
+    }
+}
+
+/// Carries out a client command: prints its result (text or JSON) on
+/// standard output, or the failure on standard error (and, with
+/// `--output json`, the server's problem document on standard output), and
+/// answers the exit code (docs/cli.md).
+pub async fn run(command: ClientCommand) -> u8 {
+    let output = command.connection().output;
+    match commands::execute(command).await {
+        Ok(printed) => {
+            print(output, &printed);
+            0
+        }
+        Err(failure) => {
+            report(output, &failure);
+            failure.kind.exit_code()
+        }
+    }
+}
+
+fn print(output: Output, printed: &Printed) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = match output {
+        Output::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&printed.json).unwrap_or_default()
+        ),
+        Output::Human if printed.human.is_empty() => Ok(()),
+        Output::Human => writeln!(stdout, "{}", printed.human.trim_end()),
+    };
+}
+
+fn report(output: Output, failure: &Failure) {
+    if output == Output::Json
+        && let Some(problem) = &failure.problem
+    {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(problem).unwrap_or_default()
+        );
+    }
+    eprintln!("error: {failure}");
+}
