@@ -25,7 +25,7 @@ use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::schema::orders as order_rows;
 use crate::store::{DbConnection, lock_row};
-use crate::trading::idempotency::{self, Answer};
+use crate::trading::idempotency::{Answer, Keyed};
 use crate::trading::offers::{self, Covers, OfferStatus, Plan, Terms};
 use crate::trading::orders::{self, Closing, Order, OrderState};
 
@@ -82,11 +82,11 @@ pub async fn place_order(
     input: NewOrder,
     key: Option<String>,
 ) -> Result<Answer<Order>> {
-    let key = key.as_deref().map(idempotency::check_key).transpose()?;
-    let fingerprint = idempotency::fingerprint(
+    let keyed = Keyed::new(
+        key.as_deref(),
         "POST /orders",
         &serde_json::to_value(&input).map_err(|e| Error::Internal(e.to_string()))?,
-    );
+    )?;
     let purpose = Purpose::parse("purpose", input.purpose.as_deref().unwrap_or_default())?;
     let message = Message::parse_optional("message", input.message.as_deref())?;
     let rules = Rules::of(market);
@@ -94,7 +94,7 @@ pub async fn place_order(
     market
         .db
         .write(move |conn| {
-            idempotency::once(conn, actor.id, key.as_deref(), &fingerprint, 201, &mut |conn| {
+            keyed.once(conn, actor.id, 201, &mut |conn| {
                 actor.require_any(&[Role::Consumer])?;
                 let (terms, _) = offers::terms(conn, Some(&actor), input.offer, None)?;
                 if let Some(read) = input.offer_version
@@ -123,81 +123,74 @@ pub async fn renew_order(
     id: Uuid,
     key: Option<String>,
 ) -> Result<Answer<Order>> {
-    let key = key.as_deref().map(idempotency::check_key).transpose()?;
-    let fingerprint =
-        idempotency::fingerprint("POST /orders/renew", &serde_json::json!({ "order": id }));
+    let keyed = Keyed::new(
+        key.as_deref(),
+        "POST /orders/renew",
+        &serde_json::json!({ "order": id }),
+    )?;
     let rules = Rules::of(market);
     let actor = actor.clone();
     market
         .db
         .write(move |conn| {
-            idempotency::once(
-                conn,
-                actor.id,
-                key.as_deref(),
-                &fingerprint,
-                201,
-                &mut |conn| {
-                    lock_row!(conn, orders, id.to_string());
-                    let row = orders::load_visible(conn, &actor, id)?;
-                    if row.buyer()? != actor.id {
-                        return Err(Error::refused(
-                            Code::NotPermitted,
-                            "only the buyer renews an order",
-                        ));
-                    }
-                    let bought = orders::terms_of(conn, id)?;
-                    if bought.plan != Plan::Subscription || row.state()? != OrderState::Settled {
-                        return Err(Error::refused(
-                            Code::InvalidState,
-                            "only a settled subscription is renewed",
-                        )
-                        .with("current_state", row.state.clone()));
-                    }
-                    let renewed: i64 = order_rows::table
-                        .filter(order_rows::renewal_of.eq(id.to_string()))
-                        .filter(order_rows::state.ne(OrderState::Refunded.as_str()))
-                        .count()
-                        .get_result(conn)?;
-                    if renewed > 0 {
-                        return Err(Error::refused(
-                            Code::InvalidState,
-                            "this subscription was renewed already: renew the latest renewal",
-                        ));
-                    }
-                    let grant = row
-                        .grant_id
-                        .as_deref()
-                        .map(|g| load_grant(conn, g))
-                        .transpose()?
-                        .flatten()
-                        .ok_or_else(|| {
-                            Error::Internal("a settled subscription has no grant".into())
-                        })?;
-                    let (terms, _) = offers::terms(conn, Some(&actor), bought.offer, None)?;
-                    if terms.plan != Plan::Subscription {
-                        return Err(Error::refused(
-                            Code::InvalidState,
-                            "the offer is no longer a subscription: place a new order",
-                        ));
-                    }
-                    let request = load_request(conn, domain::id_from_db(&grant.request_id)?)?
-                        .ok_or_else(|| Error::Internal("a grant without its request".into()))?;
-                    let purpose = Purpose::parse("purpose", &request.purpose)?;
-                    place_in(
-                        conn,
-                        &actor,
-                        &terms,
-                        Some(Renewal {
-                            of: id,
-                            ends: grant.not_after,
-                        }),
-                        &purpose,
-                        None,
-                        &rules,
+            keyed.once(conn, actor.id, 201, &mut |conn| {
+                lock_row!(conn, orders, id.to_string());
+                let row = orders::load_visible(conn, &actor, id)?;
+                if row.buyer()? != actor.id {
+                    return Err(Error::refused(
+                        Code::NotPermitted,
+                        "only the buyer renews an order",
+                    ));
+                }
+                let bought = orders::terms_of(conn, id)?;
+                if bought.plan != Plan::Subscription || row.state()? != OrderState::Settled {
+                    return Err(Error::refused(
+                        Code::InvalidState,
+                        "only a settled subscription is renewed",
                     )
-                },
-            )
+                    .with("current_state", row.state.clone()));
+                }
+                let renewed: i64 = order_rows::table
+                    .filter(order_rows::renewal_of.eq(id.to_string()))
+                    .filter(order_rows::state.ne(OrderState::Refunded.as_str()))
+                    .count()
+                    .get_result(conn)?;
+                if renewed > 0 {
+                    return Err(Error::refused(
+                        Code::InvalidState,
+                        "this subscription was renewed already: renew the latest renewal",
+                    ));
+                }
+                let grant = row
+                    .grant_id
+                    .as_deref()
+                    .map(|g| load_grant(conn, g))
+                    .transpose()?
+                    .flatten()
+                    .ok_or_else(|| Error::Internal("a settled subscription has no grant".into()))?;
+                let (terms, _) = offers::terms(conn, Some(&actor), bought.offer, None)?;
+                if terms.plan != Plan::Subscription {
+                    return Err(Error::refused(
+                        Code::InvalidState,
+                        "the offer is no longer a subscription: place a new order",
+                    ));
+                }
+                let request = load_request(conn, domain::id_from_db(&grant.request_id)?)?
+                    .ok_or_else(|| Error::Internal("a grant without its request".into()))?;
+                let purpose = Purpose::parse("purpose", &request.purpose)?;
+                place_in(
+                    conn,
+                    &actor,
+                    &terms,
+                    Some(Renewal {
+                        of: id,
+                        ends: grant.not_after,
+                    }),
+                    &purpose,
+                    None,
+                    &rules,
+                )
+            })
         })
         .await
 }

@@ -111,6 +111,41 @@ pub enum Answer<T> {
     },
 }
 
+/// A request's `Idempotency-Key` (if it sent one), checked, with the
+/// fingerprint of what it asks.
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    key: Option<String>,
+    fingerprint: String,
+}
+
+impl Keyed {
+    pub fn new(key: Option<&str>, operation: &str, body: &serde_json::Value) -> Result<Keyed> {
+        Ok(Keyed {
+            key: key.map(check_key).transpose()?,
+            fingerprint: fingerprint(operation, body),
+        })
+    }
+
+    /// [`once`] for this key, answering `status` when `work` runs.
+    pub fn once<T: serde::Serialize>(
+        &self,
+        conn: &mut DbConnection,
+        account: Uuid,
+        status: u16,
+        work: &mut dyn FnMut(&mut DbConnection) -> Result<crate::audit::Recorded<T>>,
+    ) -> Result<Answer<T>> {
+        once(
+            conn,
+            account,
+            self.key.as_deref(),
+            &self.fingerprint,
+            status,
+            work,
+        )
+    }
+}
+
 /// Runs `work` once per key: a retry with the key the account used before
 /// for the same request gets the first answer, and `work` does not run. The
 /// answer is stored in `work`'s transaction; a refusal is not stored (the

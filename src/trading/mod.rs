@@ -161,23 +161,18 @@ pub async fn request_payout(
     input: PayoutInput,
     key: Option<String>,
 ) -> Result<Answer<Payout>> {
-    let key = key.as_deref().map(idempotency::check_key).transpose()?;
-    let fingerprint = idempotency::fingerprint(
+    let keyed = idempotency::Keyed::new(
+        key.as_deref(),
         "POST /payouts",
         &serde_json::json!({ "amount": input.amount, "currency": input.currency }),
-    );
+    )?;
     let actor = actor.clone();
     market
         .db
         .write(move |conn| {
-            idempotency::once(
-                conn,
-                actor.id,
-                key.as_deref(),
-                &fingerprint,
-                201,
-                &mut |conn| payouts::request(conn, &actor, &input),
-            )
+            keyed.once(conn, actor.id, 201, &mut |conn| {
+                payouts::request(conn, &actor, &input)
+            })
         })
         .await
 }

@@ -385,6 +385,26 @@ fn load_head(conn: &mut DbConnection, id: Uuid) -> Result<OfferRow> {
         .ok_or_else(|| Error::not_found("offer"))
 }
 
+/// Locks an offer for a change by the holder of its dataset's operation
+/// right; others get "not found" or "not permitted" as for the listing.
+fn lock_for_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(OfferRow, catalog::DatasetRow)> {
+    lock_row!(conn, offers, id.to_string());
+    let head = load_head(conn, id)?;
+    let dataset = domain::id_from_db(&head.dataset_id)?;
+    let row = catalog::load_for(conn, actor, dataset, Act::Sell).map_err(|e| {
+        if e.code() == Code::NotFound {
+            Error::not_found("offer")
+        } else {
+            e
+        }
+    })?;
+    Ok((head, row))
+}
+
 /// An offer's terms at a version (its current one by default), if the
 /// actor may see its dataset.
 pub(crate) fn terms(
@@ -522,16 +542,7 @@ pub async fn revise(
     market
         .db
         .write(move |conn| {
-            lock_row!(conn, offers, id.to_string());
-            let head = load_head(conn, id)?;
-            let dataset = domain::id_from_db(&head.dataset_id)?;
-            let row = catalog::load_for(conn, &actor, dataset, Act::Sell).map_err(|e| {
-                if e.code() == Code::NotFound {
-                    Error::not_found("offer")
-                } else {
-                    e
-                }
-            })?;
+            let (head, row) = lock_for_change(conn, &actor, id)?;
             let checked = check(&input, &home, max_downloads)?;
             if head.status != OfferStatus::Active.as_str() {
                 return Err(Error::refused(
@@ -562,16 +573,7 @@ pub async fn withdraw(market: &Market, actor: &Actor, id: Uuid) -> Result<Record
     market
         .db
         .write(move |conn| {
-            lock_row!(conn, offers, id.to_string());
-            let head = load_head(conn, id)?;
-            let dataset = domain::id_from_db(&head.dataset_id)?;
-            let row = catalog::load_for(conn, &actor, dataset, Act::Sell).map_err(|e| {
-                if e.code() == Code::NotFound {
-                    Error::not_found("offer")
-                } else {
-                    e
-                }
-            })?;
+            let (head, row) = lock_for_change(conn, &actor, id)?;
             let changed = diesel::update(
                 offers::table
                     .filter(offers::id.eq(&head.id))
