@@ -55,6 +55,7 @@ problem_codes! {
     AlreadyExists = "already-exists", "It already exists";
     InvalidState = "invalid-state", "Not allowed in the current state";
     InsufficientFunds = "insufficient-funds", "The wallet does not hold enough";
+    Frozen = "frozen", "A regulator has frozen this";
     IdempotencyKeyReused = "idempotency-key-reused", "The Idempotency-Key was used for another request";
     InvalidSignature = "invalid-signature", "The request's signature does not verify";
     PayloadTooLarge = "payload-too-large", "The request body is too large";

@@ -20,6 +20,7 @@ pub mod objects;
 pub mod page;
 pub mod rights;
 pub mod store;
+pub mod supervision;
 pub mod tokens;
 pub mod trading;
 

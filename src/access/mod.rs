@@ -8,6 +8,7 @@
 //! dataset ([`Listing`]).
 
 pub mod certificate;
+pub mod freezes;
 pub mod register;
 
 use std::collections::HashSet;

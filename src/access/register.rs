@@ -373,16 +373,23 @@ pub fn record_licence(conn: &mut DbConnection, licence: &Licence) -> Result<()> 
     Ok(())
 }
 
-/// Moves a licence's end, when a subscription is renewed.
-pub fn extend_licence(
-    conn: &mut DbConnection,
-    grant: Uuid,
-    not_after: NaiveDateTime,
-) -> Result<()> {
-    diesel::update(licences::table.filter(licences::grant_id.eq(grant.to_string())))
-        .set(licences::not_after.eq(not_after))
-        .execute(conn)?;
-    Ok(())
+/// Every account that holds or held a licence over one of `datasets`, with
+/// the dataset: whoever may have a copy.
+pub fn licensees_of(conn: &mut DbConnection, datasets: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+    let mut found = Vec::new();
+    let ids: Vec<String> = datasets.iter().map(Uuid::to_string).collect();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = licences::table
+            .filter(licences::dataset_id.eq_any(chunk))
+            .select((licences::dataset_id, licences::licensee_id))
+            .distinct()
+            .load(conn)?;
+        for (dataset, account) in rows {
+            found.push((domain::id_from_db(&dataset)?, domain::id_from_db(&account)?));
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// The highest royalty among the account's processing licences in force

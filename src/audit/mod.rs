@@ -90,6 +90,9 @@ market_words!(
         PayoutRequested = "payout.requested",
         PayoutPaid = "payout.paid",
         PayoutRejected = "payout.rejected",
+        FreezeImposed = "freeze.imposed",
+        FreezeLifted = "freeze.lifted",
+        IncidentRecorded = "incident.recorded",
     }
 );
 

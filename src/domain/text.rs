@@ -132,6 +132,8 @@ free_text! {
     ActivityDescription { min: 0, max: 4_000, multiline: true }
     /// An account's display name or organisation.
     DisplayName { min: 0, max: 200, multiline: false }
+    /// What happened in an incident.
+    IncidentText { min: 1, max: 4_000, multiline: true }
 }
 
 #[cfg(test)]

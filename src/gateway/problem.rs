@@ -26,7 +26,7 @@ pub fn status_of(code: Code) -> StatusCode {
         }
         WrongRole | AccountSuspended | NotPermitted | LacksProcessingRight | NoGrant
         | GrantNotYetValid | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory
-        | VersionUnderReview => StatusCode::FORBIDDEN,
+        | VersionUnderReview | Frozen => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotAcceptable => StatusCode::NOT_ACCEPTABLE,

@@ -19,6 +19,7 @@ use super::purchases;
 use super::rows::GrantRow;
 use super::types::GrantStatus;
 use crate::access;
+use crate::access::freezes::{self, Probe};
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::catalog::{self, ByteRange, Content, VersionRow, VersionStatus};
 use crate::domain::{self, Actor, RightKind};
@@ -173,7 +174,12 @@ pub async fn open(
         .read_short(move |conn| {
             let account = crate::accounts::find(conn, actor)?;
             let territory = account.territory_or(&home).to_owned();
-            Ok((plan(conn, &bearer, dataset, number, &territory)?, territory))
+            let plan = plan(conn, &bearer, dataset, number, &territory)?;
+            let destination = (territory != home).then(|| territory.clone());
+            Ok((
+                unless_frozen(conn, plan, actor, dataset, destination)?,
+                territory,
+            ))
         })
         .await?;
     let unchanged = match &plan {
@@ -241,6 +247,38 @@ pub async fn open(
             }
         }
     }
+}
+
+/// The plan, or its refusal when a regulator's freeze covers the dataset,
+/// either party, the data's class or where it would go. Every delivery
+/// passes here, a holder's own included.
+fn unless_frozen(
+    conn: &mut DbConnection,
+    plan: Plan,
+    actor: Uuid,
+    dataset: Uuid,
+    destination: Option<String>,
+) -> Result<Plan> {
+    if matches!(plan, Plan::Refuse { .. }) {
+        return Ok(plan);
+    }
+    let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
+    let probe = Probe {
+        dataset: Some(dataset),
+        accounts: vec![actor, row.provider()?],
+        classification: Some(row.classification),
+        destination,
+    };
+    Ok(match freezes::in_force(conn, &probe)? {
+        None => plan,
+        Some(freeze) => Plan::Refuse {
+            grant: match plan {
+                Plan::Granted(grant, _) => Some(grant),
+                _ => None,
+            },
+            error: freezes::refusal(&freeze),
+        },
+    })
 }
 
 /// Why a version cannot go out under a grant now, if it cannot.

@@ -38,6 +38,16 @@ pub(super) fn create_grant(
     licensor: Uuid,
     policy: Policy,
 ) -> Result<(Uuid, u64)> {
+    // Nothing is granted under a freeze.
+    access::freezes::check(
+        conn,
+        &access::freezes::Probe {
+            dataset: Some(request.dataset()?),
+            accounts: vec![licensor, request.consumer()?, dataset.provider()?],
+            classification: Some(dataset.classification),
+            destination: request.destination_country.clone(),
+        },
+    )?;
     let order = request
         .order_id
         .as_deref()

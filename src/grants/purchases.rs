@@ -254,6 +254,17 @@ fn place_in(
             format!("the offer does not licence delivery to {territory}, where you are registered"),
         ));
     };
+    let seller = dataset.provider()?;
+    // Nothing is sold under a freeze.
+    access::freezes::check(
+        conn,
+        &access::freezes::Probe {
+            dataset: Some(terms.dataset),
+            accounts: vec![actor.id, seller],
+            classification: Some(dataset.classification),
+            destination: destination.clone(),
+        },
+    )?;
     let now = domain::now();
     let (duration_days, not_after) = match (&renewal, terms.plan) {
         (Some(renewal), _) => {
@@ -275,7 +286,6 @@ fn place_in(
         version,
         ..PolicyOverride::default()
     };
-    let seller = dataset.provider()?;
     let (order, mut indexes) =
         orders::place(conn, actor, terms, seller, renewal.as_ref().map(|r| r.of))?;
     let order_id = order.uuid()?;

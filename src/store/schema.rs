@@ -399,3 +399,44 @@ diesel::allow_tables_to_appear_in_same_query!(
     offers,
     offer_versions
 );
+
+diesel::table! {
+    freezes (id) {
+        id -> Text,
+        scope -> Text,
+        target -> Text,
+        reason -> Text,
+        frozen_by -> Text,
+        frozen_at -> Timestamp,
+        lifted_by -> Nullable<Text>,
+        lifted_at -> Nullable<Timestamp>,
+        lift_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        dataset_id -> Text,
+        kind -> Text,
+        description -> Text,
+        reported_by -> Text,
+        reported_at -> Timestamp,
+        datasets_reached -> Integer,
+        accounts_notified -> Integer,
+    }
+}
+
+diesel::table! {
+    inbox_messages (id) {
+        id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        incident_id -> Nullable<Text>,
+        dataset_id -> Nullable<Text>,
+        concerns -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}

@@ -815,6 +815,58 @@ fn cases(w: &World) -> Vec<Case> {
             403,
             &oversight_only,
         ),
+        // supervision
+        case(
+            Method::POST,
+            "/api/v1/supervision/freezes".into(),
+            Some(
+                json!({"scope": "dataset", "target": "01a228f0-0000-7000-8000-000000000000", "reason": "x"}),
+            ),
+            403,
+            &[(Anonymous, 401), (Regulator, 422)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/supervision/freezes".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/supervision/freezes/01a228f0-0000-7000-8000-000000000000/lift".into(),
+            Some(json!({"reason": "x"})),
+            403,
+            &[(Anonymous, 401), (Regulator, 404)],
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/datasets/{l}/incidents"),
+            Some(json!({"kind": "leak", "description": ""})),
+            403,
+            &[(Anonymous, 401), (Owner, 422), (Regulator, 422)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/supervision/incidents".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/inbox".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/inbox/01a228f0-0000-7000-8000-000000000000/read".into(),
+            None,
+            404,
+            &[(Anonymous, 401)],
+        ),
         // entry 0 records the owner's registration: the owner is a party to it
         case(
             Method::GET,

@@ -22,4 +22,5 @@ mod races;
 mod rights;
 mod safeguards;
 mod scale_out;
+mod supervision;
 mod trading;

@@ -281,6 +281,16 @@ pub fn royalties_owed(conn: &mut DbConnection, dataset: Uuid) -> Result<Vec<(Str
     Ok(owed.into_iter().collect())
 }
 
+/// Every dataset derived, directly or not, from `dataset`, at any depth.
+pub fn downstream(conn: &mut DbConnection, dataset: Uuid) -> Result<Vec<Uuid>> {
+    let mut ids: Vec<Uuid> = descendants_of(conn, &dataset.to_string())?
+        .iter()
+        .map(|id| domain::id_from_db(id))
+        .collect::<Result<_>>()?;
+    ids.sort();
+    Ok(ids)
+}
+
 /// Every dataset derived, directly or not, from `dataset`.
 fn descendants_of(conn: &mut DbConnection, dataset: &str) -> Result<HashSet<String>> {
     #[derive(QueryableByName)]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalog;
 pub mod grants;
 pub mod rights;
+pub mod supervision;
 pub mod system;
 pub mod trading;
 
@@ -77,6 +78,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(trading::trial_balance)
                 .service(trading::ledger_export)
                 .service(trading::ledger_check)
+                .service(supervision::freeze)
+                .service(supervision::freezes)
+                .service(supervision::lift)
+                .service(supervision::record_incident)
+                .service(supervision::incidents)
+                .service(supervision::inbox)
+                .service(supervision::mark_read)
                 .service(audit::entries)
                 .service(audit::checkpoint)
                 .service(audit::tree_heads)

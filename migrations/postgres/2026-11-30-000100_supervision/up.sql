@@ -1,0 +1,45 @@
+-- Supervision: freezes a regulator puts on a dataset, an account or a whole
+-- class of data, incidents recorded against a dataset, and the inbox that
+-- tells every party downstream of an incident.
+
+CREATE TABLE freezes (
+    id TEXT PRIMARY KEY NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('dataset', 'account', 'classification', 'destination')),
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    frozen_by TEXT NOT NULL REFERENCES accounts (id),
+    frozen_at TIMESTAMP NOT NULL,
+    lifted_by TEXT REFERENCES accounts (id),
+    lifted_at TIMESTAMP,
+    lift_reason TEXT
+);
+-- At most one freeze in force per target; every delivery asks this index.
+CREATE UNIQUE INDEX freezes_in_force ON freezes (target, scope) WHERE lifted_at IS NULL;
+
+CREATE TABLE incidents (
+    id TEXT PRIMARY KEY NOT NULL,
+    dataset_id TEXT NOT NULL REFERENCES datasets (id),
+    kind TEXT NOT NULL CHECK (kind IN ('leak', 'poisoned', 'misuse', 'other')),
+    description TEXT NOT NULL,
+    reported_by TEXT NOT NULL REFERENCES accounts (id),
+    reported_at TIMESTAMP NOT NULL,
+    -- How many datasets downstream and accounts it reached.
+    datasets_reached INTEGER NOT NULL,
+    accounts_notified INTEGER NOT NULL
+);
+CREATE INDEX incidents_by_dataset ON incidents (dataset_id, id);
+
+-- A message to one account: what happened, about which dataset, and why it
+-- concerns the account.
+CREATE TABLE inbox_messages (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    kind TEXT NOT NULL,
+    incident_id TEXT REFERENCES incidents (id),
+    dataset_id TEXT,
+    concerns TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    read_at TIMESTAMP
+);
+CREATE INDEX inbox_by_account ON inbox_messages (account_id, id);

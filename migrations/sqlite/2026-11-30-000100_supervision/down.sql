@@ -1,0 +1,3 @@
+DROP TABLE inbox_messages;
+DROP TABLE incidents;
+DROP TABLE freezes;

@@ -1,0 +1,188 @@
+//! Supervision: freezes, incidents, and each account's inbox.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::access::freezes::Freeze;
+use crate::gateway::auth::Caller;
+use crate::gateway::page_size;
+use crate::gateway::problem::{ApiResult, Problem};
+use crate::gateway::respond::{changed, created};
+use crate::market::Market;
+use crate::supervision::{
+    self, FreezeInput, InboxMessage, InboxPage, Incident, IncidentInput, LiftInput,
+};
+
+/// Freeze a dataset, an account, a classification or a destination
+/// (regulators): from the next request on, on every instance, deliveries,
+/// new grants and new orders under it are refused with `403 frozen`.
+#[utoipa::path(tag = "supervision", request_body = FreezeInput, security(("bearer" = [])), responses(
+    (status = 201, body = Freeze, headers(("Audit-Index" = String, description = "audit log index of the freeze"))),
+    (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "already-exists: the target is frozen already", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: no such target", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/supervision/freezes")]
+pub async fn freeze(
+    market: web::Data<Market>,
+    caller: Caller,
+    body: web::Json<FreezeInput>,
+) -> ApiResult<HttpResponse> {
+    let recorded = supervision::freeze(&market, &caller.0, body.into_inner()).await?;
+    Ok(created(
+        format!("/api/v1/supervision/freezes/{}", recorded.value.id),
+        recorded,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FreezeListParams {
+    /// Lifted freezes too (default: only those in force).
+    pub all: Option<bool>,
+}
+
+/// Freezes, newest first (regulators and auditors).
+#[utoipa::path(tag = "supervision", params(FreezeListParams), security(("bearer" = [])), responses(
+    (status = 200, body = Vec<Freeze>),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/freezes")]
+pub async fn freezes(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<FreezeListParams>,
+) -> ApiResult<web::Json<Vec<Freeze>>> {
+    Ok(web::Json(
+        supervision::list_freezes(&market, &caller.0, params.all.unwrap_or(false)).await?,
+    ))
+}
+
+/// Lift a freeze (regulators).
+#[utoipa::path(tag = "supervision", request_body = LiftInput, security(("bearer" = [])), responses(
+    (status = 200, body = Freeze, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: lifted already", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/supervision/freezes/{id}/lift")]
+pub async fn lift(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<LiftInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        supervision::lift(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Record an incident against a dataset (a regulator, or the holder of its
+/// holding or operation right): every licensee of it or of anything derived
+/// from it, at any depth, and every derived dataset's provider find it in
+/// their inbox.
+#[utoipa::path(tag = "supervision", request_body = IncidentInput, security(("bearer" = [])), responses(
+    (status = 201, body = Incident, headers(("Audit-Index" = String, description = "audit log index of the incident"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/datasets/{id}/incidents")]
+pub async fn record_incident(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<IncidentInput>,
+) -> ApiResult<HttpResponse> {
+    let recorded = supervision::record_incident(&market, &caller.0, *id, body.into_inner()).await?;
+    Ok(created(
+        format!("/api/v1/supervision/incidents/{}", recorded.value.id),
+        recorded,
+    ))
+}
+
+/// Incidents, newest first (regulators and auditors).
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<Incident>),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/incidents")]
+pub async fn incidents(
+    market: web::Data<Market>,
+    caller: Caller,
+) -> ApiResult<web::Json<Vec<Incident>>> {
+    Ok(web::Json(
+        supervision::list_incidents(&market, &caller.0).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxParams {
+    /// Only messages not yet read.
+    pub unread: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Your inbox, newest first.
+#[utoipa::path(tag = "supervision", params(InboxParams), security(("bearer" = [])), responses(
+    (status = 200, body = InboxPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/inbox")]
+pub async fn inbox(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<InboxParams>,
+) -> ApiResult<web::Json<InboxPage>> {
+    let p = params.into_inner();
+    let limit = page_size(&market, p.limit)?;
+    Ok(web::Json(
+        supervision::inbox(
+            &market,
+            &caller.0,
+            p.unread.unwrap_or(false),
+            limit,
+            p.cursor,
+        )
+        .await?,
+    ))
+}
+
+/// Mark a message of yours read.
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = InboxMessage),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no message of yours", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/inbox/{id}/read")]
+pub async fn mark_read(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<InboxMessage>> {
+    Ok(web::Json(
+        supervision::mark_read(&market, &caller.0, *id).await?,
+    ))
+}

@@ -1,0 +1,373 @@
+//! Supervision: freezes that stop deliveries, grants and sales from the next
+//! request on every instance, and incidents that reach everyone downstream.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// A consumer's grant over a dataset, approved by its owner.
+async fn granted(
+    app: &TestApp,
+    owner: &User,
+    consumer: &User,
+    dataset: Uuid,
+    processing: bool,
+) -> String {
+    let request = app
+        .post(
+            "/api/v1/access-requests",
+            Some(&consumer.token),
+            json!({"dataset": dataset, "purpose": "research", "duration_days": 30,
+                   "max_downloads": 100, "processing": processing, "cross_border": false}),
+        )
+        .await;
+    request.expect(201);
+    let approved = app
+        .post(
+            &format!("/api/v1/access-requests/{}/approve", request.id()),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    approved.expect(200);
+    approved.body["grant"].as_str().unwrap().to_owned()
+}
+
+async fn data_token(app: &TestApp, consumer: &User, grant: &str) -> String {
+    let token = app
+        .post(
+            &format!("/api/v1/grants/{grant}/tokens"),
+            Some(&consumer.token),
+            json!({}),
+        )
+        .await;
+    token.expect(201);
+    token.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A listed dataset derived from `source` (its owner holds a processing
+/// grant over the source).
+async fn derived(app: &TestApp, owner: &User, title: &str, source: Uuid) -> Uuid {
+    let mut body = dataset_body(title, "general");
+    body["derived_from"] = json!([{"dataset": source, "version": 1}]);
+    body["activity"] = json!({"name": format!("make {title}")});
+    let reply = app.post("/api/v1/datasets", Some(&owner.token), body).await;
+    reply.expect(201);
+    let id = reply.id();
+    app.upload(owner, id, title.as_bytes()).await.expect(201);
+    app.post(
+        &format!("/api/v1/datasets/{id}/publish"),
+        Some(&owner.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    id
+}
+
+async fn inbox(app: &TestApp, user: &User) -> Vec<Value> {
+    let reply = app.get("/api/v1/inbox", Some(&user.token)).await;
+    reply.expect(200);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+/// A pipeline downloading with a data token through one gateway is stopped
+/// at its next download by a freeze made through the other, and resumes
+/// when the freeze is lifted.
+async fn a_freeze_stops_the_next_download_everywhere(app: TestApp) {
+    let twin = app.twin().await;
+    let owner = app.provider("frz-owner").await;
+    let consumer = app.consumer("frz-consumer").await;
+    let buyer = app.consumer("frz-buyer").await;
+    let regulator = app.regulator("frz-regulator").await;
+    let auditor = app.auditor("frz-auditor").await;
+    let dataset = app.listed_dataset(&owner, "Frozen soon").await;
+    let grant = granted(&app, &owner, &consumer, dataset, false).await;
+    let token = data_token(&app, &consumer, &grant).await;
+    let content = format!("/api/v1/datasets/{dataset}/versions/1/content");
+    app.get(&content, Some(&token)).await.expect(200);
+    let offer = app
+        .post(
+            &format!("/api/v1/datasets/{dataset}/offers"),
+            Some(&owner.token),
+            json!({"plan": "one_off", "price": {"amount": 0, "currency": "CNY"},
+                     "max_downloads": 1, "processing": false, "instant": true}),
+        )
+        .await;
+    offer.expect(201);
+    let pending = app
+        .post(
+            "/api/v1/access-requests",
+            Some(&buyer.token),
+            json!({"dataset": dataset, "purpose": "p", "duration_days": 1, "max_downloads": 1,
+                     "processing": false, "cross_border": false}),
+        )
+        .await;
+    pending.expect(201);
+
+    // Only a regulator freezes, and only what exists.
+    let freeze = |body: Value, token: &str| {
+        let req = twin
+            .client
+            .post(twin.url("/api/v1/supervision/freezes"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { TestApp::read(req.send().await.unwrap()).await }
+    };
+    let body = json!({"scope": "dataset", "target": dataset, "reason": "suspected leak"});
+    freeze(body.clone(), &owner.token)
+        .await
+        .problem(403, "wrong-role");
+    freeze(
+        json!({"scope": "dataset", "target": Uuid::new_v4(), "reason": "x"}),
+        &regulator.token,
+    )
+    .await
+    .problem(422, "validation-failed");
+    freeze(
+        json!({"scope": "classification", "target": "secret", "reason": "x"}),
+        &regulator.token,
+    )
+    .await
+    .problem(422, "validation-failed");
+    freeze(
+        json!({"scope": "destination", "target": "CN", "reason": "x"}),
+        &regulator.token,
+    )
+    .await
+    .problem(422, "validation-failed");
+    let frozen = freeze(body.clone(), &regulator.token).await;
+    frozen.expect(201);
+    let freeze_id = frozen.id();
+    assert_eq!(frozen.audit_indexes().len(), 1);
+    freeze(body, &regulator.token)
+        .await
+        .problem(409, "already-exists");
+
+    // The pipeline's next download, through the other gateway: refused and recorded.
+    let size = app.audit_size().await;
+    let refused = app.get(&content, Some(&token)).await;
+    refused.problem(403, "frozen");
+    assert_eq!(refused.body["freeze"], json!(freeze_id));
+    let recorded = app.audit_since(size).await;
+    TestApp::assert_actions(&recorded, &["delivery.refused"]);
+    // No bypass: the holder's own download, a new grant, a new order.
+    twin.get(&content, Some(&owner.token))
+        .await
+        .problem(403, "frozen");
+    app.post(
+        &format!("/api/v1/access-requests/{}/approve", pending.id()),
+        Some(&owner.token),
+        json!({}),
+    )
+    .await
+    .problem(403, "frozen");
+    let still = app
+        .get(
+            &format!("/api/v1/access-requests/{}", pending.id()),
+            Some(&buyer.token),
+        )
+        .await;
+    assert_eq!(
+        still.body["state"], "pending",
+        "a refused approval changes nothing"
+    );
+    app.post(
+        "/api/v1/orders",
+        Some(&buyer.token),
+        json!({"offer": offer.id()}),
+    )
+    .await
+    .problem(403, "frozen");
+
+    let listed = twin
+        .get("/api/v1/supervision/freezes", Some(&auditor.token))
+        .await;
+    listed.expect(200);
+    assert_eq!(listed.body[0]["id"], json!(freeze_id));
+    twin.get("/api/v1/supervision/freezes", Some(&consumer.token))
+        .await
+        .problem(403, "wrong-role");
+
+    // Lifted: the same token works again.
+    let lift = format!("/api/v1/supervision/freezes/{freeze_id}/lift");
+    app.post(&lift, Some(&owner.token), json!({"reason": "x"}))
+        .await
+        .problem(403, "wrong-role");
+    let lifted = app
+        .post(&lift, Some(&regulator.token), json!({"reason": "cleared"}))
+        .await;
+    lifted.expect(200);
+    assert_eq!(lifted.body["lifted"]["reason"], "cleared");
+    twin.post(&lift, Some(&regulator.token), json!({"reason": "again"}))
+        .await
+        .problem(409, "invalid-state");
+    twin.get(&content, Some(&token)).await.expect(200);
+    assert_eq!(
+        twin.get("/api/v1/supervision/freezes", Some(&auditor.token))
+            .await
+            .body,
+        json!([])
+    );
+    let all = twin
+        .get("/api/v1/supervision/freezes?all=true", Some(&auditor.token))
+        .await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_stops_the_next_download_everywhere_sqlite() {
+    a_freeze_stops_the_next_download_everywhere(TestApp::spawn(Backend::Sqlite).await.unwrap())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
+async fn a_freeze_stops_the_next_download_everywhere_postgres() {
+    a_freeze_stops_the_next_download_everywhere(
+        TestApp::spawn(Backend::Postgres).await.expect(NO_POSTGRES),
+    )
+    .await
+}
+
+both_backends! {
+    async fn accounts_classes_and_destinations_freeze_too(app: TestApp) {
+        let owner = app.provider("cls-owner").await;
+        let consumer = app.consumer("cls-consumer").await;
+        let regulator = app.regulator("cls-regulator").await;
+        let dataset = app.listed_dataset(&owner, "General data").await;
+        let grant = granted(&app, &owner, &consumer, dataset, false).await;
+        let content = format!("/api/v1/datasets/{dataset}/versions/1/content");
+        app.get(&content, Some(&consumer.token)).await.expect(200);
+        let _ = grant;
+
+        for (scope, target) in [("classification", "general".to_owned()), ("account", consumer.id.to_string())] {
+            let frozen = app
+                .post("/api/v1/supervision/freezes", Some(&regulator.token),
+                      json!({"scope": scope, "target": target, "reason": "inspection"}))
+                .await;
+            frozen.expect(201);
+            let refused = app.get(&content, Some(&consumer.token)).await;
+            refused.problem(403, "frozen");
+            assert_eq!(refused.body["scope"], scope);
+            app.post(&format!("/api/v1/supervision/freezes/{}/lift", frozen.id()), Some(&regulator.token),
+                     json!({"reason": "done"}))
+                .await
+                .expect(200);
+            app.get(&content, Some(&consumer.token)).await.expect(200);
+        }
+
+        // A destination abroad: deliveries to accounts registered there stop.
+        let abroad = app
+            .post("/api/v1/accounts", None,
+                  json!({"name": "cls-sg", "password": PASSWORD, "roles": ["consumer"], "territory": "SG"}))
+            .await;
+        abroad.expect(201);
+        let sg_token = app.token("cls-sg", PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+        let request = app
+            .post("/api/v1/access-requests", Some(&sg_token),
+                  json!({"dataset": dataset, "purpose": "research", "duration_days": 5, "max_downloads": 5,
+                         "processing": false, "cross_border": true, "destination_country": "SG"}))
+            .await;
+        request.expect(201);
+        app.post(&format!("/api/v1/access-requests/{}/approve", request.id()), Some(&owner.token), json!({}))
+            .await
+            .expect(200);
+        app.get(&content, Some(&sg_token)).await.expect(200);
+        app.post("/api/v1/supervision/freezes", Some(&regulator.token),
+                 json!({"scope": "destination", "target": "SG", "reason": "assessment expired"}))
+            .await
+            .expect(201);
+        app.get(&content, Some(&sg_token)).await.problem(403, "frozen");
+        // Delivery at home goes on.
+        app.get(&content, Some(&consumer.token)).await.expect(200);
+    }
+
+    async fn an_incident_reaches_every_party_three_levels_down(app: TestApp) {
+        // A ← B ← C ← D, each derived under a processing grant.
+        let pa = app.register("inc-a", &["provider", "consumer"]).await;
+        let pb = app.register("inc-b", &["provider", "consumer"]).await;
+        let pc = app.register("inc-c", &["provider", "consumer"]).await;
+        let pd = app.register("inc-d", &["provider", "consumer"]).await;
+        let reader_a = app.consumer("inc-reader-a").await;
+        let reader_c = app.consumer("inc-reader-c").await;
+        let bystander = app.consumer("inc-bystander").await;
+        let stranger = app.provider("inc-stranger").await;
+        let regulator = app.regulator("inc-regulator").await;
+        let auditor = app.auditor("inc-auditor").await;
+        let a = app.listed_dataset(&pa, "A").await;
+        granted(&app, &pa, &pb, a, true).await;
+        let b = derived(&app, &pb, "B", a).await;
+        granted(&app, &pb, &pc, b, true).await;
+        let c = derived(&app, &pc, "C", b).await;
+        granted(&app, &pc, &pd, c, true).await;
+        let d = derived(&app, &pd, "D", c).await;
+        granted(&app, &pa, &reader_a, a, false).await;
+        granted(&app, &pc, &reader_c, c, false).await;
+        let unrelated = app.listed_dataset(&stranger, "Unrelated").await;
+        granted(&app, &stranger, &bystander, unrelated, false).await;
+
+        let path = format!("/api/v1/datasets/{a}/incidents");
+        let body = json!({"kind": "poisoned", "description": "rows 10–20 were fabricated"});
+        app.post(&path, Some(&stranger.token), body.clone()).await.problem(403, "not-permitted");
+        app.post(&path, Some(&reader_a.token), body.clone()).await.problem(403, "not-permitted");
+        app.post(&path, Some(&regulator.token), json!({"kind": "poisoned", "description": ""}))
+            .await
+            .problem(422, "validation-failed");
+        let size = app.audit_size().await;
+        let recorded = app.post(&path, Some(&regulator.token), body).await;
+        recorded.expect(201);
+        assert_eq!(recorded.body["datasets_reached"], 3);
+        // A's, B's, C's and D's providers (B, C and D licensed their sources
+        // too), and the two readers.
+        assert_eq!(recorded.body["accounts_notified"], 6);
+        let entries = app.audit_since(size).await;
+        TestApp::assert_actions(&entries, &["incident.recorded"]);
+        let mut parties: Vec<String> = entries[0]["parties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        parties.sort();
+        // Everyone told, and the reporter (the actor is a party to its entry).
+        let mut expected: Vec<String> = [&pa, &pb, &pc, &pd, &reader_a, &reader_c, &regulator]
+            .iter()
+            .map(|u| u.id.to_string())
+            .collect();
+        expected.sort();
+        assert_eq!(parties, expected);
+        assert_eq!(entries[0]["detail"]["downstream"].as_array().unwrap().len(), 3);
+
+        // Everyone downstream has it in the inbox, saying why; D three levels down.
+        let d_inbox = inbox(&app, &pd).await;
+        assert_eq!(d_inbox.len(), 1);
+        assert_eq!(d_inbox[0]["incident"], recorded.body["id"]);
+        assert!(d_inbox[0]["concerns"].as_str().unwrap().contains(&format!("provider of {d}")));
+        let c_reader = inbox(&app, &reader_c).await;
+        assert!(c_reader[0]["concerns"].as_str().unwrap().contains(&format!("licensee of {c}")));
+        assert!(inbox(&app, &bystander).await.is_empty());
+        assert!(inbox(&app, &regulator).await.is_empty(), "the reporter is not told");
+
+        // Read once; another's message is not yours.
+        let message = d_inbox[0]["id"].as_str().unwrap();
+        app.post(&format!("/api/v1/inbox/{message}/read"), Some(&pa.token), json!({}))
+            .await
+            .problem(404, "not-found");
+        let read = app.post(&format!("/api/v1/inbox/{message}/read"), Some(&pd.token), json!({})).await;
+        read.expect(200);
+        assert!(read.body["read_at"].is_string());
+        let unread = app.get("/api/v1/inbox?unread=true", Some(&pd.token)).await;
+        assert_eq!(unread.body["items"], json!([]));
+
+        // The dataset's own holder may report too; oversight lists them.
+        app.post(&format!("/api/v1/datasets/{c}/incidents"), Some(&pc.token),
+                 json!({"kind": "leak", "description": "a copy was found online"}))
+            .await
+            .expect(201);
+        let listed = app.get("/api/v1/supervision/incidents", Some(&auditor.token)).await;
+        assert_eq!(listed.body.as_array().unwrap().len(), 2);
+        app.get("/api/v1/supervision/incidents", Some(&pa.token)).await.problem(403, "wrong-role");
+    }
+}
