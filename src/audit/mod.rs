@@ -93,6 +93,8 @@ market_words!(
         FreezeImposed = "freeze.imposed",
         FreezeLifted = "freeze.lifted",
         IncidentRecorded = "incident.recorded",
+        ComplaintFiled = "complaint.filed",
+        ComplaintDecided = "complaint.decided",
     }
 );
 

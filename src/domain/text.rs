@@ -134,6 +134,8 @@ free_text! {
     DisplayName { min: 0, max: 200, multiline: false }
     /// What happened in an incident.
     IncidentText { min: 1, max: 4_000, multiline: true }
+    /// What a complaint is about, in the complainant's words.
+    ComplaintText { min: 1, max: 4_000, multiline: true }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use utoipa_actix_web::AppExt;
         (name = "rights", description = "Property rights, certificates, lineage and provenance"),
         (name = "grants", description = "Access requests, grants, data tokens"),
         (name = "trading", description = "Offers, orders, wallets, payments, payouts, statements and the ledger"),
-        (name = "supervision", description = "Freezes, incidents along lineage, and each account's inbox"),
+        (name = "supervision", description = "Freezes, incidents along lineage, complaints, and each account's inbox"),
         (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]

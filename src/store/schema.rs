@@ -428,11 +428,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    complaints (id) {
+        id -> Text,
+        complainant_id -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        respondent_id -> Text,
+        dataset_id -> Nullable<Text>,
+        description -> Text,
+        state -> Text,
+        filed_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     inbox_messages (id) {
         id -> Text,
         account_id -> Text,
         kind -> Text,
         incident_id -> Nullable<Text>,
+        complaint_id -> Nullable<Text>,
         dataset_id -> Nullable<Text>,
         concerns -> Text,
         body -> Text,

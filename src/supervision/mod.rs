@@ -23,6 +23,8 @@ use crate::page;
 use crate::store::DbConnection;
 use crate::store::schema::{inbox_messages, incidents};
 
+pub mod complaints;
+
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeInput {
@@ -280,22 +282,16 @@ pub async fn record_incident(
                 "{} incident on dataset {dataset}: {description}",
                 input.kind
             );
-            let messages: Vec<_> = notices
-                .iter()
-                .map(|(account, why)| {
-                    (
-                        inbox_messages::id.eq(domain::new_id().to_string()),
-                        inbox_messages::account_id.eq(account.to_string()),
-                        inbox_messages::kind.eq("incident"),
-                        inbox_messages::incident_id.eq(Some(id.to_string())),
-                        inbox_messages::dataset_id.eq(Some(dataset.to_string())),
-                        inbox_messages::concerns.eq(why.join("; ")),
-                        inbox_messages::body.eq(body.clone()),
-                        inbox_messages::created_at.eq(now),
-                    )
-                })
-                .collect();
-            crate::store::insert_rows!(conn, inbox_messages::table, messages);
+            let messages = notices.iter().map(|(account, why)| Notice {
+                account: *account,
+                kind: "incident",
+                incident: Some(id),
+                complaint: None,
+                dataset: Some(dataset),
+                concerns: why.join("; "),
+                body: body.clone(),
+            });
+            post(conn, now, messages)?;
             let index = audit::append(
                 conn,
                 Entry {
@@ -321,6 +317,44 @@ pub async fn record_incident(
         .await
 }
 
+/// One message for one account's inbox.
+struct Notice {
+    account: Uuid,
+    kind: &'static str,
+    incident: Option<Uuid>,
+    complaint: Option<Uuid>,
+    dataset: Option<Uuid>,
+    concerns: String,
+    body: String,
+}
+
+/// Puts messages in their accounts' inboxes, in the caller's transaction.
+fn post(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    notices: impl IntoIterator<Item = Notice>,
+) -> Result<()> {
+    let id = |v: Option<Uuid>| v.map(|v| v.to_string());
+    let rows: Vec<_> = notices
+        .into_iter()
+        .map(|n| {
+            (
+                inbox_messages::id.eq(domain::new_id().to_string()),
+                inbox_messages::account_id.eq(n.account.to_string()),
+                inbox_messages::kind.eq(n.kind),
+                inbox_messages::incident_id.eq(id(n.incident)),
+                inbox_messages::complaint_id.eq(id(n.complaint)),
+                inbox_messages::dataset_id.eq(id(n.dataset)),
+                inbox_messages::concerns.eq(n.concerns),
+                inbox_messages::body.eq(n.body),
+                inbox_messages::created_at.eq(now),
+            )
+        })
+        .collect();
+    crate::store::insert_rows!(conn, inbox_messages::table, rows);
+    Ok(())
+}
+
 /// Incidents, newest first (regulators and auditors).
 pub async fn list_incidents(market: &Market, actor: &Actor) -> Result<Vec<Incident>> {
     audit::require_oversight(actor)?;
@@ -341,9 +375,11 @@ pub async fn list_incidents(market: &Market, actor: &Actor) -> Result<Vec<Incide
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct InboxMessage {
     pub id: Uuid,
-    /// `incident`.
+    /// `incident`, or `complaint` (a decision on a complaint you filed or
+    /// that was about you).
     pub kind: String,
     pub incident: Option<Uuid>,
+    pub complaint: Option<Uuid>,
     pub dataset: Option<Uuid>,
     /// Why it concerns you (e.g. "licensee of …").
     pub concerns: String,
@@ -364,6 +400,7 @@ struct MessageRow {
     id: String,
     kind: String,
     incident_id: Option<String>,
+    complaint_id: Option<String>,
     dataset_id: Option<String>,
     concerns: String,
     body: String,
@@ -378,6 +415,7 @@ impl MessageRow {
             id: domain::id_from_db(&self.id)?,
             kind: self.kind.clone(),
             incident: id(&self.incident_id)?,
+            complaint: id(&self.complaint_id)?,
             dataset: id(&self.dataset_id)?,
             concerns: self.concerns.clone(),
             body: self.body.clone(),

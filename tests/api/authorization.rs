@@ -867,6 +867,34 @@ fn cases(w: &World) -> Vec<Case> {
             404,
             &[(Anonymous, 401)],
         ),
+        case(
+            Method::POST,
+            "/api/v1/complaints".into(),
+            Some(json!({"subject": "listing", "id": l, "description": ""})),
+            422,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/complaints".into(),
+            None,
+            200,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/complaints/01a228f0-0000-7000-8000-000000000000".into(),
+            None,
+            404,
+            &[(Anonymous, 401)],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/complaints/01a228f0-0000-7000-8000-000000000000/decide".into(),
+            Some(json!({"outcome": "upheld", "note": "x"})),
+            403,
+            &[(Anonymous, 401), (Regulator, 404)],
+        ),
         // entry 0 records the owner's registration: the owner is a party to it
         case(
             Method::GET,

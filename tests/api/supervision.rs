@@ -370,4 +370,126 @@ both_backends! {
         assert_eq!(listed.body.as_array().unwrap().len(), 2);
         app.get("/api/v1/supervision/incidents", Some(&pa.token)).await.problem(403, "wrong-role");
     }
+
+    async fn complaints_are_queued_decided_once_and_told_to_both_sides(app: TestApp) {
+        let owner = app.provider("cmp-owner").await;
+        let consumer = app.consumer("cmp-consumer").await;
+        let other = app.consumer("cmp-other").await;
+        let regulator = app.regulator("cmp-regulator").await;
+        let auditor = app.auditor("cmp-auditor").await;
+        let dataset = app.listed_dataset(&owner, "Complained about").await;
+        let draft = app.dataset(&owner, "Still a draft", "general").await;
+        let grant = granted(&app, &owner, &consumer, dataset, false).await;
+
+        // Only what the complainant may know of, and never oneself.
+        let file = |user: &User, body: Value| {
+            let token = user.token.clone();
+            let app = &app;
+            async move { app.post("/api/v1/complaints", Some(&token), body).await }
+        };
+        file(&other, json!({"subject": "listing", "id": draft, "description": "x"}))
+            .await
+            .problem(404, "not-found");
+        file(&other, json!({"subject": "grant", "id": grant, "description": "x"}))
+            .await
+            .problem(404, "not-found");
+        file(&other, json!({"subject": "account", "id": Uuid::new_v4(), "description": "x"}))
+            .await
+            .problem(404, "not-found");
+        file(&owner, json!({"subject": "listing", "id": dataset, "description": "x"}))
+            .await
+            .problem(422, "validation-failed");
+        file(&other, json!({"subject": "listing", "id": dataset, "description": "  "}))
+            .await
+            .problem(422, "validation-failed");
+        file(&other, json!({"subject": "dataset", "id": dataset, "description": "x"}))
+            .await
+            .problem(422, "invalid-body");
+        file(&other, json!({"subject": "listing", "id": dataset,
+                            "description": "x".repeat(4001)}))
+            .await
+            .problem(422, "validation-failed");
+
+        // A listing's complaint is about its provider; a grant's, about
+        // the other party.
+        let size = app.audit_size().await;
+        let listing = file(&other, json!({"subject": "listing", "id": dataset,
+                                          "description": "the sample misstates the columns"}))
+            .await;
+        listing.expect(201);
+        assert_eq!(listing.body["respondent"], json!(owner.id));
+        assert_eq!(listing.body["state"], "open");
+        assert_eq!(listing.body["dataset"], json!(dataset));
+        let by_licensee = file(&consumer, json!({"subject": "grant", "id": grant,
+                                                 "description": "downloads fail"}))
+            .await;
+        by_licensee.expect(201);
+        assert_eq!(by_licensee.body["respondent"], json!(owner.id));
+        let by_licensor = file(&owner, json!({"subject": "grant", "id": grant,
+                                              "description": "resold the data"}))
+            .await;
+        by_licensor.expect(201);
+        assert_eq!(by_licensor.body["respondent"], json!(consumer.id));
+        let entries = app.audit_since(size).await;
+        TestApp::assert_actions(&entries, &["complaint.filed"; 3]);
+        assert_eq!(entries[0]["parties"], json!([other.id]));
+
+        // The queue is oversight's; a complainant sees their own only, and
+        // the respondent does not see who complained.
+        let queue = app.get("/api/v1/complaints?state=open", Some(&regulator.token)).await;
+        queue.expect(200);
+        assert_eq!(queue.body["items"].as_array().unwrap().len(), 3);
+        let mine = app.get("/api/v1/complaints", Some(&other.token)).await;
+        assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+        let id = listing.id();
+        app.get(&format!("/api/v1/complaints/{id}"), Some(&owner.token))
+            .await
+            .problem(404, "not-found");
+        app.get(&format!("/api/v1/complaints/{id}"), Some(&auditor.token))
+            .await
+            .expect(200);
+        app.get("/api/v1/complaints?state=closed", Some(&regulator.token))
+            .await
+            .problem(400, "invalid-parameter");
+
+        // Only a regulator decides, once, with a note.
+        let decide = format!("/api/v1/complaints/{id}/decide");
+        let upheld = json!({"outcome": "upheld", "note": "sample corrected on order"});
+        app.post(&decide, Some(&auditor.token), upheld.clone())
+            .await
+            .problem(403, "wrong-role");
+        app.post(&decide, Some(&regulator.token), json!({"outcome": "upheld", "note": ""}))
+            .await
+            .problem(422, "validation-failed");
+        let size = app.audit_size().await;
+        let decided = app.post(&decide, Some(&regulator.token), upheld.clone()).await;
+        decided.expect(200);
+        assert_eq!(decided.body["state"], "upheld");
+        assert_eq!(decided.body["decided_by"], json!(regulator.id));
+        app.post(&decide, Some(&regulator.token),
+                 json!({"outcome": "dismissed", "note": "changed my mind"}))
+            .await
+            .problem(409, "invalid-state");
+        let entries = app.audit_since(size).await;
+        TestApp::assert_actions(&entries, &["complaint.decided"]);
+        let mut parties: Vec<Value> = entries[0]["parties"].as_array().unwrap().clone();
+        parties.sort_by_key(|p| p.as_str().unwrap().to_owned());
+        // The deciding regulator is a party as every actor is.
+        let mut expected = vec![json!(other.id), json!(owner.id), json!(regulator.id)];
+        expected.sort_by_key(|p| p.as_str().unwrap().to_owned());
+        assert_eq!(parties, expected);
+
+        // Both sides are told the outcome; the respondent not who filed it.
+        for user in [&other, &owner] {
+            let messages = inbox(&app, user).await;
+            assert_eq!(messages.len(), 1, "{}'s inbox", user.name);
+            assert_eq!(messages[0]["kind"], "complaint");
+            assert_eq!(messages[0]["complaint"], json!(id));
+            assert!(messages[0]["body"].as_str().unwrap().contains("upheld"));
+            assert!(!messages[0]["body"].as_str().unwrap().contains(&other.id.to_string()));
+        }
+        assert!(inbox(&app, &consumer).await.is_empty());
+        let open = app.get("/api/v1/complaints?state=open", Some(&regulator.token)).await;
+        assert_eq!(open.body["items"].as_array().unwrap().len(), 2);
+    }
 }

@@ -1,3 +1,4 @@
 DROP TABLE inbox_messages;
+DROP TABLE complaints;
 DROP TABLE incidents;
 DROP TABLE freezes;

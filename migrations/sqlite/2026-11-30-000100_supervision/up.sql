@@ -1,6 +1,7 @@
 -- Supervision: freezes a regulator puts on a dataset, an account or a whole
--- class of data, incidents recorded against a dataset, and the inbox that
--- tells every party downstream of an incident.
+-- class of data, incidents recorded against a dataset, complaints filed by
+-- participants, and the inbox that tells every party downstream of an
+-- incident and both sides of a decided complaint.
 
 CREATE TABLE freezes (
     id TEXT PRIMARY KEY NOT NULL,
@@ -31,11 +32,35 @@ CREATE INDEX incidents_by_dataset ON incidents (dataset_id, id);
 
 -- A message to one account: what happened, about which dataset, and why it
 -- concerns the account.
+-- A participant's complaint about a listing, a grant or an account, in the
+-- regulators' queue until one of them decides it.
+CREATE TABLE complaints (
+    id TEXT PRIMARY KEY NOT NULL,
+    complainant_id TEXT NOT NULL REFERENCES accounts (id),
+    subject_kind TEXT NOT NULL CHECK (subject_kind IN ('listing', 'grant', 'account')),
+    subject_id TEXT NOT NULL,
+    -- Whom it is about: the listing's provider, the grant's other party, or
+    -- the account itself.
+    respondent_id TEXT NOT NULL REFERENCES accounts (id),
+    dataset_id TEXT REFERENCES datasets (id),
+    description TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'upheld', 'dismissed')),
+    filed_at TIMESTAMP NOT NULL,
+    decided_by TEXT REFERENCES accounts (id),
+    decided_at TIMESTAMP,
+    outcome TEXT,
+    CHECK ((state = 'open') = (decided_at IS NULL))
+);
+CREATE INDEX complaints_queue ON complaints (state, id);
+CREATE INDEX complaints_by_complainant ON complaints (complainant_id, id);
+CREATE INDEX complaints_by_respondent ON complaints (respondent_id, state);
+
 CREATE TABLE inbox_messages (
     id TEXT PRIMARY KEY NOT NULL,
     account_id TEXT NOT NULL REFERENCES accounts (id),
     kind TEXT NOT NULL,
     incident_id TEXT REFERENCES incidents (id),
+    complaint_id TEXT REFERENCES complaints (id),
     dataset_id TEXT,
     concerns TEXT NOT NULL,
     body TEXT NOT NULL,

@@ -1,4 +1,4 @@
-//! Supervision: freezes, incidents, and each account's inbox.
+//! Supervision: freezes, incidents, complaints, and each account's inbox.
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
@@ -10,6 +10,9 @@ use crate::gateway::page_size;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::{changed, created};
 use crate::market::Market;
+use crate::supervision::complaints::{
+    self, Complaint, ComplaintInput, ComplaintPage, ComplaintState, DecisionInput,
+};
 use crate::supervision::{
     self, FreezeInput, InboxMessage, InboxPage, Incident, IncidentInput, LiftInput,
 };
@@ -184,5 +187,100 @@ pub async fn mark_read(
 ) -> ApiResult<web::Json<InboxMessage>> {
     Ok(web::Json(
         supervision::mark_read(&market, &caller.0, *id).await?,
+    ))
+}
+
+/// File a complaint about a listing, a grant or an account (any
+/// participant): it enters the regulators' queue. The respondent is not
+/// told who complained or what was said, only the outcome.
+#[utoipa::path(tag = "supervision", request_body = ComplaintInput, security(("bearer" = [])), responses(
+    (status = 201, body = Complaint, headers(("Audit-Index" = String, description = "audit log index of the complaint"))),
+    (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such listing, grant or account that you may know of", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: e.g. a complaint about yourself", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/complaints")]
+pub async fn file_complaint(
+    market: web::Data<Market>,
+    caller: Caller,
+    body: web::Json<ComplaintInput>,
+) -> ApiResult<HttpResponse> {
+    let recorded = complaints::file(&market, &caller.0, body.into_inner()).await?;
+    Ok(created(
+        format!("/api/v1/complaints/{}", recorded.value.id),
+        recorded,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ComplaintListParams {
+    pub state: Option<ComplaintState>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Complaints, newest first: for regulators and auditors the whole queue
+/// and record, for anyone else those they filed.
+#[utoipa::path(tag = "supervision", params(ComplaintListParams), security(("bearer" = [])), responses(
+    (status = 200, body = ComplaintPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/complaints")]
+pub async fn list_complaints(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<ComplaintListParams>,
+) -> ApiResult<web::Json<ComplaintPage>> {
+    let p = params.into_inner();
+    let limit = page_size(&market, p.limit)?;
+    Ok(web::Json(
+        complaints::list(&market, &caller.0, p.state, limit, p.cursor).await?,
+    ))
+}
+
+/// One complaint (its complainant, regulators and auditors).
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = Complaint),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/complaints/{id}")]
+pub async fn get_complaint(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Complaint>> {
+    Ok(web::Json(complaints::get(&market, &caller.0, *id).await?))
+}
+
+/// Uphold or dismiss an open complaint (regulators), once; the complainant
+/// and the respondent find the outcome in their inbox.
+#[utoipa::path(tag = "supervision", request_body = DecisionInput, security(("bearer" = [])), responses(
+    (status = 200, body = Complaint, headers(("Audit-Index" = String, description = "audit log index of the decision"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: decided already", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/complaints/{id}/decide")]
+pub async fn decide_complaint(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<DecisionInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        complaints::decide(&market, &caller.0, *id, body.into_inner()).await?,
     ))
 }
