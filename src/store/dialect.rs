@@ -1,6 +1,7 @@
 //! Where SQLite and PostgreSQL differ in SQL the services need, so that no
 //! service spells a dialect of its own: placeholders in hand-written
-//! queries, and substring search over an indexed text column.
+//! queries, the calendar day of a timestamp, and substring search over an
+//! indexed text column.
 
 use diesel::BoxableExpression;
 use diesel::dsl::sql;
@@ -16,6 +17,17 @@ pub fn numbered(conn: &DbConnection, sql: &str) -> String {
         sql.to_owned()
     } else {
         sql.replace('$', "?")
+    }
+}
+
+/// The calendar day (UTC, `YYYY-MM-DD`) of a timestamp column, as SQL text
+/// for grouping by day in a hand-written query.
+pub fn day_of(conn: &DbConnection, column: &str) -> String {
+    if conn.is_postgres() {
+        format!("to_char({column}, 'YYYY-MM-DD')")
+    } else {
+        // Diesel stores SQLite timestamps as `YYYY-MM-DD HH:MM:SS[.f]`.
+        format!("substr({column}, 1, 10)")
     }
 }
 

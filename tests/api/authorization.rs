@@ -868,6 +868,13 @@ fn cases(w: &World) -> Vec<Case> {
             &[(Anonymous, 401)],
         ),
         case(
+            Method::GET,
+            "/api/v1/supervision/statistics".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
             Method::POST,
             "/api/v1/complaints".into(),
             Some(json!({"subject": "listing", "id": l, "description": ""})),

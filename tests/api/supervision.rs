@@ -492,4 +492,82 @@ both_backends! {
         let open = app.get("/api/v1/complaints?state=open", Some(&regulator.token)).await;
         assert_eq!(open.body["items"].as_array().unwrap().len(), 2);
     }
+
+    async fn statistics_count_the_market_by_the_database(app: TestApp) {
+        let owner = app.provider("st-owner").await;
+        let consumer = app.consumer("st-consumer").await;
+        let regulator = app.regulator("st-regulator").await;
+        let auditor = app.auditor("st-auditor").await;
+        let dataset = app.listed_dataset(&owner, "Counted").await;
+        app.dataset(&owner, "A draft", "important").await;
+        let grant = granted(&app, &owner, &consumer, dataset, false).await;
+        let token = data_token(&app, &consumer, &grant).await;
+        let content = format!("/api/v1/datasets/{dataset}/versions/1/content");
+        app.get(&content, Some(&token)).await.expect(200);
+        app.get(&content, Some(&token)).await.expect(200);
+        app.post(&format!("/api/v1/grants/{grant}/revoke"), Some(&owner.token),
+                 json!({"reason": "breach"}))
+            .await
+            .expect(200);
+        app.get(&content, Some(&token)).await.problem(403, "grant-revoked");
+        app.post("/api/v1/accounts", None,
+                 json!({"name": "st-sg", "password": PASSWORD, "roles": ["consumer"], "territory": "SG"}))
+            .await
+            .expect(201);
+        let sg = app.token("st-sg", PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+        app.post("/api/v1/access-requests", Some(&sg),
+                 json!({"dataset": dataset, "purpose": "research", "duration_days": 5, "max_downloads": 5,
+                        "processing": false, "cross_border": true, "destination_country": "SG"}))
+            .await
+            .expect(201);
+
+        let stats = app.get("/api/v1/supervision/statistics", Some(&regulator.token)).await;
+        stats.expect(200);
+        let body = &stats.body;
+        assert_eq!(body["listings"], json!([
+            {"classification": "general", "status": "listed", "count": 1},
+            {"classification": "important", "status": "draft", "count": 1},
+        ]));
+        assert_eq!(body["requests"], json!([
+            {"state": "approved", "count": 1},
+            {"state": "pending", "count": 1},
+        ]));
+        // One day's rows, or two if the test straddles midnight (UTC).
+        let daily = body["daily"].as_array().unwrap();
+        let total = |field: &str| daily.iter().map(|d| d[field].as_i64().unwrap()).sum::<i64>();
+        assert!(!daily.is_empty() && daily.len() <= 2, "{daily:?}");
+        assert_eq!(total("requests"), 2);
+        assert_eq!(total("grants"), 1);
+        assert_eq!(total("deliveries"), 2);
+        assert_eq!(total("refused_deliveries"), 1);
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        assert_eq!(daily.last().unwrap()["day"], today);
+        assert_eq!(body["cross_border"], json!([{"destination": "SG", "state": "pending", "count": 1}]));
+        assert_eq!(body["orders"], json!([]));
+        assert_eq!(body["trade"], json!([]));
+
+        // A period before any of it is empty; a bad period is refused.
+        let past = app
+            .get("/api/v1/supervision/statistics?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z",
+                 Some(&auditor.token))
+            .await;
+        past.expect(200);
+        assert_eq!(past.body["daily"], json!([]));
+        assert_eq!(past.body["requests"], json!([]));
+        assert_eq!(past.body["listings"], body["listings"]);
+        app.get("/api/v1/supervision/statistics?from=2020-02-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+                Some(&regulator.token))
+            .await
+            .problem(400, "invalid-parameter");
+        app.get("/api/v1/supervision/statistics?from=2020-01-01T00:00:00Z&to=2022-01-01T00:00:00Z",
+                Some(&regulator.token))
+            .await
+            .problem(400, "invalid-parameter");
+        app.get("/api/v1/supervision/statistics?from=yesterday", Some(&regulator.token))
+            .await
+            .problem(400, "invalid-parameter");
+        app.get("/api/v1/supervision/statistics", Some(&owner.token))
+            .await
+            .problem(403, "wrong-role");
+    }
 }

@@ -68,3 +68,9 @@ CREATE TABLE inbox_messages (
     read_at TIMESTAMP
 );
 CREATE INDEX inbox_by_account ON inbox_messages (account_id, id);
+
+-- Market statistics count and group by time range.
+CREATE INDEX audit_entries_by_action_time ON audit_entries (action, created_at);
+CREATE INDEX access_requests_by_time ON access_requests (created_at);
+CREATE INDEX grants_by_time ON grants (created_at);
+CREATE INDEX orders_by_time ON orders (created_at);

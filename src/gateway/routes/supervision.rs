@@ -1,6 +1,7 @@
 //! Supervision: freezes, incidents, complaints, and each account's inbox.
 
 use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -13,6 +14,7 @@ use crate::market::Market;
 use crate::supervision::complaints::{
     self, Complaint, ComplaintInput, ComplaintPage, ComplaintState, DecisionInput,
 };
+use crate::supervision::statistics::{self, Statistics};
 use crate::supervision::{
     self, FreezeInput, InboxMessage, InboxPage, Incident, IncidentInput, LiftInput,
 };
@@ -282,5 +284,37 @@ pub async fn decide_complaint(
 ) -> ApiResult<HttpResponse> {
     Ok(changed(
         complaints::decide(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatisticsParams {
+    /// The period's start (RFC 3339, inclusive); default 30 days before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// The period's end (RFC 3339, exclusive); default now. A period spans
+    /// at most 366 days.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The market seen whole (regulators and auditors): listings by
+/// classification and status, requests, grants and deliveries day by day,
+/// cross-border requests by destination, orders and settled trade by
+/// currency.
+#[utoipa::path(tag = "supervision", params(StatisticsParams), security(("bearer" = [])), responses(
+    (status = 200, body = Statistics),
+    (status = 400, description = "invalid-parameter: from not before to, or a period over 366 days", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/statistics")]
+pub async fn market_statistics(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<StatisticsParams>,
+) -> ApiResult<web::Json<Statistics>> {
+    let p = params.into_inner();
+    Ok(web::Json(
+        statistics::statistics(&market, &caller.0, p.from, p.to).await?,
     ))
 }
