@@ -28,10 +28,14 @@ def token(name):
     return call("POST", "/auth/token", body={"name": name, "password": PASSWORD})["access_token"]
 
 
+account_ids = {}
 for name, roles in [("st-provider", ["provider", "consumer"]), ("st-consumer", ["consumer"])]:
-    call("POST", "/accounts", body={"name": name, "password": PASSWORD, "roles": roles})
+    account_ids[name] = call("POST", "/accounts", body={"name": name, "password": PASSWORD, "roles": roles})["id"]
 tokens = {name: token(name) for name in ["st-provider", "st-consumer", "st-regulator", "st-auditor", "st-admin"]}
 provider, consumer, regulator = tokens["st-provider"], tokens["st-consumer"], tokens["st-regulator"]
+# Listing and requesting important data needs participants a regulator verified.
+for account in account_ids.values():
+    call("POST", f"/accounts/{account}/verify", regulator, {"reference": "seed"})
 
 
 def dataset(title, classification="general", versions=1, publish=True, sources=()):

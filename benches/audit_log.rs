@@ -221,6 +221,8 @@ async fn bench(
             display_name: None,
             organization: None,
             territory: None,
+            entity_type: None,
+            credit_code: None,
         },
     )
     .await

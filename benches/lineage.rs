@@ -75,6 +75,8 @@ async fn bench(backend: &str, postgres: Option<String>) {
             display_name: None,
             organization: None,
             territory: None,
+            entity_type: None,
+            credit_code: None,
         },
     )
     .await

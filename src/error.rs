@@ -41,6 +41,7 @@ problem_codes! {
     InvalidCredentials = "invalid-credentials", "The name or password is wrong";
     WrongRole = "wrong-role", "Your roles do not allow this";
     AccountSuspended = "account-suspended", "The account is suspended";
+    UnverifiedParticipant = "unverified-participant", "A regulator has not verified the participant";
     NotPermitted = "not-permitted", "You hold no right that allows this";
     LacksProcessingRight = "lacks-processing-right", "A source lacks the processing right";
     NoGrant = "no-grant", "No grant allows this delivery";

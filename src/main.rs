@@ -332,6 +332,8 @@ async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), S
         display_name: args.display_name,
         organization: args.organization,
         territory: args.territory,
+        entity_type: None,
+        credit_code: None,
     };
     let account = accounts::register(&market, Registrar::Operator, input)
         .await

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::domain::text::{DisplayName, Reason};
-use crate::domain::{self, Actor, Role, Roles, market_words};
+use crate::domain::credit_code::CreditCode;
+use crate::domain::{self, Actor, EntityType, Role, Roles, market_words};
 use crate::error::{Code, Error, Result, on_unique_violation};
 use crate::market::Market;
 use crate::store::schema::accounts;
@@ -48,10 +49,30 @@ pub struct Account {
     pub territory: Option<String>,
     pub status: AccountStatus,
     pub suspension: Option<Suspension>,
+    /// What kind of entity the participant is.
+    pub entity_type: EntityType,
+    /// An organisation's unified social credit code (GB 32100-2015).
+    pub credit_code: Option<String>,
+    /// A regulator's verification of the participant, if made.
+    pub verification: Option<Verification>,
     pub created_at: DateTime<Utc>,
 }
 
 impl Account {
+    /// The rule on verified participants: listing important data, and
+    /// requesting or buying important or personal data, need an account a
+    /// regulator has verified.
+    pub fn require_verified(&self, to: &str) -> Result<()> {
+        if self.verification.is_some() {
+            return Ok(());
+        }
+        Err(Error::refused(
+            Code::UnverifiedParticipant,
+            format!("{to} needs a participant a regulator has verified; ask a regulator to verify the account"),
+        )
+        .with("account", self.id.to_string()))
+    }
+
     /// The territory data delivered to this account goes to.
     pub fn territory_or<'a>(&'a self, home: &'a str) -> &'a str {
         self.territory.as_deref().unwrap_or(home)
@@ -63,6 +84,22 @@ pub struct Suspension {
     pub by: Uuid,
     pub at: DateTime<Utc>,
     pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    pub by: Uuid,
+    pub at: DateTime<Utc>,
+    /// The regulator's reference for what was checked (a file number).
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyInput {
+    /// The regulator's reference for what was checked (a file number).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reference: String,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -109,6 +146,15 @@ pub struct NewAccount {
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{2}$")]
     pub territory: Option<String>,
+    /// What kind of entity registers; default `individual`.
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+    /// An organisation's unified social credit code (GB 32100-2015, 18
+    /// characters with a check character): required of every entity type
+    /// but `individual`, refused for individuals.
+    #[serde(default)]
+    #[schema(min_length = 18, max_length = 18)]
+    pub credit_code: Option<String>,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -163,6 +209,11 @@ struct AccountRow {
     suspended_at: Option<chrono::NaiveDateTime>,
     suspended_by: Option<String>,
     suspension_reason: Option<String>,
+    entity_type: String,
+    credit_code: Option<String>,
+    verified_at: Option<chrono::NaiveDateTime>,
+    verified_by: Option<String>,
+    verification_reference: Option<String>,
 }
 
 impl AccountRow {
@@ -175,6 +226,14 @@ impl AccountRow {
             }),
             _ => None,
         };
+        let verification = match (self.verified_by, self.verified_at) {
+            (Some(by), Some(at)) => Some(Verification {
+                by: domain::id_from_db(&by)?,
+                at: domain::from_db_time(at),
+                reference: self.verification_reference.unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(Account {
             id: domain::id_from_db(&self.id)?,
             name: self.name,
@@ -184,6 +243,9 @@ impl AccountRow {
             territory: self.territory,
             status: self.status,
             suspension,
+            entity_type: EntityType::from_db(&self.entity_type)?,
+            credit_code: self.credit_code,
+            verification,
             created_at: domain::from_db_time(self.created_at),
         })
     }
@@ -318,12 +380,41 @@ pub async fn register(
             ));
         }
     };
+    let entity_type = input.entity_type.unwrap_or(EntityType::Individual);
+    let credit_code = match (entity_type, input.credit_code.as_deref()) {
+        (EntityType::Individual, None) => None,
+        (EntityType::Individual, Some(_)) => {
+            return Err(Error::invalid(
+                "credit_code",
+                "is an organisation's: an individual registers without one",
+            ));
+        }
+        (_, None) => {
+            return Err(Error::invalid(
+                "credit_code",
+                format!("is required of an organisation ({entity_type})"),
+            ));
+        }
+        (_, Some(code)) => Some(CreditCode::parse("credit_code", code)?),
+    };
     let password = input.password;
     let password_hash = crate::store::blocking(move || hash_password(&password)).await?;
     let name = input.name;
     market
         .db
         .write(move |conn| {
+            if let Some(code) = &credit_code {
+                let taken: i64 = accounts::table
+                    .filter(accounts::credit_code.eq(code.as_str()))
+                    .count()
+                    .get_result(conn)?;
+                if taken > 0 {
+                    return Err(Error::refused(
+                        Code::AlreadyExists,
+                        format!("an account with credit code {code} exists: one organisation, one account"),
+                    ));
+                }
+            }
             let id = domain::new_id();
             let created_at = domain::now();
             diesel::insert_into(accounts::table)
@@ -337,13 +428,19 @@ pub async fn register(
                     accounts::display_name.eq(&display_name),
                     accounts::organization.eq(&organization),
                     accounts::created_at.eq(domain::to_db_time(created_at)),
+                    accounts::entity_type.eq(entity_type.as_str()),
+                    accounts::credit_code.eq(credit_code.as_ref().map(CreditCode::as_str)),
                 ))
                 .execute(conn)
                 .map_err(|e| {
                     on_unique_violation(e, || {
                         Error::refused(
                             Code::AlreadyExists,
-                            format!("an account named {name:?} exists"),
+                            if credit_code.is_some() {
+                                format!("an account named {name:?}, or with this credit code, exists")
+                            } else {
+                                format!("an account named {name:?} exists")
+                            },
                         )
                     })
                 })?;
@@ -361,7 +458,10 @@ pub async fn register(
                     dataset: None,
                     subject: id.to_string(),
                     parties: vec![id],
-                    detail: json!({ "name": name, "roles": roles.to_vec(), "by": by, "territory": territory }),
+                    detail: json!({
+                        "name": name, "roles": roles.to_vec(), "by": by, "territory": territory,
+                        "entity_type": entity_type, "credit_code": credit_code.as_ref().map(CreditCode::as_str),
+                    }),
                 },
             )?;
             Ok(Recorded::new(
@@ -374,6 +474,9 @@ pub async fn register(
                     territory: Some(territory.clone()),
                     status: AccountStatus::Active,
                     suspension: None,
+                    entity_type,
+                    credit_code: credit_code.as_ref().map(|c| c.to_string()),
+                    verification: None,
                     created_at,
                 },
                 vec![index],
@@ -550,6 +653,56 @@ pub async fn reinstate(
                     subject: id.to_string(),
                     parties: vec![id],
                     detail: json!({ "reason": reason }),
+                },
+            )?;
+            Ok(Recorded::new(find(conn, id)?, vec![index]))
+        })
+        .await
+}
+
+/// A regulator verifies a participant (once), with a reference for what
+/// was checked: from then on it may list important data and request or buy
+/// important or personal data.
+pub async fn verify(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    input: VerifyInput,
+) -> Result<Recorded<Account>> {
+    actor.require_any(&[Role::Regulator])?;
+    let reference = Reason::parse("reference", &input.reference)?;
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            find(conn, id)?;
+            let changed = diesel::update(
+                accounts::table
+                    .filter(accounts::id.eq(id.to_string()))
+                    .filter(accounts::verified_at.is_null()),
+            )
+            .set((
+                accounts::verified_at.eq(Some(domain::to_db_time(domain::now()))),
+                accounts::verified_by.eq(Some(actor.id.to_string())),
+                accounts::verification_reference.eq(Some(reference.as_str())),
+            ))
+            .execute(conn)?;
+            if changed == 0 {
+                return Err(Error::refused(
+                    Code::InvalidState,
+                    "the account is verified already",
+                )
+                .with("current_state", "verified"));
+            }
+            let index = audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor.id),
+                    action: Action::AccountVerified,
+                    dataset: None,
+                    subject: id.to_string(),
+                    parties: vec![id],
+                    detail: json!({ "reference": reference }),
                 },
             )?;
             Ok(Recorded::new(find(conn, id)?, vec![index]))

@@ -50,6 +50,7 @@ market_words!(
         AccountLogin = "account.login",
         AccountLoginFailed = "account.login_failed",
         AccountSuspended = "account.suspended",
+        AccountVerified = "account.verified",
         AccountReinstated = "account.reinstated",
         DatasetCreated = "dataset.created",
         DatasetUpdated = "dataset.updated",
@@ -501,6 +502,25 @@ pub fn records_at(
         }
     }
     Ok(found)
+}
+
+/// Entries of one action recorded in a period, per UTC day (for
+/// oversight's statistics).
+pub fn tally_per_day(
+    conn: &mut crate::store::DbConnection,
+    action: Action,
+    period: crate::store::tally::Period,
+) -> Result<Vec<crate::store::tally::Count>> {
+    // An action is one of the market's own words, never a client's text.
+    crate::store::tally::rows(
+        conn,
+        &format!(
+            "SELECT {{day}} AS key, COUNT(*) AS n FROM audit_entries
+             WHERE action = '{}' AND created_at >= $1 AND created_at < $2 GROUP BY {{day}}",
+            action.as_str()
+        ),
+        period,
+    )
 }
 
 /// Only auditors and regulators read the trail as a whole.

@@ -337,6 +337,10 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
                     "add a version with the payload before publishing",
                 ));
             }
+            if row.classification == Classification::Important {
+                crate::accounts::find(conn, row.provider()?)?
+                    .require_verified("listing important data")?;
+            }
             let now = domain::to_db_time(domain::now());
             // Important data waits for a regulator; so does a listing whose
             // classification was lowered below what a regulator last

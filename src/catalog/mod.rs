@@ -23,3 +23,23 @@ pub use types::{
     SearchQuery, Version, VersionReviewInput, VersionStatus,
 };
 pub use versions::{ByteRange, Content, add_version, fetch, review_version, versions};
+
+/// Listings now, counted by classification and status; and how many listed
+/// ones hold or derive from personal information (for oversight's
+/// statistics).
+pub fn tally_listings(
+    conn: &mut crate::store::DbConnection,
+) -> crate::error::Result<(Vec<crate::store::tally::Count2>, i64)> {
+    use diesel::RunQueryDsl;
+    let counts = diesel::sql_query(
+        "SELECT classification AS key, status AS key2, COUNT(*) AS n
+         FROM datasets GROUP BY classification, status ORDER BY classification, status",
+    )
+    .load(conn)?;
+    let personal: crate::store::tally::Count = diesel::sql_query(
+        "SELECT 'listed' AS key, COUNT(*) AS n FROM datasets
+         WHERE status = 'listed' AND (personal_data OR inherited_personal_data)",
+    )
+    .get_result(conn)?;
+    Ok((counts, personal.n))
+}

@@ -4,6 +4,7 @@
 //! a word column reads and writes the enum itself, so no service compares
 //! state strings. Free text is parsed once, by one rule, in [`text`].
 
+pub mod credit_code;
 pub mod text;
 
 use std::collections::BTreeSet;
@@ -105,6 +106,17 @@ market_words!(
         Regulator = "regulator",
         Auditor = "auditor",
         Admin = "admin",
+    }
+);
+
+market_words!(
+    /// What kind of entity a participant is.
+    EntityType {
+        Enterprise = "enterprise",
+        Government = "government",
+        Research = "research",
+        SocialOrganisation = "social_organisation",
+        Individual = "individual",
     }
 );
 

@@ -24,7 +24,7 @@ pub fn status_of(code: Code) -> StatusCode {
         Unauthenticated | InvalidToken | InvalidCredentials | InvalidSignature => {
             StatusCode::UNAUTHORIZED
         }
-        WrongRole | AccountSuspended | NotPermitted | LacksProcessingRight | NoGrant
+        WrongRole | AccountSuspended | UnverifiedParticipant | NotPermitted | LacksProcessingRight | NoGrant
         | GrantNotYetValid | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory
         | VersionUnderReview | Frozen => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,

@@ -14,6 +14,7 @@ pub mod purchases;
 pub mod requests;
 mod rows;
 pub mod sweeper;
+pub mod tally;
 pub mod types;
 
 pub use licences::{get_grant, issue_data_token, list_grants, odrl_policy, revoke};

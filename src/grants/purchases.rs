@@ -243,6 +243,7 @@ fn place_in(
     }
     // Where the data would go is where the buyer is registered.
     let registered = crate::accounts::find(conn, actor.id)?;
+    super::requests::require_verified_for(&registered, &dataset)?;
     let territory = registered.territory_or(&rules.home).to_owned();
     let destination = if territory == rules.home {
         None

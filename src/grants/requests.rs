@@ -286,6 +286,7 @@ pub async fn create_request(
             // Where the data would go is where the consumer is registered:
             // from abroad, a request is a cross-border one to there.
             let registered = crate::accounts::find(conn, actor.id)?;
+            require_verified_for(&registered, &dataset)?;
             let territory = registered.territory_or(&home);
             if territory != home && destination.as_deref() != Some(territory) {
                 return Err(Error::invalid(
@@ -672,4 +673,19 @@ pub async fn review(
             Ok(Recorded::new(row.to_request()?, indexes))
         })
         .await
+}
+
+/// Important or personal data goes only to a participant a regulator has
+/// verified, whether requested or bought.
+pub(crate) fn require_verified_for(
+    consumer: &crate::accounts::Account,
+    dataset: &catalog::DatasetRow,
+) -> Result<()> {
+    if dataset.classification == Classification::Important {
+        consumer.require_verified("requesting important data")
+    } else if dataset.personal_data || dataset.inherited_personal_data {
+        consumer.require_verified("requesting personal data")
+    } else {
+        Ok(())
+    }
 }

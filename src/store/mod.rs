@@ -6,6 +6,7 @@
 pub mod dialect;
 pub mod schema;
 pub mod snapshot;
+pub mod tally;
 mod writer;
 
 use std::sync::{Arc, RwLock};

@@ -17,6 +17,11 @@ diesel::table! {
         suspended_at -> Nullable<Timestamp>,
         suspended_by -> Nullable<Text>,
         suspension_reason -> Nullable<Text>,
+        entity_type -> Text,
+        credit_code -> Nullable<Text>,
+        verified_at -> Nullable<Timestamp>,
+        verified_by -> Nullable<Text>,
+        verification_reference -> Nullable<Text>,
     }
 }
 

@@ -98,12 +98,12 @@ pub struct ComplaintPage {
 struct ComplaintRow {
     id: String,
     complainant_id: String,
-    subject_kind: String,
+    subject_kind: ComplaintSubject,
     subject_id: String,
     respondent_id: String,
     dataset_id: Option<String>,
     description: String,
-    state: String,
+    state: ComplaintState,
     filed_at: NaiveDateTime,
     decided_by: Option<String>,
     decided_at: Option<NaiveDateTime>,
@@ -116,12 +116,12 @@ impl ComplaintRow {
         Ok(Complaint {
             id: domain::id_from_db(&self.id)?,
             complainant: domain::id_from_db(&self.complainant_id)?,
-            subject: ComplaintSubject::from_db(&self.subject_kind)?,
+            subject: self.subject_kind,
             subject_id: domain::id_from_db(&self.subject_id)?,
             respondent: domain::id_from_db(&self.respondent_id)?,
             dataset: id(&self.dataset_id)?,
             description: self.description.clone(),
-            state: ComplaintState::from_db(&self.state)?,
+            state: self.state,
             filed_at: domain::from_db_time(self.filed_at),
             decided_by: id(&self.decided_by)?,
             decided_at: self.decided_at.map(domain::from_db_time),
@@ -195,12 +195,12 @@ pub async fn file(
                 .values((
                     complaints::id.eq(id.to_string()),
                     complaints::complainant_id.eq(actor.id.to_string()),
-                    complaints::subject_kind.eq(input.subject.as_str()),
+                    complaints::subject_kind.eq(input.subject),
                     complaints::subject_id.eq(input.id.to_string()),
                     complaints::respondent_id.eq(respondent.to_string()),
                     complaints::dataset_id.eq(dataset.map(|d| d.to_string())),
                     complaints::description.eq(description.as_str()),
-                    complaints::state.eq(ComplaintState::Open.as_str()),
+                    complaints::state.eq(ComplaintState::Open),
                     complaints::filed_at.eq(domain::to_db_time(domain::now())),
                 ))
                 .execute(conn)?;
@@ -246,10 +246,13 @@ pub async fn decide(
             let changed = diesel::update(
                 complaints::table
                     .filter(complaints::id.eq(id.to_string()))
-                    .filter(complaints::state.eq(ComplaintState::Open.as_str())),
+                    .filter(complaints::state.eq(ComplaintState::Open)),
             )
             .set((
-                complaints::state.eq(input.outcome.as_str()),
+                complaints::state.eq(match input.outcome {
+                    ComplaintOutcome::Upheld => ComplaintState::Upheld,
+                    ComplaintOutcome::Dismissed => ComplaintState::Dismissed,
+                }),
                 complaints::decided_by.eq(Some(actor.id.to_string())),
                 complaints::decided_at.eq(Some(now)),
                 complaints::outcome.eq(Some(note.as_str())),
@@ -260,7 +263,7 @@ pub async fn decide(
                     Code::InvalidState,
                     "the complaint was decided already",
                 )
-                .with("current_state", before.state.clone()));
+                .with("current_state", before.state.as_str()));
             }
             let complaint = load_visible(conn, &actor, id)?.to_complaint()?;
             let body = format!(
@@ -337,7 +340,7 @@ pub async fn list(
                 query = query.filter(complaints::complainant_id.eq(actor.id.to_string()));
             }
             if let Some(state) = state {
-                query = query.filter(complaints::state.eq(state.as_str()));
+                query = query.filter(complaints::state.eq(state));
             }
             if let Some(cursor) = cursor {
                 query = query.filter(complaints::id.lt(cursor.to_string()));

@@ -192,7 +192,7 @@ pub struct Incident {
 struct IncidentRow {
     id: String,
     dataset_id: String,
-    kind: String,
+    kind: IncidentKind,
     description: String,
     reported_by: String,
     reported_at: NaiveDateTime,
@@ -205,7 +205,7 @@ impl IncidentRow {
         Ok(Incident {
             id: domain::id_from_db(&self.id)?,
             dataset: domain::id_from_db(&self.dataset_id)?,
-            kind: IncidentKind::from_db(&self.kind)?,
+            kind: self.kind,
             description: self.description.clone(),
             reported_by: domain::id_from_db(&self.reported_by)?,
             reported_at: domain::from_db_time(self.reported_at),
@@ -271,7 +271,7 @@ pub async fn record_incident(
                 .values((
                     incidents::id.eq(id.to_string()),
                     incidents::dataset_id.eq(dataset.to_string()),
-                    incidents::kind.eq(input.kind.as_str()),
+                    incidents::kind.eq(input.kind),
                     incidents::description.eq(description.as_str()),
                     incidents::reported_by.eq(actor.id.to_string()),
                     incidents::reported_at.eq(now),

@@ -1,13 +1,11 @@
 //! The market seen whole, for oversight: listings by class, requests,
 //! grants and deliveries day by day, cross-border flows by destination, and
-//! trade by currency — each a grouped count or sum computed by the
-//! database over indexed time ranges, never by loading rows.
+//! trade by currency — each a grouped count or sum the database computes
+//! over an indexed time range, asked of the service that owns the table.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{self, Action};
@@ -15,7 +13,8 @@ use crate::domain::{self, Actor};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::DbConnection;
-use crate::store::dialect;
+use crate::store::tally::{Count, Period};
+use crate::{catalog, grants, trading};
 
 /// The longest period one query may cover, in days: a year of daily rows.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -85,44 +84,6 @@ pub struct Trade {
     pub max_price: i64,
 }
 
-#[derive(QueryableByName)]
-struct Grouped {
-    #[diesel(sql_type = Text)]
-    a: String,
-    #[diesel(sql_type = Text)]
-    b: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Counted {
-    #[diesel(sql_type = Text)]
-    a: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Total {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct TradeRow {
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = BigInt)]
-    orders: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    volume: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    min_price: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    max_price: Option<i64>,
-}
-
 /// The period asked for: by default the 30 days up to now.
 fn period(
     from: Option<DateTime<Utc>>,
@@ -141,135 +102,52 @@ fn period(
     Ok((from, to))
 }
 
-/// Rows of `sql` (numbered placeholders `$1` = from, `$2` = to).
-fn in_period<R: QueryableByName<crate::store::Backend> + 'static>(
-    conn: &mut DbConnection,
-    sql: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> Result<Vec<R>> {
-    Ok(diesel::sql_query(dialect::numbered(conn, sql))
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)?)
-}
-
-fn compute(conn: &mut DbConnection, from: NaiveDateTime, to: NaiveDateTime) -> Result<Statistics> {
-    let listings: Vec<Grouped> = diesel::sql_query(
-        "SELECT classification AS a, status AS b, COUNT(*) AS n
-         FROM datasets GROUP BY classification, status ORDER BY classification, status",
-    )
-    .load(conn)?;
-    let personal: Total = diesel::sql_query(
-        "SELECT COUNT(*) AS n FROM datasets
-         WHERE status = 'listed' AND (personal_data OR inherited_personal_data)",
-    )
-    .get_result(conn)?;
-    let requests: Vec<Counted> = in_period(
-        conn,
-        "SELECT state AS a, COUNT(*) AS n FROM access_requests
-         WHERE created_at >= $1 AND created_at < $2 GROUP BY state ORDER BY state",
-        from,
-        to,
-    )?;
+fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
+    let (listings, personal) = catalog::tally_listings(conn)?;
+    let requests = grants::tally::tally(conn, period)?;
+    let deliveries = audit::tally_per_day(conn, Action::DeliveryCompleted, period)?;
+    let refused = audit::tally_per_day(conn, Action::DeliveryRefused, period)?;
+    let orders = trading::orders::tally_by_state(conn, period)?;
+    let trade = trading::orders::tally_settled(conn, period)?;
     let mut daily: BTreeMap<String, Day> = BTreeMap::new();
-    let mut add = |rows: Vec<Counted>, field: fn(&mut Day) -> &mut i64| {
+    let series: [(Vec<Count>, fn(&mut Day) -> &mut i64); 4] = [
+        (requests.requests_per_day, |d| &mut d.requests),
+        (requests.grants_per_day, |d| &mut d.grants),
+        (deliveries, |d| &mut d.deliveries),
+        (refused, |d| &mut d.refused_deliveries),
+    ];
+    for (rows, field) in series {
         for row in rows {
-            *field(daily.entry(row.a).or_default()) += row.n;
+            *field(daily.entry(row.key).or_default()) += row.n;
         }
-    };
-    let day = dialect::day_of(conn, "created_at");
-    add(
-        in_period(
-            conn,
-            &format!(
-                "SELECT {day} AS a, COUNT(*) AS n FROM access_requests
-                 WHERE created_at >= $1 AND created_at < $2 GROUP BY {day}"
-            ),
-            from,
-            to,
-        )?,
-        |d| &mut d.requests,
-    );
-    add(
-        in_period(
-            conn,
-            &format!(
-                "SELECT {day} AS a, COUNT(*) AS n FROM grants
-                 WHERE created_at >= $1 AND created_at < $2 GROUP BY {day}"
-            ),
-            from,
-            to,
-        )?,
-        |d| &mut d.grants,
-    );
-    for (action, field) in [
-        (
-            Action::DeliveryCompleted,
-            (|d| &mut d.deliveries) as fn(&mut Day) -> &mut i64,
-        ),
-        (Action::DeliveryRefused, |d| &mut d.refused_deliveries),
-    ] {
-        // An action is one of our own words, never a client's text.
-        let rows = in_period(
-            conn,
-            &format!(
-                "SELECT {day} AS a, COUNT(*) AS n FROM audit_entries
-                 WHERE action = '{}' AND created_at >= $1 AND created_at < $2 GROUP BY {day}",
-                action.as_str()
-            ),
-            from,
-            to,
-        )?;
-        add(rows, field);
     }
-    let cross_border: Vec<Grouped> = in_period(
-        conn,
-        "SELECT COALESCE(destination_country, '') AS a, state AS b, COUNT(*) AS n
-         FROM access_requests
-         WHERE cross_border AND created_at >= $1 AND created_at < $2
-         GROUP BY destination_country, state ORDER BY destination_country, state",
-        from,
-        to,
-    )?;
-    let orders: Vec<Counted> = in_period(
-        conn,
-        "SELECT state AS a, COUNT(*) AS n FROM orders
-         WHERE created_at >= $1 AND created_at < $2 GROUP BY state ORDER BY state",
-        from,
-        to,
-    )?;
-    let trade: Vec<TradeRow> = in_period(
-        conn,
-        "SELECT currency, COUNT(*) AS orders, CAST(SUM(amount) AS BIGINT) AS volume,
-                MIN(amount) AS min_price, MAX(amount) AS max_price
-         FROM orders WHERE state = 'settled' AND created_at >= $1 AND created_at < $2
-         GROUP BY currency ORDER BY currency",
-        from,
-        to,
-    )?;
     Ok(Statistics {
-        from: domain::from_db_time(from),
-        to: domain::from_db_time(to),
+        from: domain::from_db_time(period.from),
+        to: domain::from_db_time(period.to),
         listings: listings
             .into_iter()
             .map(|r| ListingCount {
-                classification: r.a,
-                status: r.b,
+                classification: r.key,
+                status: r.key2,
                 count: r.n,
             })
             .collect(),
-        listed_with_personal_data: personal.n,
-        requests: requests.into_iter().map(state_count).collect(),
+        listed_with_personal_data: personal,
+        requests: requests
+            .requests_by_state
+            .into_iter()
+            .map(state_count)
+            .collect(),
         daily: daily
             .into_iter()
             .map(|(day, counts)| Day { day, ..counts })
             .collect(),
-        cross_border: cross_border
+        cross_border: requests
+            .cross_border
             .into_iter()
             .map(|r| Destination {
-                destination: r.a,
-                state: r.b,
+                destination: r.key,
+                state: r.key2,
                 count: r.n,
             })
             .collect(),
@@ -279,17 +157,17 @@ fn compute(conn: &mut DbConnection, from: NaiveDateTime, to: NaiveDateTime) -> R
             .map(|r| Trade {
                 currency: r.currency,
                 orders: r.orders,
-                volume: r.volume.unwrap_or(0),
-                min_price: r.min_price.unwrap_or(0),
-                max_price: r.max_price.unwrap_or(0),
+                volume: r.volume,
+                min_price: r.min_price,
+                max_price: r.max_price,
             })
             .collect(),
     })
 }
 
-fn state_count(row: Counted) -> StateCount {
+fn state_count(row: Count) -> StateCount {
     StateCount {
-        state: row.a,
+        state: row.key,
         count: row.n,
     }
 }
@@ -303,6 +181,9 @@ pub async fn statistics(
 ) -> Result<Statistics> {
     audit::require_oversight(actor)?;
     let (from, to) = period(from, to)?;
-    let (from, to) = (domain::to_db_time(from), domain::to_db_time(to));
-    market.db.read(move |conn| compute(conn, from, to)).await
+    let period = Period {
+        from: domain::to_db_time(from),
+        to: domain::to_db_time(to),
+    };
+    market.db.read(move |conn| compute(conn, period)).await
 }

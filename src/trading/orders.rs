@@ -553,3 +553,47 @@ pub(crate) fn list(
         next,
     ))
 }
+
+/// Orders placed in a period, by their state now.
+pub fn tally_by_state(
+    conn: &mut DbConnection,
+    period: crate::store::tally::Period,
+) -> Result<Vec<crate::store::tally::Count>> {
+    crate::store::tally::rows(
+        conn,
+        "SELECT state AS key, COUNT(*) AS n FROM orders
+         WHERE created_at >= $1 AND created_at < $2 GROUP BY state ORDER BY state",
+        period,
+    )
+}
+
+/// Orders placed in a period and settled, per currency: how many, the sum
+/// of their prices, the lowest and the highest, in minor units.
+#[derive(diesel::QueryableByName, Debug)]
+pub struct SettledTally {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub currency: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub orders: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub volume: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub min_price: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub max_price: i64,
+}
+
+pub fn tally_settled(
+    conn: &mut DbConnection,
+    period: crate::store::tally::Period,
+) -> Result<Vec<SettledTally>> {
+    // Every group has at least one row, so no aggregate is NULL.
+    crate::store::tally::rows(
+        conn,
+        "SELECT currency, COUNT(*) AS orders, CAST(SUM(amount) AS BIGINT) AS volume,
+                MIN(amount) AS min_price, MAX(amount) AS max_price
+         FROM orders WHERE state = 'settled' AND created_at >= $1 AND created_at < $2
+         GROUP BY currency ORDER BY currency",
+        period,
+    )
+}

@@ -39,6 +39,7 @@ async fn story(app: &TestApp) -> Story {
     let buyer = app.consumer("buyer").await;
     let regulator = app.regulator("reg").await;
     let auditor = app.auditor("aud").await;
+    app.verified(&acme).await;
     let created = app
         .post(
             "/api/v1/datasets",
@@ -200,6 +201,7 @@ both_backends! {
     async fn every_state_change_names_its_entries(app: TestApp) {
         let acme = app.provider("acme").await;
         let regulator = app.regulator("reg").await;
+        app.verified(&acme).await;
         let id = app.dataset(&acme, "Grid load", "important").await;
         let path = format!("/api/v1/datasets/{id}");
         let replies = vec![

@@ -219,6 +219,11 @@ both_backends! {
         // important data waits for a regulator
         let important = app.dataset(&acme, "Important", "important").await;
         app.upload(&acme, important, b"b\n").await.expect(201);
+        // ... and is listed only by a participant a regulator verified
+        app.post(&format!("/api/v1/datasets/{important}/publish"), Some(&acme.token), json!({}))
+            .await
+            .problem(403, "unverified-participant");
+        app.verified(&acme).await;
         let pending = app.post(&format!("/api/v1/datasets/{important}/publish"), Some(&acme.token), json!({})).await;
         pending.expect(200);
         assert_eq!(pending.body["status"], "pending_review");

@@ -948,6 +948,8 @@ async fn crash_case(backend: Backend) {
             display_name: None,
             organization: None,
             territory: None,
+            entity_type: None,
+            credit_code: None,
         },
     )
     .await

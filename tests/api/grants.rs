@@ -158,6 +158,8 @@ both_backends! {
         let mut b = request_body(personal);
         b["purpose"] = json!("  ");
         post(consumer.token.clone(), b).await.problem(422, "purpose-required");
+        // personal data goes only to a verified participant
+        post(consumer.token.clone(), request_body(personal)).await.problem(403, "unverified-participant");
         let mut b = request_body(listed);
         b["cross_border"] = json!(true);
         post(consumer.token.clone(), b.clone()).await.problem(422, "validation-failed");
@@ -250,6 +252,8 @@ both_backends! {
         let holder = app.provider("holder").await;
         let consumer = app.consumer("consumer").await;
         let regulator = app.regulator("reg").await;
+        app.verified(&holder).await;
+        app.verified(&consumer).await;
         let dataset = app.dataset(&holder, "Port logistics", "important").await;
         app.upload(&holder, dataset, b"container,port\n").await.expect(201);
         app.post(&format!("/api/v1/datasets/{dataset}/publish"), Some(&holder.token), json!({})).await.expect(200);

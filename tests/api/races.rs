@@ -399,6 +399,7 @@ race_cases! {
     async fn review_vs_review(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
+        app.verified(&holder).await;
         let approver = app.regulator("reg-approve").await;
         let rejecter = app.regulator("reg-reject").await;
         let (mut listed, mut rejected) = (0, 0);
@@ -489,7 +490,7 @@ race_cases! {
     }
 
     /// The same race, checking what the revocation's entry says it
-    /// replaced. KNOWN BUG on PostgreSQL: `grants::licences::revoke`
+    /// replaced. Found on PostgreSQL, and fixed in 42cc766 (which locks the row before deciding); before it, `grants::licences::revoke`
     /// (src/grants/licences.rs) writes `previous_status` from the row it
     /// read before its conditional update; when the sweep expires the grant
     /// in between (it waits for the sweep's row lock, then finds `expired`,
@@ -502,7 +503,7 @@ race_cases! {
     /// The holder of the processing right transfers it to two accounts at
     /// once: one transfer is made, and the register never has two holders.
     ///
-    /// KNOWN BUG on PostgreSQL (intermittent here, about one round in a
+    /// Found on PostgreSQL and fixed in 42cc766 (it was intermittent here, about one round in a
     /// hundred and fifty; `transfer_stampede` reproduces it reliably): see
     /// `transfer_stampede`.
     async fn transfer_vs_transfer(arena: Arena) {
@@ -570,7 +571,7 @@ race_cases! {
     /// Exactly one transfer is made per round, and every transfer in the
     /// register was made by the holder of the registration it ended.
     ///
-    /// KNOWN BUG on PostgreSQL: `rights::transfer` (src/rights/mod.rs)
+    /// Found on PostgreSQL, and fixed in 42cc766 (which locks the row before deciding); before it, `rights::transfer` (src/rights/mod.rs)
     /// asks `access::may(Act::Move)` — one read of the register — whether
     /// the actor holds the right, and then reads the register again
     /// (`Holders::load`) for the `seen` it hands to
@@ -670,6 +671,7 @@ race_cases! {
     async fn publish_vs_edit(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
+        app.verified(&holder).await;
         let other_session = session(app, &holder).await;
         let (mut published_first, mut edited_first) = (0, 0);
         for round in 0..ROUNDS {
@@ -715,7 +717,7 @@ race_cases! {
     /// core data (422 core-data-not-tradable). Never is important data
     /// listed without review, nor core data listed at all.
     ///
-    /// KNOWN BUG on PostgreSQL: `catalog::listings::publish`
+    /// Found on PostgreSQL, and fixed in 42cc766 (which locks the row before deciding); before it, `catalog::listings::publish`
     /// (src/catalog/listings.rs) chooses `listed` or `pending_review`, and
     /// refuses core data, from the row it read at the start of its
     /// transaction, while its conditional update re-checks only the status
@@ -779,7 +781,7 @@ race_cases! {
     /// compete for a state — so the consistent outcome is that both
     /// changes are there, each recorded once.
     ///
-    /// KNOWN BUG on PostgreSQL: `catalog::listings::update`
+    /// Found on PostgreSQL, and fixed in 42cc766 (which locks the row before deciding); before it, `catalog::listings::update`
     /// (src/catalog/listings.rs) writes every column — the ones the patch
     /// leaves alone included — from the row it read at the start of its
     /// transaction, and its conditional update (`draft`/`rejected` →

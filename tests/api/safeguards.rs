@@ -330,6 +330,7 @@ both_backends! {
     async fn a_rejected_listing_is_not_lowered_past_its_review(app: TestApp) {
         let regulator = app.regulator("reg-1").await;
         let acme = app.provider("acme").await;
+        app.verified(&acme).await;
         let id = app.dataset(&acme, "Health records", "important").await;
         app.upload(&acme, id, b"x").await.expect(201);
         app.post(&format!("/api/v1/datasets/{id}/publish"), Some(&acme.token), json!({})).await.expect(200);
@@ -386,6 +387,8 @@ both_backends! {
         let regulator = app.regulator("reg-1").await;
         let acme = app.provider("acme").await;
         let consumer = app.consumer("consumer").await;
+        app.verified(&acme).await;
+        app.verified(&consumer).await;
         let id = app.dataset(&acme, "Power use", "important").await;
         app.upload(&acme, id, b"v1").await.expect(201);
         app.post(&format!("/api/v1/datasets/{id}/publish"), Some(&acme.token), json!({})).await.expect(200);

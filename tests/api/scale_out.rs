@@ -233,6 +233,8 @@ async fn two_instances_are_one_market() {
             display_name: None,
             organization: None,
             territory: None,
+            entity_type: None,
+            credit_code: None,
         },
     )
     .await

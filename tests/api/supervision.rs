@@ -570,4 +570,97 @@ both_backends! {
             .await
             .problem(403, "wrong-role");
     }
+
+    async fn participants_are_typed_coded_and_verified_before_sensitive_data(app: TestApp) {
+        let regulator = app.regulator("pt-regulator").await;
+        let register = |body: Value| {
+            let app = &app;
+            async move { app.post("/api/v1/accounts", None, body).await }
+        };
+        let org = |name: &str, entity: &str, code: Option<&str>| {
+            let mut body = json!({"name": name, "password": PASSWORD, "roles": ["consumer"],
+                                  "entity_type": entity});
+            if let Some(code) = code {
+                body["credit_code"] = json!(code);
+            }
+            body
+        };
+        // An organisation registers with a credit code whose check
+        // character is right; an individual without one.
+        register(org("pt-nocode", "enterprise", None)).await.problem(422, "validation-failed");
+        let typo = register(org("pt-typo", "enterprise", Some("91110000600037341M"))).await;
+        typo.problem(422, "validation-failed");
+        assert!(typo.body["detail"].as_str().unwrap().contains("should be L"), "{}", typo.body);
+        register(org("pt-short", "research", Some("9111000060003734"))).await.problem(422, "validation-failed");
+        register(org("pt-person", "individual", Some("91110000600037341L"))).await.problem(422, "validation-failed");
+        register(org("pt-alien", "alien", None)).await.problem(422, "invalid-body");
+        let size = app.audit_size().await;
+        let made = register(org("pt-org", "enterprise", Some("91110000600037341l"))).await;
+        made.expect(201);
+        assert_eq!(made.body["entity_type"], "enterprise");
+        assert_eq!(made.body["credit_code"], "91110000600037341L");
+        assert_eq!(made.body["verification"], Value::Null);
+        let entries = app.audit_since(size).await;
+        assert_eq!(entries[0]["detail"]["credit_code"], "91110000600037341L");
+        register(org("pt-org-2", "enterprise", Some("91110000600037341L")))
+            .await
+            .problem(409, "already-exists");
+        let org_token = app.token("pt-org", PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+        let consumer = User { id: made.id(), name: "pt-org".into(), token: org_token };
+        let individual = app.consumer("pt-individual").await;
+        let me = app.get(&format!("/api/v1/accounts/{}", individual.id), Some(&individual.token)).await;
+        assert_eq!(me.body["entity_type"], "individual");
+
+        // Unverified, it may take general data but not personal data,
+        // whether requested or bought.
+        let owner = app.provider("pt-owner").await;
+        let general = app.listed_dataset(&owner, "Open counts").await;
+        let personal = app.dataset(&owner, "Patients", "general").await;
+        app.patch(&format!("/api/v1/datasets/{personal}"), Some(&owner.token), json!({"personal_data": true}))
+            .await
+            .expect(200);
+        app.upload(&owner, personal, b"p").await.expect(201);
+        app.post(&format!("/api/v1/datasets/{personal}/publish"), Some(&owner.token), json!({}))
+            .await
+            .expect(200);
+        let offer = app
+            .post(&format!("/api/v1/datasets/{personal}/offers"), Some(&owner.token),
+                  json!({"plan": "one_off", "price": {"amount": 0, "currency": "CNY"},
+                         "max_downloads": 1, "processing": false, "instant": true}))
+            .await;
+        offer.expect(201);
+        let ask = |dataset: Uuid| json!({"dataset": dataset, "purpose": "care", "duration_days": 5,
+                                        "max_downloads": 1, "processing": false, "cross_border": false});
+        app.post("/api/v1/access-requests", Some(&consumer.token), ask(general)).await.expect(201);
+        let refused = app.post("/api/v1/access-requests", Some(&consumer.token), ask(personal)).await;
+        refused.problem(403, "unverified-participant");
+        assert!(refused.body["detail"].as_str().unwrap().contains("personal data"));
+        let buy = json!({"offer": offer.id(), "purpose": "care"});
+        app.post("/api/v1/orders", Some(&consumer.token), buy.clone())
+            .await
+            .problem(403, "unverified-participant");
+
+        // Only a regulator verifies, once, with a reference; audited.
+        let verify = format!("/api/v1/accounts/{}/verify", consumer.id);
+        let reference = json!({"reference": "licence checked, file 2026-117"});
+        app.post(&verify, Some(&owner.token), reference.clone()).await.problem(403, "wrong-role");
+        app.post(&verify, Some(&regulator.token), json!({"reference": " "}))
+            .await
+            .problem(422, "validation-failed");
+        app.post(&format!("/api/v1/accounts/{}/verify", Uuid::new_v4()), Some(&regulator.token), reference.clone())
+            .await
+            .problem(404, "not-found");
+        let size = app.audit_size().await;
+        let verified = app.post(&verify, Some(&regulator.token), reference.clone()).await;
+        verified.expect(200);
+        assert_eq!(verified.body["verification"]["by"], json!(regulator.id));
+        assert_eq!(verified.body["verification"]["reference"], "licence checked, file 2026-117");
+        app.post(&verify, Some(&regulator.token), reference).await.problem(409, "invalid-state");
+        let entries = app.audit_since(size).await;
+        TestApp::assert_actions(&entries, &["account.verified"]);
+        assert!(entries[0]["parties"].as_array().unwrap().contains(&json!(consumer.id)));
+
+        // Verified, it may.
+        app.post("/api/v1/orders", Some(&consumer.token), buy).await.expect(201);
+    }
 }

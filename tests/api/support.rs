@@ -79,6 +79,8 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     sweeper: tokio::task::JoinHandle<()>,
     pg_schema: Option<(String, String)>,
+    /// The regulator `verified` asks, made on first use.
+    verifier: tokio::sync::OnceCell<User>,
 }
 
 /// An account the test acts as.
@@ -240,6 +242,7 @@ impl TestApp {
             handle,
             sweeper,
             pg_schema,
+            verifier: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -269,6 +272,7 @@ impl TestApp {
             handle,
             sweeper,
             pg_schema: None,
+            verifier: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -383,6 +387,8 @@ impl TestApp {
                 display_name: None,
                 organization: None,
                 territory: None,
+                entity_type: None,
+                credit_code: None,
             },
         )
         .await
@@ -414,6 +420,22 @@ impl TestApp {
 
     pub async fn auditor(&self, name: &str) -> User {
         self.operator_account(name, &[Role::Auditor]).await
+    }
+
+    /// Has a regulator verify the participant over the API, as listing
+    /// important data and requesting important or personal data need.
+    pub async fn verified(&self, user: &User) {
+        let regulator = self
+            .verifier
+            .get_or_init(|| self.regulator("participant-verifier"))
+            .await;
+        self.post(
+            &format!("/api/v1/accounts/{}/verify", user.id),
+            Some(&regulator.token),
+            json!({"reference": "verified for the test"}),
+        )
+        .await
+        .expect(200);
     }
 
     /// Creates a draft dataset and returns its id.

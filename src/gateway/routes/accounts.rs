@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::accounts::{
     self, AccessToken, Account, Credentials, NewAccount, Registrar, ReinstateInput, SuspendInput,
+    VerifyInput,
 };
 use crate::gateway::address::client_address;
 use crate::gateway::auth::Caller;
@@ -139,6 +140,33 @@ pub async fn suspend(
 ) -> ApiResult<HttpResponse> {
     Ok(changed(
         accounts::suspend(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Verify a participant (regulators), once, with a reference for what was
+/// checked: listing important data, and requesting or buying important or
+/// personal data, need a verified account (else 403
+/// `unverified-participant`).
+#[utoipa::path(tag = "accounts", request_body = VerifyInput, security(("bearer" = [])), responses(
+    (status = 200, body = Account, headers(("Audit-Index" = String, description = "audit log index of the verification"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: verified already", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a reference is required", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/accounts/{id}/verify")]
+pub async fn verify(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<VerifyInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        accounts::verify(&market, &caller.0, *id, body.into_inner()).await?,
     ))
 }
 

@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(accounts::get)
                 .service(accounts::suspend)
                 .service(accounts::reinstate)
+                .service(accounts::verify)
                 .service(catalog::create)
                 .service(catalog::update)
                 .service(catalog::add_version)
