@@ -319,6 +319,13 @@ fn cases(w: &World) -> Vec<Case> {
             403,
             &[(Anonymous, 401), (Regulator, 409), (Admin, 409)],
         ),
+        case(
+            Method::POST,
+            format!("/api/v1/accounts/{}/verify", w.licensee_id),
+            Some(json!({"reference": ""})),
+            403,
+            &[(Anonymous, 401), (Regulator, 422)],
+        ),
         // catalog
         case(Method::GET, "/api/v1/datasets".into(), None, 200, &public),
         case(
