@@ -23,7 +23,6 @@ use crate::domain::text::{Message, Purpose};
 use crate::domain::{self, Actor, DatasetStatus, Role};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
-use crate::store::schema::orders as order_rows;
 use crate::store::{DbConnection, lock_row};
 use crate::trading::idempotency::{Answer, Keyed};
 use crate::trading::offers::{self, Covers, OfferStatus, Plan, Terms};
@@ -150,12 +149,7 @@ pub async fn renew_order(
                     )
                     .with("current_state", row.state.clone()));
                 }
-                let renewed: i64 = order_rows::table
-                    .filter(order_rows::renewal_of.eq(id.to_string()))
-                    .filter(order_rows::state.ne(OrderState::Refunded.as_str()))
-                    .count()
-                    .get_result(conn)?;
-                if renewed > 0 {
+                if orders::renewed(conn, id)? {
                     return Err(Error::refused(
                         Code::InvalidState,
                         "this subscription was renewed already: renew the latest renewal",

@@ -597,3 +597,13 @@ pub fn tally_settled(
         period,
     )
 }
+
+/// Whether an order has a renewal that was not refunded.
+pub fn renewed(conn: &mut DbConnection, id: Uuid) -> Result<bool> {
+    let live: i64 = orders::table
+        .filter(orders::renewal_of.eq(id.to_string()))
+        .filter(orders::state.ne(OrderState::Refunded.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(live > 0)
+}
