@@ -51,7 +51,7 @@ pub struct Lifted {
 #[diesel(table_name = crate::store::schema::freezes)]
 struct FreezeRow {
     id: String,
-    scope: String,
+    scope: FreezeScope,
     target: String,
     reason: String,
     frozen_by: String,
@@ -73,7 +73,7 @@ impl FreezeRow {
         };
         Ok(Freeze {
             id: domain::id_from_db(&self.id)?,
-            scope: FreezeScope::from_db(&self.scope)?,
+            scope: self.scope,
             target: self.target.clone(),
             reason: self.reason.clone(),
             frozen_by: domain::id_from_db(&self.frozen_by)?,
@@ -146,7 +146,7 @@ pub fn in_force(conn: &mut DbConnection, probe: &Probe) -> Result<Option<Freeze>
     for row in rows {
         if wanted
             .iter()
-            .any(|(scope, target)| scope.as_str() == row.scope && *target == row.target)
+            .any(|(scope, target)| *scope == row.scope && *target == row.target)
         {
             return Ok(Some(row.to_freeze()?));
         }

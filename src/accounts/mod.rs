@@ -15,8 +15,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Entry, Recorded};
-use crate::domain::text::{DisplayName, Reason};
 use crate::domain::credit_code::CreditCode;
+use crate::domain::text::{DisplayName, Reason};
 use crate::domain::{self, Actor, EntityType, Role, Roles, market_words};
 use crate::error::{Code, Error, Result, on_unique_violation};
 use crate::market::Market;
@@ -688,11 +688,10 @@ pub async fn verify(
             ))
             .execute(conn)?;
             if changed == 0 {
-                return Err(Error::refused(
-                    Code::InvalidState,
-                    "the account is verified already",
-                )
-                .with("current_state", "verified"));
+                return Err(
+                    Error::refused(Code::InvalidState, "the account is verified already")
+                        .with("current_state", "verified"),
+                );
             }
             let index = audit::append(
                 conn,

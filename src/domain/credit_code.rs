@@ -74,11 +74,17 @@ mod tests {
     fn published_codes_check() {
         // python-stdnum's cn.uscc examples and codes printed on business
         // licences.
-        for code in ["91110000600037341L", "91350100M000100Y43", "9111000071093123XX"] {
+        for code in [
+            "91110000600037341L",
+            "91350100M000100Y43",
+            "9111000071093123XX",
+        ] {
             assert_eq!(CreditCode::parse("c", code).unwrap().as_str(), code);
         }
         assert_eq!(
-            CreditCode::parse("c", " 91110000600037341l ").unwrap().as_str(),
+            CreditCode::parse("c", " 91110000600037341l ")
+                .unwrap()
+                .as_str(),
             "91110000600037341L"
         );
     }

@@ -24,9 +24,19 @@ pub fn status_of(code: Code) -> StatusCode {
         Unauthenticated | InvalidToken | InvalidCredentials | InvalidSignature => {
             StatusCode::UNAUTHORIZED
         }
-        WrongRole | AccountSuspended | UnverifiedParticipant | NotPermitted | LacksProcessingRight | NoGrant
-        | GrantNotYetValid | GrantExpired | GrantRevoked | GrantExhausted | OutsideTerritory
-        | VersionUnderReview | Frozen => StatusCode::FORBIDDEN,
+        WrongRole
+        | AccountSuspended
+        | UnverifiedParticipant
+        | NotPermitted
+        | LacksProcessingRight
+        | NoGrant
+        | GrantNotYetValid
+        | GrantExpired
+        | GrantRevoked
+        | GrantExhausted
+        | OutsideTerritory
+        | VersionUnderReview
+        | Frozen => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotAcceptable => StatusCode::NOT_ACCEPTABLE,

@@ -8,7 +8,6 @@
 //! transaction as the decision.
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -147,7 +146,7 @@ pub async fn renew_order(
                         Code::InvalidState,
                         "only a settled subscription is renewed",
                     )
-                    .with("current_state", row.state.clone()));
+                    .with("current_state", row.state.as_str()));
                 }
                 if orders::renewed(conn, id)? {
                     return Err(Error::refused(
@@ -342,7 +341,7 @@ pub async fn cancel_order(market: &Market, actor: &Actor, id: Uuid) -> Result<Re
                         Code::InvalidState,
                         format!("cannot cancel an order that is {}", row.state),
                     )
-                    .with("current_state", row.state.clone())
+                    .with("current_state", row.state.as_str())
                 })?;
             let dataset = catalog::load(conn, request.dataset()?)?
                 .ok_or_else(|| Error::not_found("dataset"))?;
@@ -355,7 +354,7 @@ pub async fn cancel_order(market: &Market, actor: &Actor, id: Uuid) -> Result<Re
                             request.state
                         ),
                     )
-                    .with("current_state", row.state.clone())
+                    .with("current_state", row.state.as_str())
                 } else {
                     e
                 }

@@ -127,7 +127,7 @@ struct OfferRow {
     id: String,
     dataset_id: String,
     version: i32,
-    status: String,
+    status: OfferStatus,
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -135,8 +135,8 @@ struct OfferRow {
 pub(crate) struct OfferVersionRow {
     pub offer_id: String,
     pub version: i32,
-    pub plan: String,
-    pub covers: String,
+    pub plan: Plan,
+    pub covers: Covers,
     pub amount: i64,
     pub currency: String,
     pub period_days: Option<i32>,
@@ -181,9 +181,9 @@ impl OfferVersionRow {
             offer: domain::id_from_db(&self.offer_id)?,
             version: self.version,
             dataset: domain::id_from_db(&head.dataset_id)?,
-            status: OfferStatus::from_db(&head.status)?,
-            plan: Plan::from_db(&self.plan)?,
-            covers: Covers::from_db(&self.covers)?,
+            status: head.status,
+            plan: self.plan,
+            covers: self.covers,
             amount: self.amount,
             currency: self.currency.clone(),
             period_days: self.period_days.map(|d| d.max(0) as u32),
@@ -544,12 +544,12 @@ pub async fn revise(
         .write(move |conn| {
             let (head, row) = lock_for_change(conn, &actor, id)?;
             let checked = check(&input, &home, max_downloads)?;
-            if head.status != OfferStatus::Active.as_str() {
+            if head.status != OfferStatus::Active {
                 return Err(Error::refused(
                     Code::InvalidState,
                     "a withdrawn offer is not revised; make a new one",
                 )
-                .with("current_status", head.status.clone()));
+                .with("current_status", head.status.as_str()));
             }
             let version = head.version + 1;
             insert_version(conn, &head.id, version, &checked)?;

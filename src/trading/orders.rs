@@ -73,7 +73,7 @@ pub(crate) struct OrderRow {
     pub seller_id: String,
     pub amount: i64,
     pub currency: String,
-    pub state: String,
+    pub state: OrderState,
     pub request_id: Option<String>,
     pub grant_id: Option<String>,
     pub renewal_of: Option<String>,
@@ -87,7 +87,7 @@ impl OrderRow {
     }
 
     pub fn state(&self) -> Result<OrderState> {
-        OrderState::from_db(&self.state)
+        Ok(self.state)
     }
 
     pub fn buyer(&self) -> Result<Uuid> {
@@ -189,7 +189,7 @@ fn transition(
     .execute(conn)?;
     if changed == 1 {
         Ok(Some(OrderRow {
-            state: to.as_str().to_owned(),
+            state: to,
             ..row.clone()
         }))
     } else {
@@ -203,7 +203,7 @@ fn lost(conn: &mut DbConnection, id: &str, doing: &str) -> Result<Error> {
         Code::InvalidState,
         format!("cannot {doing} an order that is {}", now.state),
     )
-    .with("current_state", now.state))
+    .with("current_state", now.state.as_str()))
 }
 
 /// Places an order for `terms` and, unless it is metered, pays for it:

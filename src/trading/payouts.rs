@@ -57,7 +57,7 @@ struct PayoutRow {
     account_id: String,
     amount: i64,
     currency: String,
-    state: String,
+    state: PayoutState,
     created_at: NaiveDateTime,
     decided_by: Option<String>,
     decided_at: Option<NaiveDateTime>,
@@ -71,7 +71,7 @@ impl PayoutRow {
             account: domain::id_from_db(&self.account_id)?,
             amount: self.amount,
             currency: self.currency.clone(),
-            state: PayoutState::from_db(&self.state)?,
+            state: self.state,
             created_at: domain::from_db_time(self.created_at),
             decided_by: self
                 .decided_by
@@ -201,7 +201,7 @@ pub(crate) fn decide(
             Code::InvalidState,
             format!("cannot decide a payout that is {current}"),
         )
-        .with("current_state", current));
+        .with("current_state", current.as_str()));
     }
     let to = if approve {
         ledger::EXTERNAL_PAYOUTS.to_owned()
