@@ -101,6 +101,34 @@ pub enum ClientCommand {
     },
     /// The lineage graph around a dataset.
     Lineage(LineageArgs),
+    /// Offers: a listing's price plans (the operation right's holder makes
+    /// them).
+    Offers {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: OffersCommand,
+    },
+    /// Orders: buy under an offer, and follow, cancel or renew what was
+    /// bought.
+    Orders {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: OrdersCommand,
+    },
+    /// Your wallet: what you may spend or ask to be paid out, per currency.
+    Wallet(Connection),
+    /// An account's statement: purchases, sales, royalties, deposits and
+    /// payouts over a period.
+    Statement(StatementArgs),
+    /// Payouts: ask for money from your wallet to be paid out (providers).
+    Payouts {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -476,6 +504,179 @@ pub enum DirectionArg {
     Both,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum OffersCommand {
+    /// A listing's active offers.
+    List { dataset: Uuid },
+    /// Show one offer, at its current version or an earlier one.
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        version: Option<i32>,
+    },
+    /// Put an offer on a listing.
+    Create {
+        dataset: Uuid,
+        #[command(flatten)]
+        terms: OfferTerms,
+    },
+    /// Revise an offer: the terms given become its next version (orders
+    /// already placed keep theirs).
+    Revise {
+        id: Uuid,
+        #[command(flatten)]
+        terms: OfferTerms,
+    },
+    /// Withdraw an offer: it takes no more orders.
+    Withdraw { id: Uuid },
+}
+
+/// An offer's terms (docs/trading.md).
+#[derive(Args, Debug)]
+pub struct OfferTerms {
+    #[arg(long, value_enum)]
+    pub plan: PlanArg,
+    /// The price (per period, per download) in the currency's minor unit
+    /// (fen for CNY).
+    #[arg(long, value_name = "AMOUNT")]
+    pub price: u64,
+    /// ISO 4217 code.
+    #[arg(long, default_value = "CNY")]
+    pub currency: String,
+    /// One-off and metered: how long the grant lasts [server default: 365].
+    #[arg(long, value_name = "DAYS")]
+    pub term_days: Option<u32>,
+    /// Subscriptions: the period one payment buys.
+    #[arg(long, value_name = "DAYS")]
+    pub period_days: Option<u32>,
+    /// Downloads the grant allows (per period for subscriptions).
+    #[arg(long, value_name = "N")]
+    pub max_downloads: u32,
+    /// One-off: every version, or the latest at purchase [server default:
+    /// all_versions].
+    #[arg(long, value_enum)]
+    pub covers: Option<CoversArg>,
+    /// A purpose the licence is for; repeat for several.
+    #[arg(long = "purpose", value_name = "PURPOSE")]
+    pub purposes: Vec<String>,
+    /// The buyer may process the data into derived datasets.
+    #[arg(long)]
+    pub processing: bool,
+    /// A territory abroad (ISO 3166-1 alpha-2) the data may also go to;
+    /// repeat for several.
+    #[arg(long = "territory", value_name = "CC")]
+    pub territory: Vec<String>,
+    /// Processing licences: the royalty a derived product owes on each of
+    /// its sales, in basis points (at most 9000).
+    #[arg(long, value_name = "BPS", default_value_t = 0)]
+    pub royalty_bps: u32,
+    /// Bought without waiting for the provider's approval.
+    #[arg(long)]
+    pub instant: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PlanArg {
+    OneOff,
+    Subscription,
+    Metered,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CoversArg {
+    AllVersions,
+    LatestVersion,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrdersCommand {
+    /// Buy under an offer: the price moves from the wallet into escrow; an
+    /// instant offer issues the grant at once. Safe to retry with the same
+    /// --idempotency-key.
+    Place(PlaceArgs),
+    /// Orders bought, or sold, newest first.
+    List {
+        #[arg(long, value_enum)]
+        role: Option<OrderRoleArg>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one order.
+    Show { id: Uuid },
+    /// Cancel an order the provider has not decided: the price is refunded.
+    Cancel { id: Uuid },
+    /// Renew a settled subscription for another period.
+    Renew {
+        id: Uuid,
+        /// Makes a retry safe [default: a new random key, printed].
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PlaceArgs {
+    pub offer: Uuid,
+    /// What the data is for: one of the offer's purposes when it names any.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// The offer's version read: refused if the offer has been revised since.
+    #[arg(long, value_name = "N")]
+    pub offer_version: Option<i32>,
+    /// A note to the provider (offers that need approval).
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Sent as Idempotency-Key: a retry with the same key gets the first
+    /// answer and pays nothing twice [default: a new random key, printed].
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OrderRoleArg {
+    Bought,
+    Sold,
+}
+
+#[derive(Args, Debug)]
+pub struct StatementArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The account (auditors, regulators) [default: your own].
+    #[arg(long)]
+    pub account: Option<Uuid>,
+    /// Start of the period (RFC 3339) [default: 30 days before --to].
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the period, exclusive (RFC 3339) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PayoutsCommand {
+    /// Ask for AMOUNT (minor units) of CURRENCY to be paid out: it is held
+    /// at once.
+    Request {
+        amount: u64,
+        currency: String,
+        /// Makes a retry safe [default: a new random key, printed].
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+    },
+    /// Payouts asked for, newest first.
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}
+
 /// The value a `ValueEnum` is spelled as on the command line (which is the
 /// API's spelling too).
 pub fn spelled<T: ValueEnum>(value: T) -> String {
@@ -496,7 +697,12 @@ impl ClientCommand {
             | ClientCommand::Versions { connection, .. }
             | ClientCommand::Requests { connection, .. }
             | ClientCommand::Grants { connection, .. }
-            | ClientCommand::Rights { connection, .. } => connection,
+            | ClientCommand::Rights { connection, .. }
+            | ClientCommand::Offers { connection, .. }
+            | ClientCommand::Orders { connection, .. }
+            | ClientCommand::Payouts { connection, .. } => connection,
+            ClientCommand::Wallet(c) => c,
+            ClientCommand::Statement(a) => &a.connection,
             ClientCommand::Download(a) => &a.connection,
             ClientCommand::Lineage(a) => &a.connection,
         }

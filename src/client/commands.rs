@@ -15,7 +15,7 @@ use super::cli::{
 use super::error::{Failure, Kind, Result};
 use super::render;
 use super::session::{Profile, Profiles, Session, Target, normalize_server};
-use super::transfer;
+use super::{trading, transfer};
 
 /// A command's result: the JSON to print for scripts and the text for people.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct Printed {
 }
 
 impl Printed {
-    fn new(json: Value, human: String) -> Printed {
+    pub(super) fn new(json: Value, human: String) -> Printed {
         Printed { json, human }
     }
 }
@@ -64,6 +64,20 @@ pub async fn execute(command: ClientCommand) -> Result<Printed> {
             command,
         } => rights(&connection, command).await,
         ClientCommand::Lineage(args) => lineage(args).await,
+        ClientCommand::Offers {
+            connection,
+            command,
+        } => trading::offers(&connection, command).await,
+        ClientCommand::Orders {
+            connection,
+            command,
+        } => trading::orders(&connection, command).await,
+        ClientCommand::Wallet(connection) => trading::wallet(&connection).await,
+        ClientCommand::Statement(args) => trading::statement(args).await,
+        ClientCommand::Payouts {
+            connection,
+            command,
+        } => trading::payouts(&connection, command).await,
     }
 }
 
@@ -269,13 +283,13 @@ fn logout(args: LogoutArgs) -> Result<Printed> {
 }
 
 /// Sets `key` in a JSON object when there is a value.
-fn set(body: &mut Value, key: &str, value: Option<Value>) {
+pub(super) fn set(body: &mut Value, key: &str, value: Option<Value>) {
     if let (Some(map), Some(value)) = (body.as_object_mut(), value) {
         map.insert(key.to_owned(), value);
     }
 }
 
-fn query(pairs: Vec<(&'static str, Option<String>)>) -> Vec<(&'static str, String)> {
+pub(super) fn query(pairs: Vec<(&'static str, Option<String>)>) -> Vec<(&'static str, String)> {
     pairs
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))

@@ -4,7 +4,8 @@
 //! against the verified log ([`ledger`]), the JWKS a
 //! certificate or checkpoint is checked against, and the client commands
 //! (`datamarket login`, `datasets …`, `download`, …): their command line
-//! ([`cli`]), what each does ([`commands`]), profiles and the HTTP session
+//! ([`cli`]), what each does ([`commands`], the trading commands in
+//! `trading`), profiles and the HTTP session
 //! ([`session`]), streamed uploads and resumable downloads ([`transfer`]),
 //! and the exit code of each kind of failure ([`error`]).
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod ledger;
 mod render;
 pub mod session;
+mod trading;
 pub mod transfer;
 
 use serde_json::Value;

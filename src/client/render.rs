@@ -11,13 +11,31 @@ fn text(value: &Value) -> &str {
 
 /// `9900 CNY` as `99.00 CNY` (minor units; currencies without them as is).
 pub fn price(price: &Value) -> String {
-    let amount = price["amount"].as_u64().unwrap_or(0);
-    let currency = text(&price["currency"]);
+    money(
+        price["amount"].as_i64().unwrap_or(0),
+        text(&price["currency"]),
+    )
+}
+
+/// An amount of minor units, `-9900` CNY as `-99.00 CNY`, with integer
+/// arithmetic only.
+pub fn money(amount: i64, currency: &str) -> String {
     const NO_MINOR_UNIT: &[&str] = &["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"];
+    let sign = if amount < 0 { "-" } else { "" };
+    let units = amount.unsigned_abs();
     if NO_MINOR_UNIT.contains(&currency) {
-        format!("{amount} {currency}")
+        format!("{sign}{units} {currency}")
     } else {
-        format!("{}.{:02} {currency}", amount / 100, amount % 100)
+        format!("{sign}{}.{:02} {currency}", units / 100, units % 100)
+    }
+}
+
+/// A change to a balance: `+99.00 CNY`, `-99.00 CNY`.
+fn change(amount: i64, currency: &str) -> String {
+    if amount > 0 {
+        format!("+{}", money(amount, currency))
+    } else {
+        money(amount, currency)
     }
 }
 
@@ -248,6 +266,221 @@ pub fn lineage(g: &Value) -> String {
     out
 }
 
+fn list(value: &Value, separator: &str) -> String {
+    value
+        .as_array()
+        .map(|p| p.iter().map(text).collect::<Vec<_>>().join(separator))
+        .filter(|joined| !joined.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// What an offer's price is for: once, per period, per download.
+fn per(o: &Value) -> String {
+    match o["plan"].as_str() {
+        Some("subscription") => format!(" per {} days", o["period_days"]),
+        Some("metered") => " per download".into(),
+        _ => String::new(),
+    }
+}
+
+pub fn offer_line(o: &Value) -> String {
+    format!(
+        "{}  {:<9} v{}  {:<12} {}{}  {} downloads{}",
+        text(&o["id"]),
+        text(&o["status"]),
+        o["version"],
+        text(&o["plan"]),
+        price(&o["price"]),
+        per(o),
+        o["max_downloads"],
+        if o["instant"] == true {
+            ", instant"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn offer(o: &Value) -> String {
+    let mut out = format!(
+        "offer {} (version {} of {})\n  status:     {}\n  dataset:    {}\n  plan:       {}\n  price:      {}{}\n  downloads:  {}",
+        text(&o["id"]),
+        o["version"],
+        o["current_version"],
+        text(&o["status"]),
+        text(&o["dataset"]),
+        text(&o["plan"]),
+        price(&o["price"]),
+        per(o),
+        o["max_downloads"],
+    );
+    if o["plan"] != "subscription" {
+        out.push_str(&format!("\n  term:       {} days", o["term_days"]));
+    }
+    if o["plan"] == "one_off" {
+        out.push_str(&format!("\n  covers:     {}", text(&o["covers"])));
+    }
+    out.push_str(&format!(
+        "\n  purposes:   {}\n  processing: {}\n  territory:  {}\n  royalty:    {} bps\n  instant:    {}",
+        list(&o["purposes"], "; "),
+        o["processing"],
+        list(&o["territory"], ", "),
+        o["royalty_bps"],
+        o["instant"],
+    ));
+    out
+}
+
+pub fn order_line(o: &Value) -> String {
+    format!(
+        "{}  {:<9} {}  dataset {}  grant {}",
+        text(&o["id"]),
+        text(&o["state"]),
+        price(&o["price"]),
+        text(&o["dataset"]),
+        text(&o["grant"])
+    )
+}
+
+pub fn order(o: &Value) -> String {
+    let mut out = format!(
+        "order {}\n  state:   {}\n  price:   {}\n  offer:   {} (version {})\n  dataset: {}\n  buyer:   {}\n  seller:  {}\n  placed:  {}",
+        text(&o["id"]),
+        text(&o["state"]),
+        price(&o["price"]),
+        text(&o["offer"]),
+        o["offer_version"],
+        text(&o["dataset"]),
+        text(&o["buyer"]),
+        text(&o["seller"]),
+        text(&o["created_at"]),
+    );
+    for (label, key) in [
+        ("request", "request"),
+        ("grant", "grant"),
+        ("renews", "renewal_of"),
+    ] {
+        if let Some(id) = o[key].as_str() {
+            out.push_str(&format!(
+                "\n  {label}:{:width$}{id}",
+                "",
+                width = 8 - label.len()
+            ));
+        }
+    }
+    out
+}
+
+/// A new order in a sentence: what it cost, and the grant or what it waits
+/// for.
+pub fn order_placed(o: &Value) -> String {
+    let mut out = format!(
+        "order {} is {}: {} under offer {} (version {})",
+        text(&o["id"]),
+        text(&o["state"]),
+        price(&o["price"]),
+        text(&o["offer"]),
+        o["offer_version"],
+    );
+    match (o["grant"].as_str(), o["request"].as_str()) {
+        (Some(grant), _) => out.push_str(&format!("\n  grant: {grant}")),
+        (None, Some(request)) => out.push_str(&format!(
+            "\n  waiting for the provider: access request {request}"
+        )),
+        (None, None) => {}
+    }
+    out
+}
+
+pub fn wallet(w: &Value) -> String {
+    let mut out = format!("wallet of {}", text(&w["account"]));
+    let balances = w["balances"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if balances.is_empty() {
+        out.push_str("\n  empty");
+    }
+    for balance in balances {
+        out.push_str(&format!("\n  {}", price(balance)));
+    }
+    out
+}
+
+pub fn statement(s: &Value) -> String {
+    let mut out = format!(
+        "statement of {} from {} to {}",
+        text(&s["account"]),
+        text(&s["from"]),
+        text(&s["to"])
+    );
+    let lines = s["lines"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if lines.is_empty() {
+        out.push_str("\n  no entries");
+    }
+    for line in lines {
+        let currency = text(&line["currency"]);
+        out.push_str(&format!(
+            "\n  {}  {:<15} {:>16}",
+            text(&line["time"]),
+            text(&line["category"]),
+            change(line["amount"].as_i64().unwrap_or(0), currency),
+        ));
+        if let Some(order) = line["order"].as_str() {
+            out.push_str(&format!("  order {order}"));
+        }
+        if let Some(gross) = line["gross"].as_i64() {
+            out.push_str(&format!(
+                "  (gross {}, fee {}, royalties out {})",
+                money(gross, currency),
+                money(line["fee"].as_i64().unwrap_or(0), currency),
+                money(line["royalties_out"].as_i64().unwrap_or(0), currency)
+            ));
+        }
+        if let (Some(sold), Some(source)) = (
+            line["sold_dataset"].as_str(),
+            line["source_dataset"].as_str(),
+        ) {
+            out.push_str(&format!("  ({sold} sold, from your {source})"));
+        }
+    }
+    for t in s["totals"].as_array().into_iter().flatten() {
+        let c = text(&t["currency"]);
+        let amount = |key: &str| money(t[key].as_i64().unwrap_or(0), c);
+        out.push_str(&format!(
+            "\n{c}: purchases {}, refunds {}, sales {} (gross {}, fees {}, royalties out {}), royalties in {}, deposits {}, payouts {}; closing balance {}",
+            amount("purchases"),
+            amount("refunds"),
+            amount("sales_net"),
+            amount("sales_gross"),
+            amount("fees"),
+            amount("royalties_out"),
+            amount("royalties_in"),
+            amount("deposits"),
+            amount("payouts"),
+            amount("closing_balance"),
+        ));
+    }
+    if let Some(at) = s["truncated_at"].as_str() {
+        out.push_str(&format!("\n(truncated: continue with --from {at})"));
+    }
+    out
+}
+
+pub fn payout_line(p: &Value) -> String {
+    let mut out = format!(
+        "{}  {:<9} {}  asked {}",
+        text(&p["id"]),
+        text(&p["state"]),
+        money(p["amount"].as_i64().unwrap_or(0), text(&p["currency"])),
+        text(&p["created_at"])
+    );
+    if let Some(reason) = p["reason"].as_str() {
+        out.push_str(&format!("  ({reason})"));
+    }
+    out
+}
+
 /// The items of a list, one line each, or `empty`.
 pub fn lines(list: &Value, line: fn(&Value) -> String, empty: &str) -> String {
     let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -279,5 +512,8 @@ mod tests {
         );
         assert_eq!(price(&json!({"amount": 5, "currency": "CNY"})), "0.05 CNY");
         assert_eq!(price(&json!({"amount": 500, "currency": "JPY"})), "500 JPY");
+        assert_eq!(money(-9905, "CNY"), "-99.05 CNY");
+        assert_eq!(change(9905, "CNY"), "+99.05 CNY");
+        assert_eq!(money(i64::MIN, "JPY"), "-9223372036854775808 JPY");
     }
 }

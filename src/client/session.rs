@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -404,16 +405,27 @@ impl Session {
 
     /// Sends a request and reads its JSON answer.
     pub async fn json(&self, what: &str, request: RequestBuilder) -> Result<Value> {
+        Ok(self.json_with_headers(what, request).await?.0)
+    }
+
+    /// Sends a request and reads its JSON answer and its headers.
+    pub async fn json_with_headers(
+        &self,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<(Value, HeaderMap)> {
         let response = self.send(what, request).await?;
+        let headers = response.headers().clone();
         let bytes = response
             .bytes()
             .await
             .map_err(|e| Failure::transport(what, &e))?;
         if bytes.is_empty() {
-            return Ok(Value::Null);
+            return Ok((Value::Null, headers));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::other(format!("{what}: the server's answer is not JSON: {e}")))
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::other(format!("{what}: the server's answer is not JSON: {e}")))?;
+        Ok((value, headers))
     }
 
     /// GET an API path with query parameters, as JSON.

@@ -1,8 +1,9 @@
 //! The client commands end to end: the built `datamarket` binary, run as a
 //! user would, against a real server, each person with a configuration
 //! directory of their own. The README's walk-through done with the CLI
-//! alone, resumed and corrupted downloads, `--output json`, and the exit
-//! code of each kind of failure (docs/cli.md).
+//! alone, resumed and corrupted downloads, buying under an offer with an
+//! Idempotency-Key, `--output json`, and the exit code of each kind of
+//! failure (docs/cli.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -497,6 +498,102 @@ both_backends! {
             .stderr_has("log in");
         let edited = acme.run(&["datasets", "show", &dataset, "--output", "json"]).await;
         edited.ok();
+    }
+
+    async fn trading_with_the_cli(app: TestApp) {
+        let acme = Person::new(&app);
+        let lab = Person::new(&app);
+        acme.register_and_login("acme", "provider").await;
+        lab.register_and_login("lab", "consumer").await;
+        let dataset = acme.create_dataset("城市交通流量").await;
+        let csv = b"intersection,hour,vehicles\nA1,08,1520\n";
+        std::fs::write(acme.path("traffic.csv"), csv).unwrap();
+        acme.run(&["versions", "upload", &dataset, "traffic.csv"]).await.ok();
+        acme.run(&["datasets", "publish", &dataset]).await.ok();
+
+        // The provider puts an instant one-off offer on it.
+        let terms = [
+            "--plan", "one_off", "--price", "9900", "--currency", "CNY", "--term-days", "90",
+            "--max-downloads", "5", "--instant",
+        ];
+        let created = acme
+            .run(&[&["offers", "create", &dataset][..], &terms, &["--output", "json"]].concat())
+            .await;
+        created.ok();
+        let offer = created.json();
+        assert_eq!(offer["price"], serde_json::json!({"amount": 9900, "currency": "CNY"}));
+        assert_eq!((offer["plan"].as_str(), offer["instant"].as_bool()), (Some("one_off"), Some(true)));
+        let offer_id = offer["id"].as_str().unwrap().to_owned();
+        let listed = lab.run(&["offers", "list", &dataset]).await;
+        listed.ok();
+        assert!(listed.stdout.contains(&offer_id) && listed.stdout.contains("99.00 CNY"), "{}", listed.stdout);
+        // A consumer cannot put offers on someone else's listing.
+        lab.run(&[&["offers", "create", &dataset][..], &terms].concat())
+            .await
+            .code(5)
+            .stderr_has("403");
+
+        // An empty wallet: refused (409 insufficient-funds), nothing bought.
+        let place = ["orders", "place", &offer_id, "--purpose", "congestion model", "--idempotency-key", "lab-order-0001"];
+        lab.run(&place).await.code(5).stderr_has("/problems/insufficient-funds").stderr_has("409");
+        let wallet = lab.run(&["wallet", "--output", "json"]).await;
+        wallet.ok();
+        assert!(wallet.json()["balances"].as_array().unwrap().iter().all(|b| b["amount"] == 0));
+
+        // An operator credits the consumer; the same key now buys (a refusal
+        // was not stored), and a retry with it replays the answer.
+        let lab_id: uuid::Uuid = wallet.json()["account"].as_str().unwrap().parse().unwrap();
+        datamarket::trading::operator_credit(&app.market, lab_id, 20_000, "CNY", "bank-cli-0001")
+            .await
+            .expect("operator credit");
+        let placed = lab.run(&[&place[..], &["--output", "json"]].concat()).await;
+        placed.ok();
+        let order = placed.json();
+        assert_eq!(order["state"], "settled");
+        assert_eq!((order["idempotency_key"].as_str(), order["replayed"].as_bool()), (Some("lab-order-0001"), Some(false)));
+        let grant = order["grant"].as_str().unwrap().to_owned();
+        let again = lab.run(&place).await;
+        again.ok();
+        assert!(again.stdout.contains(order["id"].as_str().unwrap()) && again.stdout.contains("replayed"), "{}", again.stdout);
+        assert!(again.stdout.contains("idempotency key: lab-order-0001"), "{}", again.stdout);
+        let wallet = lab.run(&["wallet", "--output", "json"]).await;
+        assert_eq!(wallet.json()["balances"], serde_json::json!([{"amount": 10_100, "currency": "CNY"}]), "charged once");
+        assert!(lab.run(&["wallet"]).await.stdout.contains("101.00 CNY"));
+        let mine = lab.run(&["orders", "list", "--output", "json"]).await;
+        assert_eq!(mine.json()["items"].as_array().map(Vec::len), Some(1));
+        let shown = lab.run(&["orders", "show", order["id"].as_str().unwrap()]).await;
+        shown.ok();
+        assert!(shown.stdout.contains(&grant), "{}", shown.stdout);
+
+        // The consumer downloads under the grant it bought.
+        lab.run(&["download", "--grant", &grant, "bought.csv"]).await.ok();
+        assert_eq!(std::fs::read(lab.path("bought.csv")).unwrap(), csv);
+
+        // The provider's statement shows the sale: 99.00 less the 5% fee.
+        let statement = acme.run(&["statement", "--output", "json"]).await;
+        statement.ok();
+        let statement = statement.json();
+        let sale = statement["lines"].as_array().unwrap().iter().find(|l| l["category"] == "sale").cloned();
+        let sale = sale.unwrap_or_else(|| panic!("no sale: {statement}"));
+        assert_eq!((sale["gross"].as_i64(), sale["fee"].as_i64(), sale["amount"].as_i64()), (Some(9900), Some(495), Some(9405)));
+        assert_eq!(sale["order"], order["id"]);
+        assert!(acme.run(&["statement"]).await.stdout.contains("+94.05 CNY"));
+        let sold = acme.run(&["orders", "list", "--role", "sold", "--output", "json"]).await;
+        assert_eq!(sold.json()["items"][0]["id"], order["id"]);
+        // It asks for a payout (the CLI makes the Idempotency-Key and prints
+        // it), then withdraws the offer: no more orders.
+        let payout = acme.run(&["payouts", "request", "5000", "CNY", "--output", "json"]).await;
+        payout.ok();
+        assert_eq!(payout.json()["state"], "requested");
+        assert!(payout.json()["idempotency_key"].as_str().is_some_and(|k| k.parse::<uuid::Uuid>().is_ok()));
+        let wallet = acme.run(&["wallet", "--output", "json"]).await;
+        assert_eq!(wallet.json()["balances"][0]["amount"], 4405);
+        let withdrawn = acme.run(&["offers", "withdraw", &offer_id, "--output", "json"]).await;
+        withdrawn.ok();
+        assert_eq!(withdrawn.json()["status"], "withdrawn");
+        let refused = lab.run(&["orders", "place", &offer_id, "--output", "json"]).await;
+        refused.code(5).stderr_has("/problems/invalid-state");
+        assert_eq!(refused.json()["status"], 409);
     }
 }
 
