@@ -377,6 +377,7 @@ pub enum RequestRoleArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum RequestStateArg {
     Pending,
     UnderReview,
@@ -750,4 +751,15 @@ fn report(output: Output, failure: &Failure) {
         );
     }
     eprintln!("error: {failure}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_spelled_as_the_api_spells_them() {
+        assert_eq!(spelled(RequestStateArg::UnderReview), "under_review");
+        assert_eq!(spelled(RequestStateArg::Pending), "pending");
+    }
 }
