@@ -663,6 +663,53 @@ race_cases! {
         eprintln!("delist vs delist ({}): holder won {by_holder}, regulator won {by_regulator} of {ROUNDS}", arena.name());
     }
 
+    /// A delisted listing: its holder publishes it again while a regulator
+    /// delists it. Either the publication comes first and the delisting
+    /// follows (both 200, delisted at the end), or the delisting finds it
+    /// delisted still (409) and the publication lists it. The log tells the
+    /// same order, one entry per change.
+    async fn delist_vs_publish(arena: Arena) {
+        let app = &arena.a;
+        let holder = app.provider("holder").await;
+        let regulator = app.regulator("reg").await;
+        let (mut published_first, mut delist_refused) = (0, 0);
+        for round in 0..ROUNDS {
+            let id = app.listed_dataset(&holder, &format!("Buses {round}")).await;
+            let (path, to_publish, to_delist) = (
+                format!("/api/v1/datasets/{id}"),
+                format!("/api/v1/datasets/{id}/publish"),
+                format!("/api/v1/datasets/{id}/delist"),
+            );
+            app.post(&to_delist, Some(&holder.token), json!({})).await.expect(200);
+            let before = app.audit_size().await;
+            let (x, y) = arena.pair(round);
+            let (publish, delist) = tokio::join!(
+                x.post(&to_publish, Some(&holder.token), json!({})),
+                y.post(&to_delist, Some(&regulator.token), json!({"reason": "route data unlicensed"})),
+            );
+            publish.expect(200);
+            assert_eq!(publish.body["status"], "listed");
+            let now = app.get(&path, Some(&holder.token)).await;
+            let entries = app.audit_since(before).await;
+            if delist.status.is_success() {
+                published_first += 1;
+                assert_eq!(now.body["status"], "delisted");
+                assert_eq!(actions(&entries), ["dataset.published", "dataset.delisted"]);
+                assert_eq!(indexes(&entries[1..]), delist.audit_indexes());
+            } else {
+                delist_refused += 1;
+                delist.problem(409, "invalid-state");
+                assert_eq!(now.body["status"], "listed");
+                assert_eq!(actions(&entries), ["dataset.published"]);
+            }
+            assert_eq!(indexes(&entries[..1]), publish.audit_indexes());
+        }
+        eprintln!(
+            "delist vs publish ({}): published first {published_first}, delisting refused {delist_refused} of {ROUNDS}",
+            arena.name()
+        );
+    }
+
     /// A draft: the holder publishes it from one session while retitling
     /// it from another (PATCH, draft → draft). Both may succeed, but only
     /// in an order: published first, and the edit is refused (409: a
@@ -671,7 +718,6 @@ race_cases! {
     async fn publish_vs_edit(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
-        app.verified(&holder).await;
         let other_session = session(app, &holder).await;
         let (mut published_first, mut edited_first) = (0, 0);
         for round in 0..ROUNDS {
@@ -729,6 +775,7 @@ race_cases! {
     async fn publish_vs_reclassify(arena: Arena) {
         let app = &arena.a;
         let holder = app.provider("holder").await;
+        app.verified(&holder).await;
         let other_session = session(app, &holder).await;
         let (mut published_first, mut edited_first) = (0, 0);
         for round in 0..ROUNDS {

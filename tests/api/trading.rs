@@ -1102,7 +1102,7 @@ async fn random_trading(app: TestApp, seed: u64) {
         // Every answer is a success or a clear refusal, never a 5xx.
         assert!(
             reply.status.is_success() || reply.status.is_client_error(),
-            "step {step} ({what}): {} {}",
+            "seed {seed}, step {step} ({what}): {} {}",
             reply.status,
             reply.body
         );
@@ -1114,21 +1114,37 @@ async fn random_trading(app: TestApp, seed: u64) {
     // The sequence did trade: most kinds of step succeeded at least once.
     assert!(
         succeeded.len() >= 7,
-        "successful kinds of step: {succeeded:?}"
+        "seed {seed}: successful kinds of step: {succeeded:?}"
     );
+}
+
+/// The sequences a run tries: `TRADING_SEEDS` (comma-separated) to replay
+/// a failure or explore further, else `default`.
+fn trading_seeds(default: &[u64]) -> Vec<u64> {
+    match std::env::var("TRADING_SEEDS") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| s.trim().parse().expect("TRADING_SEEDS: numbers"))
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_books_hold_after_every_step_sqlite() {
-    random_trading(TestApp::spawn(Backend::Sqlite).await.unwrap(), 7).await
+    for seed in trading_seeds(&[7, 8, 9]) {
+        random_trading(TestApp::spawn(Backend::Sqlite).await.unwrap(), seed).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
 async fn the_books_hold_after_every_step_postgres() {
-    random_trading(
-        TestApp::spawn(Backend::Postgres).await.expect(NO_POSTGRES),
-        11,
-    )
-    .await
+    for seed in trading_seeds(&[11, 12, 13]) {
+        random_trading(
+            TestApp::spawn(Backend::Postgres).await.expect(NO_POSTGRES),
+            seed,
+        )
+        .await
+    }
 }
