@@ -102,6 +102,9 @@ fn period(
     Ok((from, to))
 }
 
+/// Which of a day's counts a series adds to.
+type DayField = fn(&mut Day) -> &mut i64;
+
 fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
     let (listings, personal) = catalog::tally_listings(conn)?;
     let requests = grants::tally::tally(conn, period)?;
@@ -110,7 +113,7 @@ fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
     let orders = trading::orders::tally_by_state(conn, period)?;
     let trade = trading::orders::tally_settled(conn, period)?;
     let mut daily: BTreeMap<String, Day> = BTreeMap::new();
-    let series: [(Vec<Count>, fn(&mut Day) -> &mut i64); 4] = [
+    let series: [(Vec<Count>, DayField); 4] = [
         (requests.requests_per_day, |d| &mut d.requests),
         (requests.grants_per_day, |d| &mut d.grants),
         (deliveries, |d| &mut d.deliveries),
