@@ -312,7 +312,7 @@ fn repr_digest(sha256_hex: &str) -> String {
     (status = 200, body = Dataset, headers(("Audit-Index" = String, description = "audit log index of the change"))),
     (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "not-permitted", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "not-permitted; unverified-participant: important data from a provider no regulator has verified", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "invalid-state", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "core-data-not-tradable, no-version", body = Problem, content_type = "application/problem+json"),

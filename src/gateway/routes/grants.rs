@@ -21,7 +21,7 @@ use crate::market::Market;
     (status = 201, body = AccessRequest, headers(("Audit-Index" = String, description = "audit log index of the change"))),
     (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs consumer", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs consumer; unverified-participant: important or personal data for a consumer no regulator has verified; frozen", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found: no listed dataset with this id", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "already-exists: an open request for the same dataset", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),

@@ -183,7 +183,7 @@ pub async fn withdraw_offer(
     (status = 201, body = Order, headers(("Audit-Index" = String, description = "audit log indexes of the order, payment, request, grant and settlement"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs consumer; not-permitted: the offer does not cover your territory", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs consumer; not-permitted: the offer does not cover your territory; unverified-participant: important or personal data for a consumer no regulator has verified; frozen", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found: no such offer you may see", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "insufficient-funds; invalid-state: offer withdrawn or revised, listing not listed; already-exists: an open request for the dataset", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
