@@ -235,3 +235,16 @@ pub fn list(conn: &mut DbConnection, in_force_only: bool) -> Result<Vec<Freeze>>
         .map(FreezeRow::to_freeze)
         .collect()
 }
+
+/// Every freeze ever put on an account, newest first.
+pub fn on_account(conn: &mut DbConnection, account: Uuid) -> Result<Vec<Freeze>> {
+    freezes::table
+        .filter(freezes::scope.eq(FreezeScope::Account))
+        .filter(freezes::target.eq(account.to_string()))
+        .order(freezes::id.desc())
+        .select(FreezeRow::as_select())
+        .load::<FreezeRow>(conn)?
+        .iter()
+        .map(FreezeRow::to_freeze)
+        .collect()
+}

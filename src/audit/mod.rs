@@ -540,6 +540,16 @@ pub async fn size(db: &crate::store::Db) -> Result<u64> {
     .await
 }
 
+/// How many entries of one action concern one subject (an account's
+/// suspensions, say).
+pub fn count_about(conn: &mut DbConnection, action: Action, subject: &str) -> Result<i64> {
+    Ok(audit_entries::table
+        .filter(audit_entries::action.eq(action.as_str()))
+        .filter(audit_entries::subject.eq(subject))
+        .count()
+        .get_result(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,10 @@
-//! Requests and grants counted over a period, for oversight's statistics.
+//! Requests and grants counted, for oversight's statistics and
+//! participants' compliance records.
 
+use uuid::Uuid;
+
+use crate::access;
+use crate::domain::{self, Actor};
 use crate::error::Result;
 use crate::store::DbConnection;
 use crate::store::tally::{self, Count, Count2, Period};
@@ -44,4 +49,48 @@ pub fn tally(conn: &mut DbConnection, period: Period) -> Result<Tally> {
             period,
         )?,
     })
+}
+
+/// Licences the account held that were revoked.
+pub fn revoked_licences_of(conn: &mut DbConnection, licensee: Uuid) -> Result<i64> {
+    use crate::store::schema::grants;
+    use diesel::prelude::*;
+    Ok(grants::table
+        .filter(grants::licensee_id.eq(licensee.to_string()))
+        .filter(grants::status.eq(crate::grants::GrantStatus::Revoked))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Whether `other` deals with the actor: it asked for access to a dataset
+/// the actor decides on, or a licence runs between them either way.
+pub fn deals_with(conn: &mut DbConnection, actor: &Actor, other: Uuid) -> Result<bool> {
+    use crate::store::schema::{access_requests, grants};
+    use diesel::prelude::*;
+    let (me, other) = (actor.id.to_string(), other.to_string());
+    let licensed: i64 = grants::table
+        .filter(
+            grants::licensor_id
+                .eq(&me)
+                .and(grants::licensee_id.eq(&other))
+                .or(grants::licensor_id
+                    .eq(&other)
+                    .and(grants::licensee_id.eq(&me))),
+        )
+        .count()
+        .get_result(conn)?;
+    if licensed > 0 {
+        return Ok(true);
+    }
+    let asked: Vec<String> = access_requests::table
+        .filter(access_requests::consumer_id.eq(&other))
+        .select(access_requests::dataset_id)
+        .distinct()
+        .load(conn)?;
+    for dataset in asked {
+        if access::may_decide(conn, actor, domain::id_from_db(&dataset)?)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -24,6 +24,7 @@ use crate::store::DbConnection;
 use crate::store::schema::{inbox_messages, incidents};
 
 pub mod complaints;
+pub mod compliance;
 pub mod statistics;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]

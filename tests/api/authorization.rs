@@ -882,6 +882,13 @@ fn cases(w: &World) -> Vec<Case> {
             &oversight_only,
         ),
         case(
+            Method::GET,
+            "/api/v1/accounts/01a228f0-0000-7000-8000-000000000000/compliance".into(),
+            None,
+            404,
+            &[(Anonymous, 401)],
+        ),
+        case(
             Method::POST,
             "/api/v1/complaints".into(),
             Some(json!({"subject": "listing", "id": l, "description": ""})),

@@ -663,4 +663,96 @@ both_backends! {
         // Verified, it may.
         app.post("/api/v1/orders", Some(&consumer.token), buy).await.expect(201);
     }
+
+    async fn a_compliance_record_for_oversight_and_a_summary_for_counterparties(app: TestApp) {
+        let owner = app.provider("cr-owner").await;
+        let consumer = app.consumer("cr-consumer").await;
+        let stranger = app.provider("cr-stranger").await;
+        let regulator = app.regulator("cr-regulator").await;
+        let dataset = app.listed_dataset(&owner, "Record keeping").await;
+        let path = format!("/api/v1/accounts/{}/compliance", consumer.id);
+
+        let clean = app.get(&path, Some(&regulator.token)).await;
+        clean.expect(200);
+        assert_eq!(clean.body["view"], "full");
+        assert_eq!(clean.body["entity_type"], "individual");
+        for (field, zero) in [("verified", json!(false)), ("suspended", json!(false)), ("frozen", json!(false)),
+                              ("suspensions", json!(0)), ("freezes", json!(0)), ("licences_revoked", json!(0)),
+                              ("complaints_upheld", json!(0)), ("complaints_open", json!(0))] {
+            assert_eq!(clean.body[field], zero, "{field}");
+        }
+        // Those with no dealings with it do not learn it exists; it reads
+        // its own record whole.
+        app.get(&path, Some(&stranger.token)).await.problem(404, "not-found");
+        app.get(&path, Some(&owner.token)).await.problem(404, "not-found");
+        assert_eq!(app.get(&path, Some(&consumer.token)).await.body["view"], "full");
+        app.get(&format!("/api/v1/accounts/{}/compliance", Uuid::new_v4()), Some(&regulator.token))
+            .await
+            .problem(404, "not-found");
+        app.get(&path, None).await.problem(401, "unauthenticated");
+
+        // A history: a licence revoked for breach, a complaint upheld and
+        // one open, a freeze lifted, a suspension lifted, a verification.
+        let grant = granted(&app, &owner, &consumer, dataset, false).await;
+        app.post(&format!("/api/v1/grants/{grant}/revoke"), Some(&owner.token), json!({"reason": "resold the data"}))
+            .await
+            .expect(200);
+        let upheld = app
+            .post("/api/v1/complaints", Some(&owner.token),
+                  json!({"subject": "grant", "id": grant, "description": "resold the data"}))
+            .await;
+        upheld.expect(201);
+        app.post(&format!("/api/v1/complaints/{}/decide", upheld.id()), Some(&regulator.token),
+                 json!({"outcome": "upheld", "note": "copies found"}))
+            .await
+            .expect(200);
+        app.post("/api/v1/complaints", Some(&owner.token),
+                 json!({"subject": "account", "id": consumer.id, "description": "still scraping"}))
+            .await
+            .expect(201);
+        let freeze = app
+            .post("/api/v1/supervision/freezes", Some(&regulator.token),
+                  json!({"scope": "account", "target": consumer.id, "reason": "inquiry"}))
+            .await;
+        freeze.expect(201);
+        assert_eq!(app.get(&path, Some(&regulator.token)).await.body["frozen"], true);
+        app.post(&format!("/api/v1/supervision/freezes/{}/lift", freeze.id()), Some(&regulator.token),
+                 json!({"reason": "inquiry closed"}))
+            .await
+            .expect(200);
+        app.post(&format!("/api/v1/accounts/{}/suspend", consumer.id), Some(&regulator.token),
+                 json!({"reason": "inquiry"}))
+            .await
+            .expect(200);
+        app.post(&format!("/api/v1/accounts/{}/reinstate", consumer.id), Some(&regulator.token), json!({}))
+            .await
+            .expect(200);
+        app.verified(&consumer).await;
+
+        let full = app.get(&path, Some(&regulator.token)).await;
+        full.expect(200);
+        let expected = [("verified", json!(true)), ("suspended", json!(false)), ("suspensions", json!(1)),
+                        ("frozen", json!(false)), ("freezes", json!(1)), ("licences_revoked", json!(1)),
+                        ("complaints_upheld", json!(1)), ("complaints_dismissed", json!(0)),
+                        ("complaints_open", json!(1))];
+        for (field, value) in &expected {
+            assert_eq!(full.body[*field], *value, "{field}: {}", full.body);
+        }
+        assert_eq!(full.body["verification"]["reference"], "verified for the test");
+
+        // The licensor deals with it now, and reads the summary only.
+        let summary = app.get(&path, Some(&owner.token)).await;
+        summary.expect(200);
+        assert_eq!(summary.body["view"], "summary");
+        for (field, value) in [("verified", json!(true)), ("licences_revoked", json!(1)),
+                               ("complaints_upheld", json!(1)), ("frozen", json!(false))] {
+            assert_eq!(summary.body[field], value, "{field}");
+        }
+        for field in ["verification", "suspensions", "freezes", "complaints_dismissed", "complaints_open"] {
+            assert_eq!(summary.body[field], Value::Null, "{field} is for oversight");
+        }
+        // ... and so does the consumer about its licensor.
+        let other_way = app.get(&format!("/api/v1/accounts/{}/compliance", owner.id), Some(&consumer.token)).await;
+        assert_eq!(other_way.body["view"], "summary");
+    }
 }

@@ -87,6 +87,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::inbox)
                 .service(supervision::mark_read)
                 .service(supervision::market_statistics)
+                .service(supervision::compliance_record)
                 .service(supervision::file_complaint)
                 .service(supervision::list_complaints)
                 .service(supervision::get_complaint)

@@ -14,6 +14,7 @@ use crate::market::Market;
 use crate::supervision::complaints::{
     self, Complaint, ComplaintInput, ComplaintPage, ComplaintState, DecisionInput,
 };
+use crate::supervision::compliance::{self, ComplianceRecord};
 use crate::supervision::statistics::{self, Statistics};
 use crate::supervision::{
     self, FreezeInput, InboxMessage, InboxPage, Incident, IncidentInput, LiftInput,
@@ -316,5 +317,28 @@ pub async fn market_statistics(
     let p = params.into_inner();
     Ok(web::Json(
         statistics::statistics(&market, &caller.0, p.from, p.to).await?,
+    ))
+}
+
+/// A participant's compliance record: verification, suspensions, freezes,
+/// licences revoked and complaints decided against it. Whole for
+/// regulators, auditors, admins and the account itself; a summary for a
+/// counterparty (an account that asked you for access, or with whom a
+/// licence runs), to read before approving a request; `404` for anyone
+/// else.
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = ComplianceRecord),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such account, or none you deal with", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/accounts/{id}/compliance")]
+pub async fn compliance_record(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ComplianceRecord>> {
+    Ok(web::Json(
+        compliance::record(&market, &caller.0, *id).await?,
     ))
 }
