@@ -16,31 +16,6 @@ fn current<'a>(rights: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no current {kind} right in {rights}"))
 }
 
-/// Creates a dataset derived from `sources`, with one version, listed.
-async fn derived(app: &TestApp, owner: &User, title: &str, sources: &[(Uuid, i32)]) -> Uuid {
-    let mut body = dataset_body(title, "general");
-    body["derived_from"] = json!(
-        sources
-            .iter()
-            .map(|(d, v)| json!({"dataset": d, "version": v}))
-            .collect::<Vec<_>>()
-    );
-    body["activity"] =
-        json!({"name": format!("make {title}"), "description": "join and aggregate"});
-    let reply = app.post("/api/v1/datasets", Some(&owner.token), body).await;
-    reply.expect(201);
-    let id = reply.id();
-    app.upload(owner, id, title.as_bytes()).await.expect(201);
-    app.post(
-        &format!("/api/v1/datasets/{id}/publish"),
-        Some(&owner.token),
-        json!({}),
-    )
-    .await
-    .expect(200);
-    id
-}
-
 both_backends! {
     async fn creation_registers_all_three_rights(app: TestApp) {
         let acme = app.provider("acme").await;
@@ -333,11 +308,11 @@ both_backends! {
         // R → B1, B2 → C → D → E: a diamond of six datasets
         let acme = app.provider("acme").await;
         let r = app.listed_dataset(&acme, "R").await;
-        let b1 = derived(&app, &acme, "B1", &[(r, 1)]).await;
-        let b2 = derived(&app, &acme, "B2", &[(r, 1)]).await;
-        let c = derived(&app, &acme, "C", &[(b1, 1), (b2, 1)]).await;
-        let d = derived(&app, &acme, "D", &[(c, 1)]).await;
-        let e = derived(&app, &acme, "E", &[(d, 1)]).await;
+        let b1 = app.derived_dataset(&acme, "B1", &[(r, 1)]).await;
+        let b2 = app.derived_dataset(&acme, "B2", &[(r, 1)]).await;
+        let c = app.derived_dataset(&acme, "C", &[(b1, 1), (b2, 1)]).await;
+        let d = app.derived_dataset(&acme, "D", &[(c, 1)]).await;
+        let e = app.derived_dataset(&acme, "E", &[(d, 1)]).await;
         let ids = |reply: &Reply| -> Vec<String> {
             let mut ids: Vec<String> = reply.body["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
             ids.sort();
@@ -377,7 +352,7 @@ both_backends! {
         // a draft in the middle of someone else's view is restricted, not dropped
         let secret = app.dataset(&acme, "Secret draft", "general").await;
         app.upload(&acme, secret, b"s").await.expect(201);
-        let f = derived(&app, &acme, "F", &[(e, 1), (secret, 1)]).await;
+        let f = app.derived_dataset(&acme, "F", &[(e, 1), (secret, 1)]).await;
         let outsider = get(format!("/api/v1/datasets/{f}/lineage?direction=upstream&depth=1")).await;
         outsider.expect(200);
         let nodes = outsider.body["nodes"].as_array().unwrap();
@@ -395,8 +370,8 @@ both_backends! {
     async fn provenance_is_prov_json(app: TestApp) {
         let acme = app.provider("acme").await;
         let r = app.listed_dataset(&acme, "R").await;
-        let b = derived(&app, &acme, "B", &[(r, 1)]).await;
-        let c = derived(&app, &acme, "C", &[(b, 1), (r, 1)]).await;
+        let b = app.derived_dataset(&acme, "B", &[(r, 1)]).await;
+        let c = app.derived_dataset(&acme, "C", &[(b, 1), (r, 1)]).await;
         let prov = app.get(&format!("/api/v1/datasets/{c}/provenance"), None).await;
         prov.expect(200);
         let doc = &prov.body;

@@ -31,28 +31,6 @@ fn request_body(dataset: Uuid) -> Value {
     })
 }
 
-async fn grant_for(
-    app: &TestApp,
-    holder: &User,
-    consumer: &User,
-    body: Value,
-    approve: Value,
-) -> String {
-    let request = app
-        .post("/api/v1/access-requests", Some(&consumer.token), body)
-        .await;
-    request.expect(201);
-    let approved = app
-        .post(
-            &format!("/api/v1/access-requests/{}/approve", request.id()),
-            Some(&holder.token),
-            approve,
-        )
-        .await;
-    approved.expect(200);
-    approved.body["grant"].as_str().expect("a grant").to_owned()
-}
-
 fn content(dataset: Uuid, version: i32) -> String {
     format!("/api/v1/datasets/{dataset}/versions/{version}/content")
 }
@@ -64,7 +42,7 @@ both_backends! {
         let holder = app.provider("holder").await;
         let consumer = app.consumer("consumer").await;
         let dataset = app.listed_dataset(&holder, "Traffic").await;
-        let grant = grant_for(&app, &holder, &consumer, request_body(dataset), json!({})).await;
+        let grant = app.grant_for(&holder, &consumer, request_body(dataset), json!({})).await;
         let data = app.post(&format!("/api/v1/grants/{grant}/tokens"), Some(&consumer.token), json!({})).await;
         data.expect(201);
         let data = data.body["access_token"].as_str().unwrap().to_owned();
@@ -218,7 +196,7 @@ both_backends! {
 
         // Data tokens are issued on the record with the client address.
         let consumer = app.consumer("consumer").await;
-        let grant = grant_for(&app, &holder, &consumer, request_body(dataset), json!({})).await;
+        let grant = app.grant_for(&holder, &consumer, request_body(dataset), json!({})).await;
         let before = app.audit_size().await;
         app.post(&format!("/api/v1/grants/{grant}/tokens"), Some(&consumer.token), json!({})).await.expect(201);
         let entries = app.audit_since(before).await;
@@ -257,7 +235,7 @@ both_backends! {
         app.post("/api/v1/access-requests", Some(&sg.token), abroad.clone()).await.problem(422, "validation-failed");
         abroad["destination_country"] = json!("SG");
         // The holder narrows the territory to home: the data may not go to Singapore.
-        let grant = grant_for(&app, &holder, &sg, abroad, json!({"policy": {"territory": ["CN"]}})).await;
+        let grant = app.grant_for(&holder, &sg, abroad, json!({"policy": {"territory": ["CN"]}})).await;
         let before = app.audit_size().await;
         app.get(&content(dataset, 1), Some(&sg.token)).await.problem(403, "outside-territory");
         let refused = app.audit_since(before).await;
@@ -395,7 +373,7 @@ both_backends! {
         app.post(&format!("/api/v1/datasets/{id}/review"), Some(&regulator.token), json!({"decision": "approve"}))
             .await
             .expect(200);
-        let grant = grant_for(&app, &acme, &consumer, request_body(id), json!({})).await;
+        let grant = app.grant_for(&acme, &consumer, request_body(id), json!({})).await;
         app.get(&content(id, 1), Some(&consumer.token)).await.expect(200);
 
         let v2 = app.upload(&acme, id, b"v2 with more rows").await;

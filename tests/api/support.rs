@@ -438,6 +438,64 @@ impl TestApp {
         .expect(200);
     }
 
+    /// A listed dataset derived from `sources` (dataset, version), with one
+    /// version; the owner must hold the processing right, or a processing
+    /// licence, over each.
+    pub async fn derived_dataset(
+        &self,
+        owner: &User,
+        title: &str,
+        sources: &[(Uuid, i32)],
+    ) -> Uuid {
+        let mut body = dataset_body(title, "general");
+        body["derived_from"] = json!(
+            sources
+                .iter()
+                .map(|(d, v)| json!({"dataset": d, "version": v}))
+                .collect::<Vec<_>>()
+        );
+        body["activity"] =
+            json!({"name": format!("make {title}"), "description": "join and aggregate"});
+        let reply = self
+            .post("/api/v1/datasets", Some(&owner.token), body)
+            .await;
+        reply.expect(201);
+        let id = reply.id();
+        self.upload(owner, id, title.as_bytes()).await.expect(201);
+        self.post(
+            &format!("/api/v1/datasets/{id}/publish"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+        id
+    }
+
+    /// The consumer asks with `request`, the holder approves with
+    /// `approval`: the grant's id.
+    pub async fn grant_for(
+        &self,
+        holder: &User,
+        consumer: &User,
+        request: Value,
+        approval: Value,
+    ) -> String {
+        let asked = self
+            .post("/api/v1/access-requests", Some(&consumer.token), request)
+            .await;
+        asked.expect(201);
+        let approved = self
+            .post(
+                &format!("/api/v1/access-requests/{}/approve", asked.id()),
+                Some(&holder.token),
+                approval,
+            )
+            .await;
+        approved.expect(200);
+        approved.body["grant"].as_str().expect("a grant").to_owned()
+    }
+
     /// Creates a draft dataset and returns its id.
     pub async fn dataset(&self, owner: &User, title: &str, classification: &str) -> Uuid {
         let reply = self

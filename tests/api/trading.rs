@@ -98,31 +98,6 @@ async fn books_hold(app: &TestApp, auditor: &User) {
     assert_eq!(trial.body["balanced"], true, "{}", trial.body);
 }
 
-/// Creates a listed dataset derived from `sources` (the owner must hold a
-/// processing licence or right over each).
-async fn derived(app: &TestApp, owner: &User, title: &str, sources: &[Uuid]) -> Uuid {
-    let mut body = dataset_body(title, "general");
-    body["derived_from"] = json!(
-        sources
-            .iter()
-            .map(|d| json!({"dataset": d, "version": 1}))
-            .collect::<Vec<_>>()
-    );
-    body["activity"] = json!({"name": format!("make {title}")});
-    let reply = app.post("/api/v1/datasets", Some(&owner.token), body).await;
-    reply.expect(201);
-    let id = reply.id();
-    app.upload(owner, id, title.as_bytes()).await.expect(201);
-    app.post(
-        &format!("/api/v1/datasets/{id}/publish"),
-        Some(&owner.token),
-        json!({}),
-    )
-    .await
-    .expect(200);
-    id
-}
-
 both_backends! {
     async fn an_instant_purchase_pays_escrow_issues_the_grant_and_settles(app: TestApp) {
         let seller = app.provider("trade-seller").await;
@@ -640,13 +615,13 @@ both_backends! {
         let a_licence = offer(&app, &pa, a, processing(1_000, 1_000)).await;
         order(&app, &pb, a_licence).await.expect(201);
         order(&app, &pc, a_licence).await.expect(201);
-        let b = derived(&app, &pb, "B", &[a]).await;
-        let c = derived(&app, &pc, "C", &[a]).await;
+        let b = app.derived_dataset(&pb, "B", &[(a, 1)]).await;
+        let c = app.derived_dataset(&pc, "C", &[(a, 1)]).await;
         let b_licence = offer(&app, &pb, b, processing(1_000, 2_000)).await;
         let c_licence = offer(&app, &pc, c, processing(1_000, 1_500)).await;
         order(&app, &pd, b_licence).await.expect(201);
         order(&app, &pd, c_licence).await.expect(201);
-        let d = derived(&app, &pd, "D", &[b, c]).await;
+        let d = app.derived_dataset(&pd, "D", &[(b, 1), (c, 1)]).await;
         let d_offer = offer(&app, &pd, d, one_off(100_000, true)).await;
 
         let before: Vec<i64> = {
@@ -933,7 +908,9 @@ async fn random_trading(app: TestApp, seed: u64) {
     let licence = offer(&app, &source_owner, source, processing(500, 2_500)).await;
     fund(&app, &seller, 500).await;
     order(&app, &seller, licence).await.expect(201);
-    let product = derived(&app, &seller, "Prop product", &[source]).await;
+    let product = app
+        .derived_dataset(&seller, "Prop product", &[(source, 1)])
+        .await;
     let instant = offer(&app, &seller, product, one_off(700, true)).await;
     let approval = offer(&app, &seller, product, one_off(1_100, false)).await;
     let metered = offer(
