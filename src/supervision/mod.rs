@@ -43,6 +43,78 @@ pub struct LiftInput {
     pub reason: String,
 }
 
+/// Checks what a freeze is to stop, and gives it as the register matches
+/// it: a dataset's or an account's id in its one canonical spelling (an id
+/// typed in capitals or braces would otherwise freeze nothing).
+fn canonical_target(
+    conn: &mut DbConnection,
+    scope: FreezeScope,
+    target: &str,
+    home: &str,
+) -> Result<String> {
+    match scope {
+        FreezeScope::Dataset => {
+            let id = Uuid::parse_str(target)
+                .map_err(|_| Error::invalid("target", "must be a dataset's id"))?;
+            catalog::load(conn, id)?
+                .ok_or_else(|| Error::invalid("target", "no dataset has this id"))?;
+            Ok(id.to_string())
+        }
+        FreezeScope::Account => {
+            let id = Uuid::parse_str(target)
+                .map_err(|_| Error::invalid("target", "must be an account's id"))?;
+            crate::accounts::find(conn, id)
+                .map_err(|_| Error::invalid("target", "no account has this id"))?;
+            Ok(id.to_string())
+        }
+        FreezeScope::Classification => {
+            Classification::from_db(target)
+                .map_err(|_| Error::invalid("target", "must be general, important or core"))?;
+            Ok(target.to_owned())
+        }
+        FreezeScope::Destination => {
+            if !domain::is_country_code(target) || target == home {
+                return Err(Error::invalid(
+                    "target",
+                    format!("must be an ISO 3166-1 alpha-2 code other than {home}"),
+                ));
+            }
+            Ok(target.to_owned())
+        }
+    }
+}
+
+/// The audit entry of a freeze imposed or lifted: the frozen dataset, and
+/// the frozen account or the frozen dataset's provider as a party.
+fn record_freeze(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: Action,
+    freeze: &Freeze,
+    reason: &Reason,
+) -> Result<u64> {
+    let (dataset, parties) = match freeze.scope {
+        FreezeScope::Dataset => {
+            let id = domain::id_from_db(&freeze.target)?;
+            let provider = catalog::load(conn, id)?.map(|d| d.provider()).transpose()?;
+            (Some(id), provider.into_iter().collect())
+        }
+        FreezeScope::Account => (None, vec![domain::id_from_db(&freeze.target)?]),
+        FreezeScope::Classification | FreezeScope::Destination => (None, vec![]),
+    };
+    audit::append(
+        conn,
+        Entry {
+            actor: Some(actor.id),
+            action,
+            dataset,
+            subject: freeze.id.to_string(),
+            parties,
+            detail: json!({ "scope": freeze.scope, "target": freeze.target, "reason": reason }),
+        },
+    )
+}
+
 /// A regulator freezes a dataset, an account, a class of data or a
 /// destination: from the next request on, on every instance, nothing under
 /// it is delivered, granted or sold.
@@ -58,50 +130,9 @@ pub async fn freeze(
     market
         .db
         .write(move |conn| {
-            let target = input.target.trim().to_owned();
-            let (dataset, parties) = match input.scope {
-                FreezeScope::Dataset => {
-                    let id = Uuid::parse_str(&target)
-                        .map_err(|_| Error::invalid("target", "must be a dataset's id"))?;
-                    let row = catalog::load(conn, id)?
-                        .ok_or_else(|| Error::invalid("target", "no dataset has this id"))?;
-                    (Some(id), vec![row.provider()?])
-                }
-                FreezeScope::Account => {
-                    let id = Uuid::parse_str(&target)
-                        .map_err(|_| Error::invalid("target", "must be an account's id"))?;
-                    crate::accounts::find(conn, id)
-                        .map_err(|_| Error::invalid("target", "no account has this id"))?;
-                    (None, vec![id])
-                }
-                FreezeScope::Classification => {
-                    Classification::from_db(&target).map_err(|_| {
-                        Error::invalid("target", "must be general, important or core")
-                    })?;
-                    (None, vec![])
-                }
-                FreezeScope::Destination => {
-                    if !domain::is_country_code(&target) || target == home {
-                        return Err(Error::invalid(
-                            "target",
-                            format!("must be an ISO 3166-1 alpha-2 code other than {home}"),
-                        ));
-                    }
-                    (None, vec![])
-                }
-            };
+            let target = canonical_target(conn, input.scope, input.target.trim(), &home)?;
             let freeze = freezes::freeze(conn, input.scope, &target, reason.as_str(), actor.id)?;
-            let index = audit::append(
-                conn,
-                Entry {
-                    actor: Some(actor.id),
-                    action: Action::FreezeImposed,
-                    dataset,
-                    subject: freeze.id.to_string(),
-                    parties,
-                    detail: json!({ "scope": freeze.scope, "target": freeze.target, "reason": reason }),
-                },
-            )?;
+            let index = record_freeze(conn, &actor, Action::FreezeImposed, &freeze, &reason)?;
             Ok(Recorded::new(freeze, vec![index]))
         })
         .await
@@ -120,31 +151,14 @@ pub async fn lift(
     market
         .db
         .write(move |conn| {
-            let before = freezes::find(conn, id)?.ok_or_else(|| Error::not_found("freeze"))?;
+            freezes::find(conn, id)?.ok_or_else(|| Error::not_found("freeze"))?;
             let Some(freeze) = freezes::lift(conn, id, reason.as_str(), actor.id)? else {
-                return Err(Error::refused(Code::InvalidState, "the freeze was lifted already")
-                    .with("current_state", "lifted"));
+                return Err(
+                    Error::refused(Code::InvalidState, "the freeze was lifted already")
+                        .with("current_state", "lifted"),
+                );
             };
-            let (dataset, parties) = match before.scope {
-                FreezeScope::Dataset => {
-                    let id = domain::id_from_db(&before.target)?;
-                    let provider = catalog::load(conn, id)?.map(|d| d.provider()).transpose()?;
-                    (Some(id), provider.into_iter().collect())
-                }
-                FreezeScope::Account => (None, vec![domain::id_from_db(&before.target)?]),
-                _ => (None, vec![]),
-            };
-            let index = audit::append(
-                conn,
-                Entry {
-                    actor: Some(actor.id),
-                    action: Action::FreezeLifted,
-                    dataset,
-                    subject: freeze.id.to_string(),
-                    parties,
-                    detail: json!({ "scope": freeze.scope, "target": freeze.target, "reason": reason }),
-                },
-            )?;
+            let index = record_freeze(conn, &actor, Action::FreezeLifted, &freeze, &reason)?;
             Ok(Recorded::new(freeze, vec![index]))
         })
         .await

@@ -14,24 +14,9 @@ async fn granted(
     dataset: Uuid,
     processing: bool,
 ) -> String {
-    let request = app
-        .post(
-            "/api/v1/access-requests",
-            Some(&consumer.token),
-            json!({"dataset": dataset, "purpose": "research", "duration_days": 30,
-                   "max_downloads": 100, "processing": processing, "cross_border": false}),
-        )
-        .await;
-    request.expect(201);
-    let approved = app
-        .post(
-            &format!("/api/v1/access-requests/{}/approve", request.id()),
-            Some(&owner.token),
-            json!({}),
-        )
-        .await;
-    approved.expect(200);
-    approved.body["grant"].as_str().unwrap().to_owned()
+    let body = json!({"dataset": dataset, "purpose": "research", "duration_days": 30,
+                      "max_downloads": 100, "processing": processing, "cross_border": false});
+    app.grant_for(owner, consumer, body, json!({})).await
 }
 
 async fn data_token(app: &TestApp, consumer: &User, grant: &str) -> String {
@@ -44,26 +29,6 @@ async fn data_token(app: &TestApp, consumer: &User, grant: &str) -> String {
         .await;
     token.expect(201);
     token.body["access_token"].as_str().unwrap().to_owned()
-}
-
-/// A listed dataset derived from `source` (its owner holds a processing
-/// grant over the source).
-async fn derived(app: &TestApp, owner: &User, title: &str, source: Uuid) -> Uuid {
-    let mut body = dataset_body(title, "general");
-    body["derived_from"] = json!([{"dataset": source, "version": 1}]);
-    body["activity"] = json!({"name": format!("make {title}")});
-    let reply = app.post("/api/v1/datasets", Some(&owner.token), body).await;
-    reply.expect(201);
-    let id = reply.id();
-    app.upload(owner, id, title.as_bytes()).await.expect(201);
-    app.post(
-        &format!("/api/v1/datasets/{id}/publish"),
-        Some(&owner.token),
-        json!({}),
-    )
-    .await
-    .expect(200);
-    id
 }
 
 async fn inbox(app: &TestApp, user: &User) -> Vec<Value> {
@@ -242,12 +207,18 @@ both_backends! {
         app.get(&content, Some(&consumer.token)).await.expect(200);
         let _ = grant;
 
-        for (scope, target) in [("classification", "general".to_owned()), ("account", consumer.id.to_string())] {
+        // An id typed in capitals and braces freezes the account all the same.
+        let shouted = format!("{{{}}}", consumer.id.to_string().to_uppercase());
+        for (scope, target) in [("classification", "general".to_owned()), ("account", consumer.id.to_string()),
+                                ("account", shouted)] {
             let frozen = app
                 .post("/api/v1/supervision/freezes", Some(&regulator.token),
                       json!({"scope": scope, "target": target, "reason": "inspection"}))
                 .await;
             frozen.expect(201);
+            if scope == "account" {
+                assert_eq!(frozen.body["target"], consumer.id.to_string(), "stored as the register matches it");
+            }
             let refused = app.get(&content, Some(&consumer.token)).await;
             refused.problem(403, "frozen");
             assert_eq!(refused.body["scope"], scope);
@@ -298,11 +269,11 @@ both_backends! {
         let auditor = app.auditor("inc-auditor").await;
         let a = app.listed_dataset(&pa, "A").await;
         granted(&app, &pa, &pb, a, true).await;
-        let b = derived(&app, &pb, "B", a).await;
+        let b = app.derived_dataset(&pb, "B", &[(a, 1)]).await;
         granted(&app, &pb, &pc, b, true).await;
-        let c = derived(&app, &pc, "C", b).await;
+        let c = app.derived_dataset(&pc, "C", &[(b, 1)]).await;
         granted(&app, &pc, &pd, c, true).await;
-        let d = derived(&app, &pd, "D", c).await;
+        let d = app.derived_dataset(&pd, "D", &[(c, 1)]).await;
         granted(&app, &pa, &reader_a, a, false).await;
         granted(&app, &pc, &reader_c, c, false).await;
         let unrelated = app.listed_dataset(&stranger, "Unrelated").await;
