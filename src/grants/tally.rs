@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::access;
-use crate::domain::{self, Actor};
+use crate::domain::Actor;
 use crate::error::Result;
 use crate::store::DbConnection;
 use crate::store::tally::{self, Count, Count2, Period};
@@ -82,15 +82,11 @@ pub fn deals_with(conn: &mut DbConnection, actor: &Actor, other: Uuid) -> Result
     if licensed > 0 {
         return Ok(true);
     }
-    let asked: Vec<String> = access_requests::table
+    // The same subquery as the provider's list of incoming requests.
+    let asked: i64 = access_requests::table
         .filter(access_requests::consumer_id.eq(&other))
-        .select(access_requests::dataset_id)
-        .distinct()
-        .load(conn)?;
-    for dataset in asked {
-        if access::may_decide(conn, actor, domain::id_from_db(&dataset)?)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+        .filter(access_requests::dataset_id.eq_any(access::decided_datasets(actor)))
+        .count()
+        .get_result(conn)?;
+    Ok(asked > 0)
 }
