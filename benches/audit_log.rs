@@ -223,6 +223,7 @@ async fn bench(
             territory: None,
             entity_type: None,
             credit_code: None,
+            region: None,
         },
     )
     .await

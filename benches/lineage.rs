@@ -77,6 +77,7 @@ async fn bench(backend: &str, postgres: Option<String>) {
             territory: None,
             entity_type: None,
             credit_code: None,
+            region: None,
         },
     )
     .await

@@ -43,6 +43,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub cors: CorsSettings,
     pub trading: TradingSettings,
+    pub supervision: SupervisionSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,6 +213,60 @@ pub struct TradingSettings {
     /// The secret shared with the payment provider, with which it signs
     /// its callbacks; empty = callbacks refused.
     pub payment_secret: Secret,
+}
+
+/// The early-warning watch: how often it reads the log, and each rule's
+/// threshold. A rule counts entries in a window of time ending at the entry
+/// that set it off.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionSettings {
+    /// How often the watch reads the log's new entries (milliseconds).
+    pub watch_interval_ms: u64,
+    /// The most log entries one round reads.
+    pub watch_batch: u32,
+    pub delivery_surge: DeliverySurge,
+    pub personal_data_sweep: PersonalDataSweep,
+    pub refused_deliveries: RefusedDeliveries,
+    pub cross_border_important: CrossBorderImportant,
+}
+
+/// A grant delivering far more in `window_secs` than it usually does.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySurge {
+    pub window_secs: u64,
+    /// The history its usual rate is taken from (ending where the window
+    /// starts).
+    pub history_secs: u64,
+    /// How many times its usual rate (at least one delivery per window).
+    pub factor: u32,
+    /// Fewer deliveries than this in the window never alert.
+    pub min_deliveries: u32,
+}
+
+/// One consumer asking for many datasets holding personal information.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalDataSweep {
+    pub window_secs: u64,
+    pub datasets: u32,
+}
+
+/// Deliveries refused again and again on one grant, or to one account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedDeliveries {
+    pub window_secs: u64,
+    pub refusals: u32,
+}
+
+/// Cross-border requests for important data to one destination.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossBorderImportant {
+    pub window_secs: u64,
+    pub requests: u32,
 }
 
 /// A configuration value that must never reach a log line.
@@ -385,6 +440,25 @@ impl Settings {
             return Err(invalid(
                 "trading.platform_fee_bps",
                 "must be at most 5000 (50%)",
+            ));
+        }
+        let watch = &self.supervision;
+        if watch.watch_interval_ms == 0
+            || watch.watch_batch == 0
+            || watch.delivery_surge.window_secs == 0
+            || watch.delivery_surge.history_secs <= watch.delivery_surge.window_secs
+            || watch.delivery_surge.factor == 0
+            || watch.delivery_surge.min_deliveries == 0
+            || watch.personal_data_sweep.window_secs == 0
+            || watch.personal_data_sweep.datasets == 0
+            || watch.refused_deliveries.window_secs == 0
+            || watch.refused_deliveries.refusals == 0
+            || watch.cross_border_important.window_secs == 0
+            || watch.cross_border_important.requests == 0
+        {
+            return Err(invalid(
+                "supervision",
+                "intervals, windows and thresholds must be at least 1, and delivery_surge.history_secs longer than its window",
             ));
         }
         if self.throttle.window_secs == 0

@@ -57,6 +57,7 @@ problem_codes! {
     InvalidState = "invalid-state", "Not allowed in the current state";
     InsufficientFunds = "insufficient-funds", "The wallet does not hold enough";
     Frozen = "frozen", "A regulator has frozen this";
+    OutsideJurisdiction = "outside-jurisdiction", "This is outside your jurisdiction as a regulator";
     IdempotencyKeyReused = "idempotency-key-reused", "The Idempotency-Key was used for another request";
     InvalidSignature = "invalid-signature", "The request's signature does not verify";
     PayloadTooLarge = "payload-too-large", "The request body is too large";

@@ -288,10 +288,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let sweeper = datamarket::grants::spawn_sweeper(market.clone());
+    let watch = datamarket::supervision::spawn_watch(market.clone());
     let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(addr = %running.addr, "datamarket is serving");
     let result = running.server.await.map_err(|e| e.to_string());
     sweeper.abort();
+    watch.abort();
     tracing::info!("datamarket stopped");
     result
 }
@@ -334,6 +336,7 @@ async fn create_account(settings: Settings, args: CreateAccount) -> Result<(), S
         territory: args.territory,
         entity_type: None,
         credit_code: None,
+        region: None,
     };
     let account = accounts::register(&market, Registrar::Operator, input)
         .await

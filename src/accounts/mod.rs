@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::domain::credit_code::CreditCode;
+use crate::domain::jurisdiction::{self, Jurisdiction};
 use crate::domain::text::{DisplayName, Reason};
 use crate::domain::{self, Actor, EntityType, Role, Roles, market_words};
 use crate::error::{Code, Error, Result, on_unique_violation};
@@ -47,6 +48,12 @@ pub struct Account {
     /// this account goes. Null for accounts registered before territories
     /// were recorded: the market's home territory.
     pub territory: Option<String>,
+    /// Registered region: an ISO 3166-2 subdivision of the territory (e.g.
+    /// `CN-SH`), which decides which regional regulators oversee it.
+    pub region: Option<String>,
+    /// A regulator's jurisdiction (regulators only; empty lists = the whole
+    /// market).
+    pub jurisdiction: Option<Jurisdiction>,
     pub status: AccountStatus,
     pub suspension: Option<Suspension>,
     /// What kind of entity the participant is.
@@ -155,6 +162,10 @@ pub struct NewAccount {
     #[serde(default)]
     #[schema(min_length = 18, max_length = 18)]
     pub credit_code: Option<String>,
+    /// An ISO 3166-2 subdivision of the territory, e.g. `CN-SH`.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Z]{2}-[A-Z0-9]{1,3}$")]
+    pub region: Option<String>,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -214,6 +225,8 @@ struct AccountRow {
     verified_at: Option<chrono::NaiveDateTime>,
     verified_by: Option<String>,
     verification_reference: Option<String>,
+    region: Option<String>,
+    jurisdiction: Option<String>,
 }
 
 impl AccountRow {
@@ -241,6 +254,13 @@ impl AccountRow {
             organization: self.organization,
             roles: Roles::from_db(&self.roles)?.to_vec(),
             territory: self.territory,
+            region: self.region,
+            jurisdiction: self
+                .jurisdiction
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| Error::Internal(format!("stored jurisdiction: {e}")))?,
             status: self.status,
             suspension,
             entity_type: EntityType::from_db(&self.entity_type)?,
@@ -380,6 +400,18 @@ pub async fn register(
             ));
         }
     };
+    let region = match input.region {
+        Some(region) if jurisdiction::is_region_of(&region, &territory) => Some(region),
+        Some(_) => {
+            return Err(Error::invalid(
+                "region",
+                format!(
+                    "must be an ISO 3166-2 subdivision of {territory}, such as \"{territory}-SH\""
+                ),
+            ));
+        }
+        None => None,
+    };
     let entity_type = input.entity_type.unwrap_or(EntityType::Individual);
     let credit_code = match (entity_type, input.credit_code.as_deref()) {
         (EntityType::Individual, None) => None,
@@ -423,6 +455,7 @@ pub async fn register(
                     accounts::name.eq(&name),
                     accounts::name_key.eq(name_key(&name)),
                     accounts::territory.eq(&territory),
+                    accounts::region.eq(&region),
                     accounts::password_hash.eq(&password_hash),
                     accounts::roles.eq(roles.to_db()),
                     accounts::display_name.eq(&display_name),
@@ -459,7 +492,7 @@ pub async fn register(
                     subject: id.to_string(),
                     parties: vec![id],
                     detail: json!({
-                        "name": name, "roles": roles.to_vec(), "by": by, "territory": territory,
+                        "name": name, "roles": roles.to_vec(), "by": by, "territory": territory, "region": region,
                         "entity_type": entity_type, "credit_code": credit_code.as_ref().map(CreditCode::as_str),
                     }),
                 },
@@ -472,6 +505,8 @@ pub async fn register(
                     organization: organization.clone(),
                     roles: roles.to_vec(),
                     territory: Some(territory.clone()),
+                    region: region.clone(),
+                    jurisdiction: roles.contains(Role::Regulator).then(Jurisdiction::default),
                     status: AccountStatus::Active,
                     suspension: None,
                     entity_type,
@@ -675,7 +710,17 @@ pub async fn verify(
     market
         .db
         .write(move |conn| {
-            find(conn, id)?;
+            let account = find(conn, id)?;
+            if !jurisdiction_of(conn, &actor)?.covers_region(account.region.as_deref()) {
+                return Err(Error::refused(
+                    Code::OutsideJurisdiction,
+                    format!(
+                        "the participant is registered in {}, outside your jurisdiction",
+                        account.region.as_deref().unwrap_or("no region")
+                    ),
+                )
+                .with("region", account.region.clone()));
+            }
             let changed = diesel::update(
                 accounts::table
                     .filter(accounts::id.eq(id.to_string()))
@@ -707,6 +752,127 @@ pub async fn verify(
             Ok(Recorded::new(find(conn, id)?, vec![index]))
         })
         .await
+}
+
+/// An admin sets what a regulator oversees: regions of the home territory
+/// and sectors, none of either for the whole market.
+pub async fn set_jurisdiction(
+    market: &Market,
+    actor: &Actor,
+    id: Uuid,
+    mut input: Jurisdiction,
+) -> Result<Recorded<Account>> {
+    actor.require_any(&[Role::Admin])?;
+    let home = &market.settings.catalog.home_territory;
+    if let Some(bad) = input
+        .regions
+        .iter()
+        .find(|r| !jurisdiction::is_region_of(r, home))
+    {
+        return Err(Error::invalid(
+            "regions",
+            format!("{bad:?} is not an ISO 3166-2 subdivision of {home}"),
+        ));
+    }
+    input.regions.sort();
+    input.regions.dedup();
+    input.sectors.sort();
+    input.sectors.dedup();
+    let actor = actor.clone();
+    market
+        .db
+        .write(move |conn| {
+            let account = find(conn, id)?;
+            if !account.roles.contains(&Role::Regulator) {
+                return Err(Error::invalid("id", "only a regulator has a jurisdiction"));
+            }
+            let stored =
+                serde_json::to_string(&input).map_err(|e| Error::Internal(e.to_string()))?;
+            diesel::update(accounts::table.find(id.to_string()))
+                .set(accounts::jurisdiction.eq(Some(stored)))
+                .execute(conn)?;
+            let index = audit::append(
+                conn,
+                Entry {
+                    actor: Some(actor.id),
+                    action: Action::AccountJurisdictionSet,
+                    dataset: None,
+                    subject: id.to_string(),
+                    parties: vec![id],
+                    detail: json!({ "regions": input.regions, "sectors": input.sectors }),
+                },
+            )?;
+            Ok(Recorded::new(find(conn, id)?, vec![index]))
+        })
+        .await
+}
+
+/// What a regulator oversees; the whole market for anyone else (auditors
+/// read everything, and other roles are refused before this matters).
+pub fn jurisdiction_of(conn: &mut DbConnection, actor: &Actor) -> Result<Jurisdiction> {
+    if !actor.roles.contains(Role::Regulator) {
+        return Ok(Jurisdiction::default());
+    }
+    let stored: Option<String> = accounts::table
+        .find(actor.id.to_string())
+        .select(accounts::jurisdiction)
+        .first(conn)?;
+    stored
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|e| Error::Internal(format!("stored jurisdiction: {e}")))
+}
+
+/// An account's registered region.
+pub fn region_of(conn: &mut DbConnection, id: Uuid) -> Result<Option<String>> {
+    Ok(accounts::table
+        .find(id.to_string())
+        .select(accounts::region)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// The accounts registered in any of some regions, as a subquery.
+pub type InRegions = diesel::dsl::Select<
+    diesel::dsl::Filter<accounts::table, diesel::dsl::EqAny<accounts::region, Vec<String>>>,
+    accounts::id,
+>;
+
+/// The accounts registered in any of `regions`, as a subquery.
+pub fn in_regions(regions: Vec<String>) -> InRegions {
+    accounts::table
+        .filter(accounts::region.eq_any(regions))
+        .select(accounts::id)
+}
+
+/// The rule on jurisdictions: a regulator acts only on what falls in its
+/// jurisdiction (the region of the participant concerned, the sector of the
+/// data); anyone else is not limited by one.
+pub fn require_within(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    region: Option<&str>,
+    sector: Option<&str>,
+) -> Result<()> {
+    if !actor.roles.contains(Role::Regulator) {
+        return Ok(());
+    }
+    if jurisdiction_of(conn, actor)?.covers(region, sector) {
+        return Ok(());
+    }
+    Err(Error::refused(
+        Code::OutsideJurisdiction,
+        format!(
+            "this concerns region {} and sector {}, outside your jurisdiction",
+            region.unwrap_or("(none)"),
+            sector.unwrap_or("(none)")
+        ),
+    )
+    .with("region", region)
+    .with("sector", sector))
 }
 
 fn wrong_status(account: &Account, doing: &str) -> Error {

@@ -21,6 +21,7 @@ pub mod merkle;
 mod proofs;
 mod tree;
 pub mod verify;
+pub mod window;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -51,6 +52,7 @@ market_words!(
         AccountLoginFailed = "account.login_failed",
         AccountSuspended = "account.suspended",
         AccountVerified = "account.verified",
+        AccountJurisdictionSet = "account.jurisdiction_set",
         AccountReinstated = "account.reinstated",
         DatasetCreated = "dataset.created",
         DatasetUpdated = "dataset.updated",
@@ -96,6 +98,9 @@ market_words!(
         IncidentRecorded = "incident.recorded",
         ComplaintFiled = "complaint.filed",
         ComplaintDecided = "complaint.decided",
+        AlertRaised = "alert.raised",
+        AlertAcknowledged = "alert.acknowledged",
+        AlertResolved = "alert.resolved",
     }
 );
 

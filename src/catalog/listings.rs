@@ -121,6 +121,7 @@ pub async fn create(
                     datasets::price_amount.eq(input.price.amount),
                     datasets::price_currency.eq(&input.price.currency),
                     datasets::status.eq(DatasetStatus::Draft),
+                    datasets::sector.eq(input.sector),
                     datasets::latest_version.eq(0),
                     datasets::search_text.eq(search_text(
                         title.as_str(),
@@ -143,6 +144,7 @@ pub async fn create(
                     "title": title,
                     "classification": input.classification,
                     "personal_data": input.personal_data,
+                    "sector": input.sector,
                 }),
             )?;
             let mut indexes = vec![index];
@@ -231,6 +233,7 @@ pub async fn update(
             });
             let new_classification = patch.classification.unwrap_or(row.classification);
             let new_personal = patch.personal_data.unwrap_or(row.personal_data);
+            let new_sector = patch.sector.or(row.sector);
             if let Some(floor) = row.inherited_classification
                 && new_classification < floor
             {
@@ -252,6 +255,7 @@ pub async fn update(
                 ("classification", new_classification != row.classification),
                 ("personal_data", new_personal != row.personal_data),
                 ("license", new_license != row.license),
+                ("sector", new_sector != row.sector),
                 (
                     "price",
                     new_price.amount != row.price_amount
@@ -269,6 +273,7 @@ pub async fn update(
                 tags = &new_tags_json,
                 classification = new_classification,
                 personal_data = new_personal,
+                sector = new_sector,
                 license = &new_license,
                 price_amount = new_price.amount,
                 price_currency = &new_price.currency,
@@ -298,7 +303,21 @@ pub async fn update(
                 &actor,
                 Action::DatasetUpdated,
                 &row,
-                json!({ "changed": changed, "status": DatasetStatus::Draft }),
+                if new_classification == row.classification {
+                    json!({ "changed": changed, "status": DatasetStatus::Draft })
+                } else {
+                    // What it was, is, and was last reviewed at: the
+                    // early-warning watch looks for a class lowered after review.
+                    json!({
+                        "changed": changed,
+                        "status": DatasetStatus::Draft,
+                        "classification": {
+                            "from": row.classification,
+                            "to": new_classification,
+                            "reviewed": row.reviewed_classification,
+                        },
+                    })
+                },
             )?;
             let mut indexes = vec![index];
             if let Some(derivation) = &derivation {
@@ -394,6 +413,7 @@ pub async fn review(
             // Decided on the row as it is once locked (see store::lock_row!).
             lock_row!(conn, datasets, id.to_string());
             let row = load_visible(conn, Some(&actor), id)?;
+            super::rows::require_within(conn, &actor, &row)?;
             if row.status != DatasetStatus::PendingReview {
                 return Err(invalid_state(&row, "review"));
             }

@@ -15,7 +15,7 @@ pub mod versions;
 pub use listings::{create, delist, get, publish, review, set_provider, update};
 pub use rows::{
     DatasetRow, VersionRow, find_version, latest_sha256, latest_version, load, load_for, load_many,
-    load_visible, payloads, version_exists, versions_of,
+    load_visible, payloads, require_within, version_exists, versions_of,
 };
 pub use search::search;
 pub use types::{
@@ -24,16 +24,43 @@ pub use types::{
 };
 pub use versions::{ByteRange, Content, add_version, fetch, review_version, versions};
 
-/// Listings now, counted by classification and status; and how many listed
-/// ones hold or derive from personal information (for oversight's
-/// statistics).
+/// The datasets of any of some sectors, as a subquery.
+pub type InSectors = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        crate::store::schema::datasets::table,
+        diesel::dsl::EqAny<crate::store::schema::datasets::sector, Vec<String>>,
+    >,
+    crate::store::schema::datasets::id,
+>;
+
+/// The datasets of any of `sectors`, as a subquery.
+pub fn in_sectors(sectors: Vec<String>) -> InSectors {
+    use crate::store::schema::datasets;
+    use diesel::prelude::*;
+    datasets::table
+        .filter(datasets::sector.eq_any(sectors))
+        .select(datasets::id)
+}
+
+/// Listings now, counted by classification and status, and by sector and
+/// status; and how many listed ones hold or derive from personal
+/// information (for oversight's statistics).
 pub fn tally_listings(
     conn: &mut crate::store::DbConnection,
-) -> crate::error::Result<(Vec<crate::store::tally::Count2>, i64)> {
+) -> crate::error::Result<(
+    Vec<crate::store::tally::Count2>,
+    Vec<crate::store::tally::Count2>,
+    i64,
+)> {
     use diesel::RunQueryDsl;
     let counts = diesel::sql_query(
         "SELECT classification AS key, status AS key2, COUNT(*) AS n
          FROM datasets GROUP BY classification, status ORDER BY classification, status",
+    )
+    .load(conn)?;
+    let by_sector = diesel::sql_query(
+        "SELECT COALESCE(sector, '') AS key, status AS key2, COUNT(*) AS n
+         FROM datasets GROUP BY sector, status ORDER BY sector, status",
     )
     .load(conn)?;
     let personal: crate::store::tally::Count = diesel::sql_query(
@@ -41,5 +68,5 @@ pub fn tally_listings(
          WHERE status = 'listed' AND (personal_data OR inherited_personal_data)",
     )
     .get_result(conn)?;
-    Ok((counts, personal.n))
+    Ok((counts, by_sector, personal.n))
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::types::{Dataset, Price, Review, Version, VersionStatus};
 use crate::access::{self, Listing};
 use crate::audit::{self, Action, Entry};
+use crate::domain::jurisdiction::Sector;
 use crate::domain::{self, Actor, Classification, DatasetStatus};
 use crate::error::{Code, Error, Result};
 use crate::store::DbConnection;
@@ -38,6 +39,17 @@ pub struct DatasetRow {
     pub reviewed_classification: Option<Classification>,
     pub inherited_classification: Option<Classification>,
     pub inherited_personal_data: bool,
+    pub sector: Option<Sector>,
+}
+
+/// The rule on jurisdictions for a dataset: a regulator acts on it only
+/// when its provider's region and its sector fall in its jurisdiction.
+pub fn require_within(conn: &mut DbConnection, actor: &Actor, row: &DatasetRow) -> Result<()> {
+    if !actor.roles.contains(domain::Role::Regulator) {
+        return Ok(());
+    }
+    let region = crate::accounts::region_of(conn, row.provider()?)?;
+    crate::accounts::require_within(conn, actor, region.as_deref(), row.sector_name())
 }
 
 /// A regulator's verdict as the rows keep it.
@@ -59,6 +71,17 @@ fn review_of(
 impl DatasetRow {
     pub fn uuid(&self) -> Result<Uuid> {
         domain::id_from_db(&self.id)
+    }
+
+    /// Whether it holds personal information, or is derived from data that
+    /// does.
+    pub fn personal(&self) -> bool {
+        self.personal_data || self.inherited_personal_data
+    }
+
+    /// Its sector's name, for jurisdictions.
+    pub fn sector_name(&self) -> Option<&'static str> {
+        self.sector.map(|s| s.as_str())
     }
 
     pub fn provider(&self) -> Result<Uuid> {
@@ -101,6 +124,7 @@ impl DatasetRow {
             listed_at: self.listed_at.map(domain::from_db_time),
             inherited_classification: self.inherited_classification,
             inherited_personal_data: self.inherited_personal_data,
+            sector: self.sector,
         })
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::lineage::{ActivityInput, SourceRef};
+use crate::domain::jurisdiction::Sector;
 use crate::domain::{Classification, DatasetStatus, Decision, market_words};
 
 market_words!(
@@ -61,6 +62,9 @@ pub struct Dataset {
     pub inherited_classification: Option<Classification>,
     /// Whether a source holds personal data: then so does it.
     pub inherited_personal_data: bool,
+    /// The sector its data comes from, which decides which sector
+    /// regulators oversee it.
+    pub sector: Option<Sector>,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -80,6 +84,9 @@ pub struct NewDataset {
     #[schema(min_length = 1, max_length = 4000)]
     pub license: String,
     pub price: Price,
+    /// The sector its data comes from.
+    #[serde(default)]
+    pub sector: Option<Sector>,
     /// Source versions this dataset was derived from; the caller must hold
     /// the processing right over each.
     #[serde(default)]
@@ -104,6 +111,7 @@ pub struct DatasetPatch {
     #[schema(min_length = 1, max_length = 4000)]
     pub license: Option<String>,
     pub price: Option<Price>,
+    pub sector: Option<Sector>,
     /// Records a further derivation of this draft from these sources.
     #[serde(default)]
     #[schema(max_items = 100)]

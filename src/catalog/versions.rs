@@ -216,6 +216,7 @@ pub async fn review_version(
         .db
         .write(move |conn| {
             let row = load_visible(conn, Some(&actor), id)?;
+            super::rows::require_within(conn, &actor, &row)?;
             let version = find_version(conn, id, number)?;
             let next = match input.decision {
                 Decision::Approve => VersionStatus::Available,

@@ -5,6 +5,7 @@
 //! state strings. Free text is parsed once, by one rule, in [`text`].
 
 pub mod credit_code;
+pub mod jurisdiction;
 pub mod text;
 
 use std::collections::BTreeSet;

@@ -36,7 +36,8 @@ pub fn status_of(code: Code) -> StatusCode {
         | GrantExhausted
         | OutsideTerritory
         | VersionUnderReview
-        | Frozen => StatusCode::FORBIDDEN,
+        | Frozen
+        | OutsideJurisdiction => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         NotAcceptable => StatusCode::NOT_ACCEPTABLE,

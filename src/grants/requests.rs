@@ -622,6 +622,7 @@ pub async fn review(
         .db
         .write(move |conn| {
             let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
+            catalog::require_within(conn, &actor, &dataset)?;
             if row.state != RequestState::UnderReview {
                 return Err(wrong_state(&row, "review"));
             }

@@ -90,3 +90,40 @@ pub fn deals_with(conn: &mut DbConnection, actor: &Actor, other: Uuid) -> Result
         .get_result(conn)?;
     Ok(asked > 0)
 }
+
+/// Cross-border requests (ordered or asked) to `destination` for datasets
+/// of `classification`, made after `since` and up to `until`: how many,
+/// and the ids of the newest `keep`.
+pub fn cross_border_to(
+    conn: &mut DbConnection,
+    destination: &str,
+    classification: crate::domain::Classification,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+    keep: i64,
+) -> Result<(i64, Vec<String>)> {
+    use crate::domain;
+    use crate::store::schema::{access_requests, datasets};
+    use diesel::prelude::*;
+    let query = || {
+        access_requests::table
+            .filter(access_requests::cross_border.eq(true))
+            .filter(access_requests::destination_country.eq(destination.to_owned()))
+            .filter(access_requests::created_at.gt(domain::to_db_time(since)))
+            .filter(access_requests::created_at.le(domain::to_db_time(until)))
+            .filter(
+                access_requests::dataset_id.eq_any(
+                    datasets::table
+                        .filter(datasets::classification.eq(classification))
+                        .select(datasets::id),
+                ),
+            )
+    };
+    let count: i64 = query().count().get_result(conn)?;
+    let newest: Vec<String> = query()
+        .order(access_requests::created_at.desc())
+        .limit(keep)
+        .select(access_requests::id)
+        .load(conn)?;
+    Ok((count, newest))
+}

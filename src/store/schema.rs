@@ -22,6 +22,8 @@ diesel::table! {
         verified_at -> Nullable<Timestamp>,
         verified_by -> Nullable<Text>,
         verification_reference -> Nullable<Text>,
+        region -> Nullable<Text>,
+        jurisdiction -> Nullable<Text>,
     }
 }
 
@@ -49,6 +51,7 @@ diesel::table! {
         reviewed_classification -> Nullable<Text>,
         inherited_classification -> Nullable<Text>,
         inherited_personal_data -> Bool,
+        sector -> Nullable<Text>,
     }
 }
 
@@ -463,3 +466,37 @@ diesel::table! {
         read_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        rule -> Text,
+        subject_kind -> Text,
+        subject -> Text,
+        account_id -> Nullable<Text>,
+        dataset_id -> Nullable<Text>,
+        region -> Nullable<Text>,
+        sector -> Nullable<Text>,
+        summary -> Text,
+        evidence -> Text,
+        state -> Text,
+        raised_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_watch (id) {
+        id -> Integer,
+        position -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(access_requests, datasets);
+diesel::allow_tables_to_appear_in_same_query!(complaints, accounts);
+diesel::allow_tables_to_appear_in_same_query!(complaints, datasets);

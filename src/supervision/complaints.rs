@@ -141,6 +141,26 @@ fn load_visible(conn: &mut DbConnection, actor: &Actor, id: Uuid) -> Result<Comp
         .ok_or_else(|| Error::not_found("complaint"))
 }
 
+/// Where a complaint belongs: the respondent's region and, for a listing or
+/// a grant, the dataset's sector.
+fn place_of(
+    conn: &mut DbConnection,
+    row: &ComplaintRow,
+) -> Result<(Option<String>, Option<&'static str>)> {
+    let region = crate::accounts::region_of(conn, domain::id_from_db(&row.respondent_id)?)?;
+    let sector = match &row.dataset_id {
+        Some(id) => catalog::load(conn, domain::id_from_db(id)?)?.and_then(|d| d.sector_name()),
+        None => None,
+    };
+    Ok((region, sector))
+}
+
+/// A regulator decides only complaints in its jurisdiction.
+fn require_within(conn: &mut DbConnection, actor: &Actor, row: &ComplaintRow) -> Result<()> {
+    let (region, sector) = place_of(conn, row)?;
+    crate::accounts::require_within(conn, actor, region.as_deref(), sector)
+}
+
 /// Whom a complaint is about, and the dataset concerned. The subject must
 /// be one the complainant may know of: a listing they can see, a grant they
 /// are party to or administer, an existing account.
@@ -242,6 +262,7 @@ pub async fn decide(
         .db
         .write(move |conn| {
             let before = load_visible(conn, &actor, id)?;
+            require_within(conn, &actor, &before)?;
             let now = domain::to_db_time(domain::now());
             let changed = diesel::update(
                 complaints::table
@@ -338,6 +359,23 @@ pub async fn list(
                 .into_boxed();
             if !actor.roles.is_oversight() {
                 query = query.filter(complaints::complainant_id.eq(actor.id.to_string()));
+            }
+            // A regulator's queue is what falls in its jurisdiction.
+            let scope = crate::accounts::jurisdiction_of(conn, &actor)?;
+            if actor.roles.contains(Role::Regulator) && !actor.roles.contains(Role::Auditor) {
+                if let Some(regions) = scope.regions() {
+                    query = query.filter(
+                        complaints::respondent_id
+                            .eq_any(crate::accounts::in_regions(regions.to_vec())),
+                    );
+                }
+                if let Some(sectors) = scope.sectors() {
+                    query = query.filter(
+                        complaints::dataset_id
+                            .assume_not_null()
+                            .eq_any(catalog::in_sectors(sectors)),
+                    );
+                }
             }
             if let Some(state) = state {
                 query = query.filter(complaints::state.eq(state));

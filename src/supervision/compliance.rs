@@ -45,6 +45,8 @@ pub struct ComplianceRecord {
     pub complaints_dismissed: Option<i64>,
     /// Complaints about it not yet decided (full only).
     pub complaints_open: Option<i64>,
+    /// Early-warning alerts about it a regulator confirmed.
+    pub alerts_confirmed: i64,
 }
 
 fn complaints_against(
@@ -101,6 +103,7 @@ pub async fn record(market: &Market, actor: &Actor, account: Uuid) -> Result<Com
                     account,
                     ComplaintState::Open,
                 )?),
+                alerts_confirmed: super::alerts::confirmed_about(conn, account)?,
             })
         })
         .await

@@ -23,9 +23,13 @@ use crate::page;
 use crate::store::DbConnection;
 use crate::store::schema::{inbox_messages, incidents};
 
+pub mod alerts;
 pub mod complaints;
 pub mod compliance;
 pub mod statistics;
+pub mod watch;
+
+pub use watch::spawn_watch;
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +88,33 @@ fn canonical_target(
     }
 }
 
+/// The rule on jurisdictions for freezes: a dataset's freeze is for the
+/// regulators of its provider's region and its sector, an account's for
+/// those of its region (not limited to a sector: an account trades across
+/// sectors), and a whole class or destination for a regulator of the
+/// whole market.
+fn require_within_freeze(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: FreezeScope,
+    target: &str,
+) -> Result<()> {
+    match scope {
+        FreezeScope::Dataset => {
+            let id = domain::id_from_db(target)?;
+            let row = catalog::load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
+            catalog::require_within(conn, actor, &row)
+        }
+        FreezeScope::Account => {
+            let region = crate::accounts::region_of(conn, domain::id_from_db(target)?)?;
+            crate::accounts::require_within(conn, actor, region.as_deref(), None)
+        }
+        FreezeScope::Classification | FreezeScope::Destination => {
+            crate::accounts::require_within(conn, actor, None, None)
+        }
+    }
+}
+
 /// The audit entry of a freeze imposed or lifted: the frozen dataset, and
 /// the frozen account or the frozen dataset's provider as a party.
 fn record_freeze(
@@ -131,6 +162,7 @@ pub async fn freeze(
         .db
         .write(move |conn| {
             let target = canonical_target(conn, input.scope, input.target.trim(), &home)?;
+            require_within_freeze(conn, &actor, input.scope, &target)?;
             let freeze = freezes::freeze(conn, input.scope, &target, reason.as_str(), actor.id)?;
             let index = record_freeze(conn, &actor, Action::FreezeImposed, &freeze, &reason)?;
             Ok(Recorded::new(freeze, vec![index]))
@@ -151,7 +183,8 @@ pub async fn lift(
     market
         .db
         .write(move |conn| {
-            freezes::find(conn, id)?.ok_or_else(|| Error::not_found("freeze"))?;
+            let found = freezes::find(conn, id)?.ok_or_else(|| Error::not_found("freeze"))?;
+            require_within_freeze(conn, &actor, found.scope, &found.target)?;
             let Some(freeze) = freezes::lift(conn, id, reason.as_str(), actor.id)? else {
                 return Err(
                     Error::refused(Code::InvalidState, "the freeze was lifted already")

@@ -27,6 +27,8 @@ pub struct Statistics {
     /// Listings now (not bounded by the period), by classification and
     /// status.
     pub listings: Vec<ListingCount>,
+    /// Listings now by sector (empty: none given) and status.
+    pub listings_by_sector: Vec<SectorCount>,
     /// Listed datasets that hold, or derive from, personal information.
     pub listed_with_personal_data: i64,
     /// Access requests made in the period, by their state now.
@@ -46,6 +48,13 @@ pub struct Statistics {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ListingCount {
     pub classification: String,
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SectorCount {
+    pub sector: String,
     pub status: String,
     pub count: i64,
 }
@@ -106,7 +115,7 @@ fn period(
 type DayField = fn(&mut Day) -> &mut i64;
 
 fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
-    let (listings, personal) = catalog::tally_listings(conn)?;
+    let (listings, by_sector, personal) = catalog::tally_listings(conn)?;
     let requests = grants::tally::tally(conn, period)?;
     let deliveries = audit::tally_per_day(conn, Action::DeliveryCompleted, period)?;
     let refused = audit::tally_per_day(conn, Action::DeliveryRefused, period)?;
@@ -131,6 +140,14 @@ fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
             .into_iter()
             .map(|r| ListingCount {
                 classification: r.key,
+                status: r.key2,
+                count: r.n,
+            })
+            .collect(),
+        listings_by_sector: by_sector
+            .into_iter()
+            .map(|r| SectorCount {
+                sector: r.key,
                 status: r.key2,
                 count: r.n,
             })

@@ -950,6 +950,7 @@ async fn crash_case(backend: Backend) {
             territory: None,
             entity_type: None,
             credit_code: None,
+            region: None,
         },
     )
     .await

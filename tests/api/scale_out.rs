@@ -235,6 +235,7 @@ async fn two_instances_are_one_market() {
             territory: None,
             entity_type: None,
             credit_code: None,
+            region: None,
         },
     )
     .await

@@ -78,6 +78,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
     sweeper: tokio::task::JoinHandle<()>,
+    watch: tokio::task::JoinHandle<()>,
     pg_schema: Option<(String, String)>,
     /// The regulator `verified` asks, made on first use.
     verifier: tokio::sync::OnceCell<User>,
@@ -229,6 +230,7 @@ impl TestApp {
             .expect("join")
             .expect("market opens");
         let sweeper = datamarket::grants::spawn_sweeper(market.clone());
+        let watch = datamarket::supervision::spawn_watch(market.clone());
         let running = datamarket::gateway::start(market.clone()).expect("server starts");
         let handle = running.handle.clone();
         tokio::spawn(running.server);
@@ -241,6 +243,7 @@ impl TestApp {
             dir,
             handle,
             sweeper,
+            watch,
             pg_schema,
             verifier: tokio::sync::OnceCell::new(),
         })
@@ -259,6 +262,7 @@ impl TestApp {
             .expect("join")
             .expect("the twin's market opens");
         let sweeper = datamarket::grants::spawn_sweeper(market.clone());
+        let watch = datamarket::supervision::spawn_watch(market.clone());
         let running = datamarket::gateway::start(market.clone()).expect("the twin starts");
         let handle = running.handle.clone();
         tokio::spawn(running.server);
@@ -271,6 +275,7 @@ impl TestApp {
             dir: tempfile::tempdir().expect("temp dir"),
             handle,
             sweeper,
+            watch,
             pg_schema: None,
             verifier: tokio::sync::OnceCell::new(),
         }
@@ -321,6 +326,10 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PUT, path, token, Some(body)).await
     }
 
     /// Sends raw bytes with a content type.
@@ -389,6 +398,7 @@ impl TestApp {
                 territory: None,
                 entity_type: None,
                 credit_code: None,
+                region: None,
             },
         )
         .await
@@ -599,6 +609,7 @@ pub fn dataset_body(title: &str, classification: &str) -> Value {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.sweeper.abort();
+        self.watch.abort();
         let handle = self.handle.clone();
         // Stopping is asynchronous; the runtime may already be gone.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {

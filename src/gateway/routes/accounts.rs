@@ -1,6 +1,6 @@
 //! Accounts and access tokens.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 
 use uuid::Uuid;
 
@@ -8,6 +8,7 @@ use crate::accounts::{
     self, AccessToken, Account, Credentials, NewAccount, Registrar, ReinstateInput, SuspendInput,
     VerifyInput,
 };
+use crate::domain::jurisdiction::Jurisdiction;
 use crate::gateway::address::client_address;
 use crate::gateway::auth::Caller;
 use crate::gateway::extract::OptionalJson;
@@ -151,7 +152,7 @@ pub async fn suspend(
     (status = 200, body = Account, headers(("Audit-Index" = String, description = "audit log index of the verification"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator; outside-jurisdiction: not in your regions or sectors", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "invalid-state: verified already", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
@@ -167,6 +168,32 @@ pub async fn verify(
 ) -> ApiResult<HttpResponse> {
     Ok(changed(
         accounts::verify(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+/// Set what a regulator oversees (admins): regions of the home territory
+/// (ISO 3166-2) and sectors; none of either for the whole market. Review
+/// queues, complaints and alerts go to the regulators whose jurisdiction
+/// covers them, and a regulator acts only within it.
+#[utoipa::path(tag = "accounts", request_body = Jurisdiction, security(("bearer" = [])), responses(
+    (status = 200, body = Account, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs admin", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: not a regulator, or a region outside the home territory", body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/accounts/{id}/jurisdiction")]
+pub async fn set_jurisdiction(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<Jurisdiction>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        accounts::set_jurisdiction(&market, &caller.0, *id, body.into_inner()).await?,
     ))
 }
 

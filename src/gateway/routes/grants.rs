@@ -164,7 +164,7 @@ pub async fn withdraw(
     (status = 200, body = AccessRequest, headers(("Audit-Index" = String, description = "audit log indexes: the review and the grant"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator; outside-jurisdiction: not in your regions or sectors", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "invalid-state: not under review", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),

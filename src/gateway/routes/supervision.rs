@@ -11,6 +11,7 @@ use crate::gateway::page_size;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::{changed, created};
 use crate::market::Market;
+use crate::supervision::alerts::{self, Alert, AlertPage, AlertState, ResolveInput};
 use crate::supervision::complaints::{
     self, Complaint, ComplaintInput, ComplaintPage, ComplaintState, DecisionInput,
 };
@@ -27,7 +28,7 @@ use crate::supervision::{
     (status = 201, body = Freeze, headers(("Audit-Index" = String, description = "audit log index of the freeze"))),
     (status = 400, description = "malformed-body", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator; outside-jurisdiction: not in your regions or sectors", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "already-exists: the target is frozen already", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
@@ -76,7 +77,7 @@ pub async fn freezes(
     (status = 200, body = Freeze, headers(("Audit-Index" = String, description = "audit log index of the change"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator; outside-jurisdiction: not in your regions or sectors", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "invalid-state: lifted already", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
@@ -269,7 +270,7 @@ pub async fn get_complaint(
     (status = 200, body = Complaint, headers(("Audit-Index" = String, description = "audit log index of the decision"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator; outside-jurisdiction: not in your regions or sectors", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "invalid-state: decided already", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
@@ -340,5 +341,95 @@ pub async fn compliance_record(
 ) -> ApiResult<web::Json<ComplianceRecord>> {
     Ok(web::Json(
         compliance::record(&market, &caller.0, *id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertListParams {
+    pub state: Option<AlertState>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Early-warning alerts, newest first (regulators, within their
+/// jurisdiction, and auditors), each with the audit indexes that set it off.
+#[utoipa::path(tag = "supervision", params(AlertListParams), security(("bearer" = [])), responses(
+    (status = 200, body = AlertPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/alerts")]
+pub async fn list_alerts(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<AlertListParams>,
+) -> ApiResult<web::Json<AlertPage>> {
+    let p = params.into_inner();
+    let limit = page_size(&market, p.limit)?;
+    Ok(web::Json(
+        alerts::list(&market, &caller.0, p.state, limit, p.cursor).await?,
+    ))
+}
+
+/// One alert (regulators within their jurisdiction, and auditors).
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = Alert),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such alert in your jurisdiction", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/alerts/{id}")]
+pub async fn get_alert(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Alert>> {
+    Ok(web::Json(alerts::get(&market, &caller.0, *id).await?))
+}
+
+/// Take an open alert on (regulators).
+#[utoipa::path(tag = "supervision", security(("bearer" = [])), responses(
+    (status = 200, body = Alert, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such alert in your jurisdiction", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: acknowledged or resolved already", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/supervision/alerts/{id}/acknowledge")]
+pub async fn acknowledge_alert(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(alerts::acknowledge(&market, &caller.0, *id).await?))
+}
+
+/// Close an alert as confirmed or unfounded, with a note (regulators). A
+/// confirmed alert counts in the participant's compliance record.
+#[utoipa::path(tag = "supervision", request_body = ResolveInput, security(("bearer" = [])), responses(
+    (status = 200, body = Alert, headers(("Audit-Index" = String, description = "audit log index of the change"))),
+    (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no such alert in your jurisdiction", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "invalid-state: resolved already", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a note is required", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/supervision/alerts/{id}/resolve")]
+pub async fn resolve_alert(
+    market: web::Data<Market>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<ResolveInput>,
+) -> ApiResult<HttpResponse> {
+    Ok(changed(
+        alerts::resolve(&market, &caller.0, *id, body.into_inner()).await?,
     ))
 }

@@ -1,0 +1,514 @@
+//! The early-warning watch: reads the audit log forward from where it last
+//! stopped and runs the rules over what it reads, raising [`super::alerts`]
+//! with the entries that set them off as evidence. Its position is one row;
+//! a round claims the entries it reads with a conditional update of that
+//! row, so of several instances reading at once exactly one reads each
+//! entry, and its alerts commit with the claim or not at all.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::alerts::{self, AlertRule, AlertSubject, Raise};
+use crate::audit::Action;
+use crate::audit::window::{self, About, Seen};
+use crate::catalog::{self, DatasetRow};
+use crate::config::SupervisionSettings;
+use crate::domain::Classification;
+use crate::error::Result;
+use crate::market::Market;
+use crate::store::DbConnection;
+use crate::store::schema::alert_watch;
+
+/// How many indexes an alert keeps as evidence, newest first.
+const EVIDENCE: i64 = 100;
+
+/// What one round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Log entries read.
+    pub read: u64,
+    /// Alerts raised.
+    pub raised: usize,
+}
+
+/// Reads the next entries of the log and raises what the rules find.
+pub async fn round(market: &Market) -> Result<Round> {
+    let rules = market.settings.supervision.clone();
+    // Most rounds find nothing new: they ask without taking the writer.
+    let behind = market
+        .db
+        .read(|conn| {
+            let position: i64 = alert_watch::table
+                .find(1)
+                .select(alert_watch::position)
+                .first(conn)?;
+            Ok((position.max(0) as u64) < window::logged(conn)?)
+        })
+        .await?;
+    if !behind {
+        return Ok(Round::default());
+    }
+    market
+        .db
+        .write(move |conn| {
+            let position: i64 = alert_watch::table
+                .find(1)
+                .select(alert_watch::position)
+                .first(conn)?;
+            let from = position.max(0) as u64;
+            let logged = window::logged(conn)?;
+            if from >= logged {
+                return Ok(Round::default());
+            }
+            let to = logged.min(from + u64::from(rules.watch_batch));
+            // The claim comes first: another instance reading the same
+            // entries waits here, then finds the position moved and stops.
+            let claimed = diesel::update(
+                alert_watch::table
+                    .filter(alert_watch::id.eq(1))
+                    .filter(alert_watch::position.eq(position)),
+            )
+            .set(alert_watch::position.eq(to as i64))
+            .execute(conn)?;
+            if claimed == 0 {
+                return Ok(Round::default());
+            }
+            let seen = window::entries_between(
+                conn,
+                from,
+                to,
+                &[
+                    Action::DeliveryCompleted,
+                    Action::DeliveryRefused,
+                    Action::AccessRequestCreated,
+                    Action::DatasetUpdated,
+                ],
+            )?;
+            let mut look = Look {
+                conn,
+                rules: &rules,
+                datasets: HashMap::new(),
+                found: Vec::new(),
+            };
+            look.delivery_surges(&seen)?;
+            look.personal_data_sweeps(&seen)?;
+            look.refused_deliveries(&seen)?;
+            look.cross_border_important(&seen)?;
+            look.downgrades(&seen)?;
+            let found = std::mem::take(&mut look.found);
+            let mut raised = 0;
+            for alert in found {
+                if alerts::raise(conn, alert)?.is_some() {
+                    raised += 1;
+                }
+            }
+            Ok(Round {
+                read: to - from,
+                raised,
+            })
+        })
+        .await
+}
+
+/// Runs rounds every `supervision.watch_interval_ms` until aborted; a round
+/// that read a full batch is followed by another at once.
+pub fn spawn_watch(market: Market) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period =
+            std::time::Duration::from_millis(market.settings.supervision.watch_interval_ms);
+        let batch = u64::from(market.settings.supervision.watch_batch);
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            loop {
+                match round(&market).await {
+                    Ok(done) => {
+                        if done.raised > 0 {
+                            tracing::info!(raised = done.raised, read = done.read, "early warning");
+                        }
+                        if done.read < batch {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "early-warning round failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// One round's look at what it read.
+struct Look<'a> {
+    conn: &'a mut DbConnection,
+    rules: &'a SupervisionSettings,
+    datasets: HashMap<Uuid, Option<DatasetRow>>,
+    found: Vec<Raise>,
+}
+
+/// The newest entry of each key among those read.
+fn newest_by<K: Ord>(
+    seen: &[Seen],
+    action: Action,
+    key: impl Fn(&Seen) -> Option<K>,
+) -> BTreeMap<K, &Seen> {
+    let mut newest = BTreeMap::new();
+    for entry in seen.iter().filter(|e| e.action == action) {
+        if let Some(k) = key(entry) {
+            newest.insert(k, entry);
+        }
+    }
+    newest
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4))
+}
+
+/// The grant an entry is about, when it is about one.
+fn grant_of(entry: &Seen) -> Option<String> {
+    entry
+        .detail
+        .get("grant")
+        .and_then(|g| g.as_str())
+        .filter(|g| *g == entry.subject)
+        .map(str::to_owned)
+}
+
+impl Look<'_> {
+    fn dataset(&mut self, id: Option<Uuid>) -> Result<Option<DatasetRow>> {
+        let Some(id) = id else { return Ok(None) };
+        if !self.datasets.contains_key(&id) {
+            let row = catalog::load(self.conn, id)?;
+            self.datasets.insert(id, row);
+        }
+        Ok(self.datasets.get(&id).cloned().flatten())
+    }
+
+    /// Records what a rule found, with where it belongs: the concerned
+    /// participant's region and the dataset's sector.
+    #[allow(clippy::too_many_arguments)]
+    fn found(
+        &mut self,
+        rule: AlertRule,
+        subject_kind: AlertSubject,
+        subject: String,
+        account: Option<Uuid>,
+        dataset: Option<Uuid>,
+        summary: String,
+        evidence: Vec<u64>,
+        figures: serde_json::Value,
+        fresh: u32,
+    ) -> Result<()> {
+        let region = match account {
+            Some(account) => crate::accounts::region_of(self.conn, account)?,
+            None => None,
+        };
+        let sector = self
+            .dataset(dataset)?
+            .and_then(|d| d.sector.map(|s| s.as_str().to_owned()));
+        self.found.push(Raise {
+            rule,
+            subject_kind,
+            subject,
+            account,
+            dataset,
+            region,
+            sector,
+            summary,
+            evidence,
+            figures,
+            fresh: fresh as usize,
+        });
+        Ok(())
+    }
+
+    /// A grant delivering far more in the window than its own history.
+    fn delivery_surges(&mut self, seen: &[Seen]) -> Result<()> {
+        let rule = &self.rules.delivery_surge;
+        let (span, history) = (seconds(rule.window_secs), seconds(rule.history_secs));
+        for (grant, entry) in newest_by(seen, Action::DeliveryCompleted, grant_of) {
+            let t = entry.time;
+            let about = About::Subject(&grant);
+            let (recent, hits) = window::in_window(
+                self.conn,
+                Action::DeliveryCompleted,
+                about,
+                t - span,
+                t,
+                EVIDENCE,
+            )?;
+            if recent < i64::from(rule.min_deliveries) {
+                continue;
+            }
+            let (before, _) = window::in_window(
+                self.conn,
+                Action::DeliveryCompleted,
+                about,
+                t - history,
+                t - span,
+                0,
+            )?;
+            let windows = (rule.history_secs - rule.window_secs) as f64 / rule.window_secs as f64;
+            let usual = (before as f64 / windows).max(1.0);
+            if (recent as f64) < f64::from(rule.factor) * usual {
+                continue;
+            }
+            self.found(
+                AlertRule::DeliverySurge,
+                AlertSubject::Grant,
+                grant.clone(),
+                entry.actor,
+                entry.dataset,
+                format!(
+                    "grant {grant}: {recent} deliveries in {} s, against a usual {usual:.1}",
+                    rule.window_secs
+                ),
+                hits.iter().map(|h| h.index).collect(),
+                json!({ "deliveries": recent, "usual": usual, "window_secs": rule.window_secs,
+                        "factor": rule.factor }),
+                rule.min_deliveries,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One consumer asking for many datasets that hold personal information.
+    fn personal_data_sweeps(&mut self, seen: &[Seen]) -> Result<()> {
+        let rule = &self.rules.personal_data_sweep;
+        let span = seconds(rule.window_secs);
+        let mut askers = BTreeMap::new();
+        for entry in seen
+            .iter()
+            .filter(|e| e.action == Action::AccessRequestCreated)
+        {
+            if let Some(actor) = entry.actor
+                && self.dataset(entry.dataset)?.is_some_and(|d| d.personal())
+            {
+                askers.insert(actor, entry.time);
+            }
+        }
+        for (consumer, t) in askers {
+            let (_, hits) = window::in_window(
+                self.conn,
+                Action::AccessRequestCreated,
+                About::Actor(consumer),
+                t - span,
+                t,
+                1_000,
+            )?;
+            let mut personal: BTreeMap<Uuid, Vec<u64>> = BTreeMap::new();
+            for hit in hits {
+                let Some(id) = hit.dataset.as_deref().and_then(|d| Uuid::parse_str(d).ok()) else {
+                    continue;
+                };
+                if self.dataset(Some(id))?.is_some_and(|d| d.personal()) {
+                    personal.entry(id).or_default().push(hit.index);
+                }
+            }
+            if personal.len() < rule.datasets as usize {
+                continue;
+            }
+            self.found(
+                AlertRule::PersonalDataSweep,
+                AlertSubject::Account,
+                consumer.to_string(),
+                Some(consumer),
+                None,
+                format!(
+                    "account {consumer} asked for {} datasets holding personal information in {} s",
+                    personal.len(),
+                    rule.window_secs
+                ),
+                personal.values().flatten().copied().collect(),
+                json!({ "datasets": personal.len(), "window_secs": rule.window_secs }),
+                rule.datasets,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Deliveries refused again and again on one grant, or to one account
+    /// across grants and datasets (one grant's refusals are that grant's
+    /// alert).
+    fn refused_deliveries(&mut self, seen: &[Seen]) -> Result<()> {
+        let rule = &self.rules.refused_deliveries;
+        let span = seconds(rule.window_secs);
+        let threshold = i64::from(rule.refusals);
+        for (grant, entry) in newest_by(seen, Action::DeliveryRefused, grant_of) {
+            let (count, hits) = window::in_window(
+                self.conn,
+                Action::DeliveryRefused,
+                About::Subject(&grant),
+                entry.time - span,
+                entry.time,
+                EVIDENCE,
+            )?;
+            if count < threshold {
+                continue;
+            }
+            self.found(
+                AlertRule::RefusedDeliveries,
+                AlertSubject::Grant,
+                grant.clone(),
+                entry.actor,
+                entry.dataset,
+                format!(
+                    "grant {grant}: {count} deliveries refused in {} s",
+                    rule.window_secs
+                ),
+                hits.iter().map(|h| h.index).collect(),
+                json!({ "refusals": count, "window_secs": rule.window_secs }),
+                rule.refusals,
+            )?;
+        }
+        for (actor, entry) in newest_by(seen, Action::DeliveryRefused, |e| e.actor) {
+            let (count, hits) = window::in_window(
+                self.conn,
+                Action::DeliveryRefused,
+                About::Actor(actor),
+                entry.time - span,
+                entry.time,
+                EVIDENCE,
+            )?;
+            let one_grant = hits.windows(2).all(|w| w[0].subject == w[1].subject)
+                && hits
+                    .first()
+                    .is_some_and(|h| h.dataset.as_deref() != Some(h.subject.as_str()));
+            if count < threshold || one_grant {
+                continue;
+            }
+            self.found(
+                AlertRule::RefusedDeliveries,
+                AlertSubject::Account,
+                actor.to_string(),
+                Some(actor),
+                None,
+                format!(
+                    "account {actor}: {count} deliveries refused in {} s",
+                    rule.window_secs
+                ),
+                hits.iter().map(|h| h.index).collect(),
+                json!({ "refusals": count, "window_secs": rule.window_secs }),
+                rule.refusals,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Cross-border requests for important data to one destination above a
+    /// rate.
+    fn cross_border_important(&mut self, seen: &[Seen]) -> Result<()> {
+        let rule = &self.rules.cross_border_important;
+        let span = seconds(rule.window_secs);
+        let mut destinations: BTreeMap<String, (DateTime<Utc>, Option<Uuid>)> = BTreeMap::new();
+        for entry in seen
+            .iter()
+            .filter(|e| e.action == Action::AccessRequestCreated)
+        {
+            let Some(destination) = entry
+                .detail
+                .get("destination_country")
+                .and_then(|d| d.as_str())
+            else {
+                continue;
+            };
+            if self
+                .dataset(entry.dataset)?
+                .is_some_and(|d| d.classification == Classification::Important)
+            {
+                destinations.insert(destination.to_owned(), (entry.time, entry.dataset));
+            }
+        }
+        for (destination, (t, dataset)) in destinations {
+            let (count, requests) = crate::grants::tally::cross_border_to(
+                self.conn,
+                &destination,
+                Classification::Important,
+                t - span,
+                t,
+                EVIDENCE,
+            )?;
+            if count < i64::from(rule.requests) {
+                continue;
+            }
+            let evidence =
+                window::indexes_about(self.conn, Action::AccessRequestCreated, &requests)?;
+            self.found(
+                AlertRule::CrossBorderImportant,
+                AlertSubject::Destination,
+                destination.clone(),
+                None,
+                dataset,
+                format!(
+                    "{count} cross-border requests for important data to {destination} in {} s",
+                    rule.window_secs
+                ),
+                evidence,
+                json!({ "requests": count, "window_secs": rule.window_secs }),
+                rule.requests,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A listing re-classified below what a regulator reviewed it at.
+    fn downgrades(&mut self, seen: &[Seen]) -> Result<()> {
+        for entry in seen.iter().filter(|e| e.action == Action::DatasetUpdated) {
+            let Some(change) = entry.detail.get("classification") else {
+                continue;
+            };
+            let class = |key: &str| {
+                change
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .and_then(Classification::parse)
+            };
+            let (Some(to), Some(reviewed)) = (class("to"), class("reviewed")) else {
+                continue;
+            };
+            if to >= reviewed {
+                continue;
+            }
+            let Some(dataset) = entry.dataset else {
+                continue;
+            };
+            let provider = self
+                .dataset(Some(dataset))?
+                .map(|d| d.provider())
+                .transpose()?;
+            let id = dataset.to_string();
+            let (_, reviews) = window::in_window(
+                self.conn,
+                Action::DatasetReviewed,
+                About::Subject(&id),
+                DateTime::<Utc>::UNIX_EPOCH,
+                entry.time,
+                EVIDENCE,
+            )?;
+            self.found(
+                AlertRule::DowngradedAfterReview,
+                AlertSubject::Dataset,
+                id,
+                provider,
+                Some(dataset),
+                format!("dataset {dataset} re-classified {to} after a regulator reviewed it as {reviewed}"),
+                reviews
+                    .iter()
+                    .map(|h| h.index)
+                    .chain([entry.index])
+                    .collect(),
+                json!({ "from": class("from"), "to": to, "reviewed": reviewed }),
+                1,
+            )?;
+        }
+        Ok(())
+    }
+}
