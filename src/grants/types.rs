@@ -30,6 +30,19 @@ market_words!(
 );
 
 market_words!(
+    /// What a transfer abroad rests on, after the 2024 Provisions on
+    /// Promoting and Regulating Cross-Border Data Flows: a security
+    /// assessment, a filed standard contract, a personal information
+    /// protection certification, or an exemption from all three.
+    LegalBasis {
+        SecurityAssessment = "security_assessment",
+        StandardContract = "standard_contract",
+        Certification = "certification",
+        Exemption = "exemption",
+    }
+);
+
+market_words!(
     /// Which side of a request to list.
     RequestRole {
         Incoming = "incoming",
