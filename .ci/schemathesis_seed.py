@@ -78,7 +78,8 @@ def request(dataset_id, **extra):
 granted = request(listed)
 grant = call("POST", f"/access-requests/{granted}/approve", provider)["grant"]
 pending = request(derived)
-abroad = request(important, cross_border=True, destination_country="SG")
+abroad = request(important, cross_border=True, destination_country="SG",
+                 legal_basis="security_assessment", personal_information_subjects=0)
 call("POST", f"/access-requests/{abroad}/approve", provider)
 call("POST", f"/grants/{grant}/tokens", consumer)
 

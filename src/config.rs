@@ -168,6 +168,19 @@ pub struct GrantSettings {
     pub max_downloads: u32,
     pub data_token_lifetime_secs: u64,
     pub sweep_interval_secs: u64,
+    pub cross_border: CrossBorderSettings,
+}
+
+/// Where the law's tiers for sending personal information abroad begin,
+/// counted in individuals (personal information subjects) per request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossBorderSettings {
+    /// From this many, only a security assessment will do.
+    pub assessment_subjects: u64,
+    /// From this many (and below `assessment_subjects`), a standard
+    /// contract or a certification will do too; below it, an exemption.
+    pub exemption_subjects: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -429,6 +442,14 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.grants.cross_border.exemption_subjects
+            > self.grants.cross_border.assessment_subjects
+        {
+            return Err(invalid(
+                "grants.cross_border.exemption_subjects",
+                "must not exceed grants.cross_border.assessment_subjects",
+            ));
+        }
         if !crate::domain::is_note_key_name(&self.audit.origin) {
             // The origin is also the checkpoints' signed-note key name.
             return Err(invalid(
@@ -532,6 +553,8 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:8080");
         assert_eq!(s.storage.objects_dir, PathBuf::from("data/objects"));
         assert_eq!(s.audit.origin, "datamarket");
+        assert_eq!(s.grants.cross_border.assessment_subjects, 1_000_000);
+        assert_eq!(s.grants.cross_border.exemption_subjects, 100_000);
     }
 
     #[test]
@@ -578,6 +601,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("database.url"), "{err}");
+        let err = Settings::load_from(
+            None,
+            env(&[(
+                "DATAMARKET__GRANTS__CROSS_BORDER__EXEMPTION_SUBJECTS",
+                "2000000",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("grants.cross_border.exemption_subjects"),
+            "{err}"
+        );
     }
 
     #[test]

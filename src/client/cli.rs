@@ -344,10 +344,26 @@ pub struct RequestArgs {
     #[arg(long)]
     pub processing: bool,
     /// The data will go abroad, to this country (ISO 3166-1 alpha-2).
-    #[arg(long, value_name = "COUNTRY")]
+    #[arg(long, value_name = "COUNTRY", requires_all = ["legal_basis", "subjects"])]
     pub cross_border: Option<String>,
+    /// What sending it abroad rests on (with --cross-border).
+    #[arg(long, value_enum, requires = "cross_border")]
+    pub legal_basis: Option<LegalBasisArg>,
+    /// How many individuals' personal information would go abroad (with
+    /// --cross-border; 0 for data without any).
+    #[arg(long, value_name = "N", requires = "cross_border")]
+    pub subjects: Option<u64>,
     #[arg(long)]
     pub message: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum LegalBasisArg {
+    SecurityAssessment,
+    StandardContract,
+    Certification,
+    Exemption,
 }
 
 #[derive(Args, Debug)]
@@ -761,5 +777,38 @@ mod tests {
     fn values_are_spelled_as_the_api_spells_them() {
         assert_eq!(spelled(RequestStateArg::UnderReview), "under_review");
         assert_eq!(spelled(RequestStateArg::Pending), "pending");
+        assert_eq!(
+            spelled(LegalBasisArg::SecurityAssessment),
+            "security_assessment"
+        );
+    }
+
+    #[test]
+    fn a_cross_border_request_names_its_basis() {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Request {
+            #[command(flatten)]
+            args: RequestArgs,
+        }
+        let dataset = Uuid::nil().to_string();
+        let base = ["request", &dataset, "--days", "1", "--downloads", "1"];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            Request::try_parse_from(args)
+        };
+        assert!(with(&["--cross-border", "SG"]).is_err());
+        assert!(with(&["--legal-basis", "exemption", "--subjects", "3"]).is_err());
+        assert!(
+            with(&[
+                "--cross-border",
+                "SG",
+                "--legal-basis",
+                "standard_contract",
+                "--subjects",
+                "150000"
+            ])
+            .is_ok()
+        );
     }
 }

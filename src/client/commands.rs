@@ -537,6 +537,16 @@ async fn request(session: &Session, args: RequestArgs) -> Result<Printed> {
         "destination_country",
         args.cross_border.map(Value::from),
     );
+    set(
+        &mut body,
+        "legal_basis",
+        args.legal_basis.map(|b| Value::from(spelled(b))),
+    );
+    set(
+        &mut body,
+        "personal_information_subjects",
+        args.subjects.map(Value::from),
+    );
     set(&mut body, "message", args.message.map(Value::from));
     let request = session.post("/access-requests", Some(&body)).await?;
     let human = format!(

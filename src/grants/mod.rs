@@ -1,12 +1,13 @@
 //! Licensed access: a consumer asks ([`requests`]), the holder (or the
 //! broker holding the operation right) decides, a regulator reviews what
-//! the law says must be reviewed, and approval creates a grant
-//! ([`licences`]) whose policy ([`policy`]) every delivery ([`delivery`])
-//! is checked against. The [`sweeper`] expires what nobody decided in time.
+//! the law says must be reviewed ([`cross_border`]), and approval creates
+//! a grant ([`licences`]) whose policy ([`policy`]) every delivery
+//! ([`delivery`]) is checked against. The [`sweeper`] expires what nobody decided in time.
 //!
 //! The service owns `access_requests` and `grants`; what a grant means for
 //! who may see or process a dataset it records in the rule book's register.
 
+pub mod cross_border;
 pub mod delivery;
 pub mod licences;
 pub mod policy;
@@ -23,6 +24,6 @@ pub use requests::{approve, create_request, get_request, list_requests, reject, 
 pub use sweeper::{spawn_sweeper, sweep_grants, sweep_requests};
 pub use types::{
     AccessRequest, ApproveInput, DataToken, DataTokenInput, Grant, GrantPage, GrantRole,
-    GrantStatus, NewRequest, Policy, PolicyOverride, ReasonInput, RequestPage, RequestReviewInput,
-    RequestRole, RequestState, Verdict,
+    GrantStatus, LegalBasis, NewRequest, Policy, PolicyOverride, ReasonInput, RequestPage,
+    RequestReviewInput, RequestRole, RequestState, Verdict,
 };

@@ -11,13 +11,15 @@ use chrono::{Duration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::cross_border::{self, Transfer};
 use super::licences::load_grant;
 use super::requests::{NewRow, approve_in, insert_request, load_request, withdraw_in};
 use super::rows::{GrantRow, RequestRow};
-use super::types::PolicyOverride;
+use super::types::{LegalBasis, PolicyOverride};
 use crate::access;
 use crate::audit::Recorded;
 use crate::catalog::{self, DatasetRow};
+use crate::config::CrossBorderSettings;
 use crate::domain::text::{Message, Purpose};
 use crate::domain::{self, Actor, DatasetStatus, Role};
 use crate::error::{Code, Error, Result};
@@ -44,6 +46,18 @@ pub struct NewOrder {
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub message: Option<String>,
+    /// What the transfer abroad rests on: required when the buyer is
+    /// registered outside the home territory (the order is cross-border
+    /// then), refused otherwise; as for an access request.
+    // Left out of the body when absent, so that an idempotency key keeps
+    // matching a body sent before these fields existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<LegalBasis>,
+    /// How many individuals' personal information would leave; with, and
+    /// only with, `legal_basis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub personal_information_subjects: Option<u64>,
 }
 
 /// What placing an order needs from the settings.
@@ -52,6 +66,7 @@ struct Rules {
     home: String,
     ttl: Duration,
     fee_bps: u32,
+    cross_border: CrossBorderSettings,
 }
 
 impl Rules {
@@ -61,8 +76,19 @@ impl Rules {
             home: market.settings.catalog.home_territory.clone(),
             ttl: Duration::seconds(i64::try_from(limits.request_ttl_secs).unwrap_or(i64::MAX / 2)),
             fee_bps: market.settings.trading.platform_fee_bps,
+            cross_border: limits.cross_border.clone(),
         }
     }
+}
+
+/// What the buyer says with an order: what the data is for, a note, and,
+/// for data going abroad, its legal basis and how many individuals'
+/// personal information would leave.
+struct Asking<'a> {
+    purpose: &'a Purpose,
+    message: Option<&'a Message>,
+    legal_basis: Option<LegalBasis>,
+    subjects: Option<u64>,
 }
 
 /// A renewal: the order renewed, and when the period it paid for ends.
@@ -107,7 +133,13 @@ pub async fn place_order(
                     )
                     .with("current_version", terms.version));
                 }
-                place_in(conn, &actor, &terms, None, &purpose, message.as_ref(), &rules)
+                let asking = Asking {
+                    purpose: &purpose,
+                    message: message.as_ref(),
+                    legal_basis: input.legal_basis,
+                    subjects: input.personal_information_subjects,
+                };
+                place_in(conn, &actor, &terms, None, asking, &rules)
             })
         })
         .await
@@ -171,6 +203,15 @@ pub async fn renew_order(
                 let request = load_request(conn, domain::id_from_db(&grant.request_id)?)?
                     .ok_or_else(|| Error::Internal("a grant without its request".into()))?;
                 let purpose = Purpose::parse("purpose", &request.purpose)?;
+                // A renewal goes abroad on the basis the renewed order named.
+                let asking = Asking {
+                    purpose: &purpose,
+                    message: None,
+                    legal_basis: request.legal_basis,
+                    subjects: request
+                        .personal_information_subjects
+                        .map(|n| n.max(0) as u64),
+                };
                 place_in(
                     conn,
                     &actor,
@@ -179,8 +220,7 @@ pub async fn renew_order(
                         of: id,
                         ends: grant.not_after,
                     }),
-                    &purpose,
-                    None,
+                    asking,
                     &rules,
                 )
             })
@@ -193,10 +233,15 @@ fn place_in(
     actor: &Actor,
     terms: &Terms,
     renewal: Option<Renewal>,
-    purpose: &Purpose,
-    message: Option<&Message>,
+    asking: Asking,
     rules: &Rules,
 ) -> Result<Recorded<Order>> {
+    let Asking {
+        purpose,
+        message,
+        legal_basis,
+        subjects,
+    } = asking;
     actor.require_any(&[Role::Consumer])?;
     if terms.status != OfferStatus::Active {
         return Err(Error::refused(Code::InvalidState, "the offer is withdrawn")
@@ -241,13 +286,27 @@ fn place_in(
     let destination = if territory == rules.home {
         None
     } else if terms.territory.contains(&territory) {
-        Some(territory)
+        Some(territory.clone())
     } else {
         return Err(Error::refused(
             Code::NotPermitted,
             format!("the offer does not licence delivery to {territory}, where you are registered"),
         ));
     };
+    let stated = cross_border::stated(
+        destination.is_some(),
+        &format!("is required: you are registered in {territory}, so the data would go abroad"),
+        "is only for cross-border orders, from buyers registered abroad",
+        legal_basis,
+        subjects,
+    )?;
+    let transfer = destination
+        .clone()
+        .zip(stated)
+        .map(|(to, (basis, subjects))| {
+            Transfer::admit(&dataset, to, basis, subjects, &rules.cross_border)
+        })
+        .transpose()?;
     let seller = dataset.provider()?;
     // Nothing is sold under a freeze.
     access::freezes::check(
@@ -292,7 +351,7 @@ fn place_in(
             duration_days,
             max_downloads: terms.max_downloads,
             processing: terms.processing,
-            destination,
+            transfer,
             message: message.map(Message::as_str),
             ttl: rules.ttl,
             order: Some(order_id),

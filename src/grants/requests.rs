@@ -4,11 +4,12 @@
 //! [`crate::store::transition!`]): of two decisions racing for one request,
 //! exactly one is made and recorded; the other is told the state it lost to.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::cross_border::{self, Transfer};
 use super::licences::create_grant;
 use super::policy;
 use super::purchases;
@@ -147,7 +148,8 @@ pub(super) struct NewRow<'a> {
     pub duration_days: u32,
     pub max_downloads: u32,
     pub processing: bool,
-    pub destination: Option<String>,
+    /// Where it goes abroad, and on what basis; none at home.
+    pub transfer: Option<Transfer>,
     pub message: Option<&'a str>,
     pub ttl: Duration,
     pub order: Option<Uuid>,
@@ -157,9 +159,11 @@ pub(super) struct NewRow<'a> {
 
 /// Writes a request and its audit entry, in the caller's transaction.
 pub(super) fn insert_request(conn: &mut DbConnection, new: NewRow) -> Result<(RequestRow, u64)> {
-    let cross_border = new.destination.is_some();
-    let requires_review = cross_border
-        && (new.dataset.classification == Classification::Important || new.dataset.personal_data);
+    let cross_border = new.transfer.is_some();
+    let requires_review = new.transfer.as_ref().is_some_and(Transfer::requires_review);
+    let destination = new.transfer.as_ref().map(Transfer::destination);
+    let legal_basis = new.transfer.as_ref().map(Transfer::basis);
+    let subjects = new.transfer.as_ref().map(Transfer::subjects);
     let id = domain::new_id();
     let now = domain::now();
     let policy = new
@@ -178,7 +182,10 @@ pub(super) fn insert_request(conn: &mut DbConnection, new: NewRow) -> Result<(Re
             access_requests::max_downloads.eq(new.max_downloads as i32),
             access_requests::processing.eq(new.processing),
             access_requests::cross_border.eq(cross_border),
-            access_requests::destination_country.eq(&new.destination),
+            access_requests::destination_country.eq(destination),
+            access_requests::legal_basis.eq(legal_basis),
+            access_requests::personal_information_subjects
+                .eq(subjects.map(|n| i64::try_from(n).unwrap_or(i64::MAX))),
             access_requests::message.eq(new.message),
             access_requests::state.eq(RequestState::Pending),
             access_requests::requires_review.eq(requires_review),
@@ -215,7 +222,9 @@ pub(super) fn insert_request(conn: &mut DbConnection, new: NewRow) -> Result<(Re
             "max_downloads": new.max_downloads,
             "processing": new.processing,
             "cross_border": cross_border,
-            "destination_country": new.destination,
+            "destination_country": destination,
+            "legal_basis": legal_basis,
+            "personal_information_subjects": subjects,
             "requires_review": requires_review,
             "order": new.order,
         }),
@@ -267,6 +276,14 @@ pub async fn create_request(
         }
         (false, None) => None,
     };
+    let stated = cross_border::stated(
+        input.cross_border,
+        "is required when cross_border is true",
+        "is only for cross-border requests",
+        input.legal_basis,
+        input.personal_information_subjects,
+    )?;
+    let rules = market.settings.grants.cross_border.clone();
     let message = Message::parse_optional("message", input.message.as_deref())?;
     let ttl = Duration::seconds(i64::try_from(limits.request_ttl_secs).unwrap_or(i64::MAX / 2));
     let actor = actor.clone();
@@ -296,6 +313,13 @@ pub async fn create_request(
                     ),
                 ));
             }
+            let transfer = destination
+                .clone()
+                .zip(stated)
+                .map(|(to, (basis, subjects))| {
+                    Transfer::admit(&dataset, to, basis, subjects, &rules)
+                })
+                .transpose()?;
             if access::may_decide(conn, &actor, input.dataset)? {
                 return Err(Error::invalid(
                     "dataset",
@@ -311,7 +335,7 @@ pub async fn create_request(
                     duration_days: input.duration_days,
                     max_downloads: input.max_downloads,
                     processing: input.processing,
-                    destination: destination.clone(),
+                    transfer,
                     message: message.as_ref().map(Message::as_str),
                     ttl,
                     order: None,
@@ -615,6 +639,7 @@ pub async fn review(
     if input.decision == Decision::Reject && reason.is_none() {
         return Err(Error::invalid("reason", "must not be empty"));
     }
+    let assessment = assessment(&input)?;
     let home = market.settings.catalog.home_territory.clone();
     let fee_bps = market.settings.trading.platform_fee_bps;
     let actor = actor.clone();
@@ -631,12 +656,15 @@ pub async fn review(
                 Decision::Approve => RequestState::Approved,
                 Decision::Reject => RequestState::Rejected,
             };
+            let expires_at = assessment.as_ref().map(|(_, at)| *at);
             let made = transition!(conn, access_requests, &row.id,
                 state: [RequestState::UnderReview] => next,
                 updated_at = now,
                 reviewed_by = actor.id.to_string(),
                 reviewed_at = now,
-                review_reason = reason.as_ref().map(Reason::as_str));
+                review_reason = reason.as_ref().map(Reason::as_str),
+                assessment_reference = assessment.as_ref().map(|(r, _)| r.as_str()),
+                assessment_expires_at = expires_at.map(domain::to_db_time));
             if !made.made() {
                 return Err(lost(conn, &row.id, "review")?);
             }
@@ -647,12 +675,31 @@ pub async fn review(
                 Action::AccessRequestReviewed,
                 &row,
                 &dataset,
-                json!({ "decision": input.decision, "reason": reason, "state": next }),
+                json!({
+                    "decision": input.decision,
+                    "reason": reason,
+                    "state": next,
+                    "assessment_reference": assessment.as_ref().map(|(r, _)| r),
+                    "assessment_expires_at": expires_at.map(domain::format_time),
+                }),
             )?];
             if next == RequestState::Approved {
                 let overrides = stored_policy(&row)?;
                 // The window starts when the grant exists, not when the holder agreed.
-                let policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
+                let mut policy = policy::resolve(conn, &row, &overrides, domain::now(), &home)?;
+                if let Some(expires_at) = expires_at {
+                    // Data leaves only while the assessment it rests on holds.
+                    if expires_at <= policy.not_before {
+                        return Err(Error::invalid(
+                            "assessment_expires_at",
+                            format!(
+                                "must come after the grant's start, {}",
+                                domain::format_time(policy.not_before)
+                            ),
+                        ));
+                    }
+                    policy.not_after = policy.not_after.min(expires_at);
+                }
                 let licensor = row
                     .decided_by
                     .as_deref()
@@ -674,6 +721,46 @@ pub async fn review(
             Ok(Recorded::new(row.to_request()?, indexes))
         })
         .await
+}
+
+/// What a regulator's approval rests on: the assessment's reference and
+/// when it lapses, both required to approve and refused with a rejection.
+fn assessment(input: &RequestReviewInput) -> Result<Option<(Reason, DateTime<Utc>)>> {
+    match input.decision {
+        Decision::Approve => {
+            let reference = input.assessment_reference.as_deref().ok_or_else(|| {
+                Error::invalid("assessment_reference", "is required when approving")
+            })?;
+            let reference = Reason::parse("assessment_reference", reference)?;
+            let expires_at = input.assessment_expires_at.ok_or_else(|| {
+                Error::invalid("assessment_expires_at", "is required when approving")
+            })?;
+            // Stored to the microsecond, so the grant ends exactly when it lapses.
+            let expires_at = expires_at.trunc_subsecs(6);
+            if expires_at <= domain::now() {
+                return Err(Error::invalid(
+                    "assessment_expires_at",
+                    "must lie in the future: an assessment that has lapsed allows nothing",
+                ));
+            }
+            Ok(Some((reference, expires_at)))
+        }
+        Decision::Reject => {
+            if input.assessment_reference.is_some() {
+                return Err(Error::invalid(
+                    "assessment_reference",
+                    "is only for an approval",
+                ));
+            }
+            if input.assessment_expires_at.is_some() {
+                return Err(Error::invalid(
+                    "assessment_expires_at",
+                    "is only for an approval",
+                ));
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Important or personal data goes only to a participant a regulator has

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::types::{AccessRequest, Grant, GrantStatus, Policy, RequestState, Verdict};
+use super::types::{AccessRequest, Grant, GrantStatus, LegalBasis, Policy, RequestState, Verdict};
 use crate::audit::{self, Action, Entry};
 use crate::domain;
 use crate::error::{Error, Result};
@@ -37,6 +37,10 @@ pub(crate) struct RequestRow {
     pub review_reason: Option<String>,
     pub grant_id: Option<String>,
     pub order_id: Option<String>,
+    pub legal_basis: Option<LegalBasis>,
+    pub personal_information_subjects: Option<i64>,
+    pub assessment_reference: Option<String>,
+    pub assessment_expires_at: Option<NaiveDateTime>,
 }
 
 pub fn verdict(
@@ -74,6 +78,12 @@ impl RequestRow {
             processing: self.processing,
             cross_border: self.cross_border,
             destination_country: self.destination_country.clone(),
+            legal_basis: self.legal_basis,
+            personal_information_subjects: self
+                .personal_information_subjects
+                .map(|n| n.max(0) as u64),
+            assessment_reference: self.assessment_reference.clone(),
+            assessment_expires_at: self.assessment_expires_at.map(domain::from_db_time),
             message: self.message.clone(),
             state: self.state,
             requires_review: self.requires_review,

@@ -30,6 +30,19 @@ market_words!(
 );
 
 market_words!(
+    /// What a transfer abroad rests on, after the 2024 Provisions on
+    /// Promoting and Regulating Cross-Border Data Flows: a security
+    /// assessment, a filed standard contract, a personal information
+    /// protection certification, or an exemption from all three.
+    LegalBasis {
+        SecurityAssessment = "security_assessment",
+        StandardContract = "standard_contract",
+        Certification = "certification",
+        Exemption = "exemption",
+    }
+);
+
+market_words!(
     /// Which side of a request to list.
     RequestRole {
         Incoming = "incoming",
@@ -67,6 +80,16 @@ pub struct NewRequest {
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{2}$")]
     pub destination_country: Option<String>,
+    /// What the transfer abroad rests on; required when `cross_border`,
+    /// and no weaker than the data and `personal_information_subjects`
+    /// need (see docs/grants.md).
+    #[serde(default)]
+    pub legal_basis: Option<LegalBasis>,
+    /// How many individuals' personal information would leave (0 for data
+    /// without any); required when `cross_border`.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub personal_information_subjects: Option<u64>,
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub message: Option<String>,
@@ -116,6 +139,17 @@ pub struct RequestReviewInput {
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
+    /// The reference of the security assessment, filed standard contract or
+    /// certification the approval rests on; required when approving, not
+    /// taken when rejecting.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub assessment_reference: Option<String>,
+    /// When that assessment (or contract filing, or certification) lapses:
+    /// in the future; required when approving, not taken when rejecting.
+    /// The grant ends no later.
+    #[serde(default)]
+    pub assessment_expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -162,6 +196,15 @@ pub struct AccessRequest {
     pub processing: bool,
     pub cross_border: bool,
     pub destination_country: Option<String>,
+    /// What a cross-border request's transfer rests on (null otherwise).
+    pub legal_basis: Option<LegalBasis>,
+    /// How many individuals' personal information would leave (null for a
+    /// request that is not cross-border).
+    pub personal_information_subjects: Option<u64>,
+    /// The regulator's assessment reference, once it approved.
+    pub assessment_reference: Option<String>,
+    /// When that assessment lapses; the grant ends no later.
+    pub assessment_expires_at: Option<DateTime<Utc>>,
     pub message: Option<String>,
     pub state: RequestState,
     /// Whether a regulator must review it after the holder approves.

@@ -223,6 +223,10 @@ diesel::table! {
         review_reason -> Nullable<Text>,
         grant_id -> Nullable<Text>,
         order_id -> Nullable<Text>,
+        legal_basis -> Nullable<Text>,
+        personal_information_subjects -> Nullable<BigInt>,
+        assessment_reference -> Nullable<Text>,
+        assessment_expires_at -> Nullable<Timestamp>,
     }
 }
 

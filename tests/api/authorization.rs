@@ -552,7 +552,9 @@ fn cases(w: &World) -> Vec<Case> {
         case(
             Method::POST,
             format!("/api/v1/access-requests/{}/review", w.pending_request),
-            Some(json!({"decision": "approve"})),
+            Some(
+                json!({"decision": "approve", "assessment_reference": "SA-1", "assessment_expires_at": "2999-01-01T00:00:00Z"}),
+            ),
             403,
             &[(Anonymous, 401), (Regulator, 409)],
         ),

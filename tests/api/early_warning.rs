@@ -91,7 +91,8 @@ fn request(dataset: Uuid, max_downloads: u32) -> Value {
 /// A cross-border request for `dataset` to Singapore.
 fn abroad(dataset: Uuid) -> Value {
     json!({"dataset": dataset, "purpose": "research", "duration_days": 30, "max_downloads": 1,
-           "processing": false, "cross_border": true, "destination_country": "SG"})
+           "processing": false, "cross_border": true, "destination_country": "SG",
+           "legal_basis": "security_assessment", "personal_information_subjects": 0})
 }
 
 /// An important dataset with a version, published (so waiting for review).

@@ -206,7 +206,11 @@ both_backends! {
         app.get(&path, Some(&other.token)).await.problem(404, "not-found");
         app.post(&format!("{path}/reject"), Some(&holder.token), json!({"reason": ""})).await.problem(422, "validation-failed");
         app.post(&format!("{path}/withdraw"), Some(&holder.token), json!({})).await.problem(403, "not-permitted");
-        app.post(&format!("{path}/review"), Some(&regulator.token), json!({"decision": "approve"})).await.problem(409, "invalid-state");
+        let lapses = chrono::Utc::now() + chrono::Duration::days(365);
+        app.post(&format!("{path}/review"), Some(&regulator.token),
+                 json!({"decision": "approve", "assessment_reference": "SA-1", "assessment_expires_at": lapses}))
+            .await
+            .problem(409, "invalid-state");
         // approval may narrow, never widen
         for policy in [
             json!({"max_downloads": 6}),
@@ -259,10 +263,12 @@ both_backends! {
         app.post(&format!("/api/v1/datasets/{dataset}/publish"), Some(&holder.token), json!({})).await.expect(200);
         app.post(&format!("/api/v1/datasets/{dataset}/review"), Some(&regulator.token), json!({"decision": "approve"})).await.expect(200);
 
-        // domestic use needs no review
+        // sent abroad, important data needs a security assessment, which a regulator reviews
         let mut body = request_body(dataset);
         body["cross_border"] = json!(true);
         body["destination_country"] = json!("SG");
+        body["legal_basis"] = json!("security_assessment");
+        body["personal_information_subjects"] = json!(0);
         let id = request(&app, &consumer, body).await;
         let r = app.get(&format!("/api/v1/access-requests/{id}"), Some(&consumer.token)).await;
         assert_eq!(r.body["requires_review"], true);
@@ -279,8 +285,10 @@ both_backends! {
             .problem(403, "wrong-role");
         app.post(&format!("/api/v1/access-requests/{id}/withdraw"), Some(&consumer.token), json!({})).await.problem(409, "invalid-state");
         let before = app.audit_size().await;
+        let lapses = chrono::Utc::now() + chrono::Duration::days(365);
         let reviewed = app.post(&format!("/api/v1/access-requests/{id}/review"), Some(&regulator.token),
-                                json!({"decision": "approve", "reason": "security assessment passed"})).await;
+                                json!({"decision": "approve", "reason": "security assessment passed",
+                                       "assessment_reference": "SA-2026-001", "assessment_expires_at": lapses})).await;
         reviewed.expect(200);
         assert_eq!(reviewed.body["state"], "approved");
         assert_eq!(reviewed.body["review"]["by"], regulator.id.to_string());
@@ -298,7 +306,7 @@ both_backends! {
             .await
             .problem(400, "invalid-parameter");
 
-        // personal data sent abroad is reviewed too, and may be refused
+        // personal data sent abroad under a standard contract is reviewed too, and may be refused
         let personal = app.dataset(&holder, "Patients", "general").await;
         app.patch(&format!("/api/v1/datasets/{personal}"), Some(&holder.token), json!({"personal_data": true})).await.expect(200);
         app.upload(&holder, personal, b"p").await.expect(201);
@@ -306,6 +314,8 @@ both_backends! {
         let mut body = request_body(personal);
         body["cross_border"] = json!(true);
         body["destination_country"] = json!("DE");
+        body["legal_basis"] = json!("standard_contract");
+        body["personal_information_subjects"] = json!(200_000);
         let id = request(&app, &consumer, body).await;
         app.post(&format!("/api/v1/access-requests/{id}/approve"), Some(&holder.token), json!({})).await.expect(200);
         app.post(&format!("/api/v1/access-requests/{id}/review"), Some(&regulator.token), json!({"decision": "reject"}))

@@ -14,6 +14,7 @@ mod caching;
 mod catalog;
 mod cli;
 mod crash;
+mod cross_border;
 mod early_warning;
 mod gateway;
 mod grants;

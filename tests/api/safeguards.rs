@@ -231,6 +231,8 @@ both_backends! {
             .problem(422, "validation-failed");
         let mut abroad = request_body(dataset);
         abroad["cross_border"] = json!(true);
+        abroad["legal_basis"] = json!("exemption");
+        abroad["personal_information_subjects"] = json!(0);
         abroad["destination_country"] = json!("DE");
         app.post("/api/v1/access-requests", Some(&sg.token), abroad.clone()).await.problem(422, "validation-failed");
         abroad["destination_country"] = json!("SG");

@@ -239,7 +239,8 @@ both_backends! {
         let request = app
             .post("/api/v1/access-requests", Some(&sg_token),
                   json!({"dataset": dataset, "purpose": "research", "duration_days": 5, "max_downloads": 5,
-                         "processing": false, "cross_border": true, "destination_country": "SG"}))
+                         "processing": false, "cross_border": true, "destination_country": "SG",
+                         "legal_basis": "exemption", "personal_information_subjects": 0}))
             .await;
         request.expect(201);
         app.post(&format!("/api/v1/access-requests/{}/approve", request.id()), Some(&owner.token), json!({}))
@@ -488,7 +489,8 @@ both_backends! {
         let sg = app.token("st-sg", PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
         app.post("/api/v1/access-requests", Some(&sg),
                  json!({"dataset": dataset, "purpose": "research", "duration_days": 5, "max_downloads": 5,
-                        "processing": false, "cross_border": true, "destination_country": "SG"}))
+                        "processing": false, "cross_border": true, "destination_country": "SG",
+                        "legal_basis": "exemption", "personal_information_subjects": 0}))
             .await
             .expect(201);
 

@@ -26,7 +26,7 @@ use crate::market::Market;
     (status = 409, description = "already-exists: an open request for the same dataset", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "invalid-body, validation-failed, purpose-required (personal data)", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed (including a legal_basis weaker than the data needs), purpose-required (personal data)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/access-requests")]
 pub async fn create_request(
@@ -158,8 +158,9 @@ pub async fn withdraw(
     Ok(changed(grants::withdraw(&market, &caller.0, *id).await?))
 }
 
-/// A regulator's decision on a request under review (cross-border
-/// important or personal data).
+/// A regulator's decision on a request under review (a cross-border one
+/// whose legal basis is not an exemption). Approval records the
+/// assessment's reference and expiry, and the grant ends no later.
 #[utoipa::path(tag = "grants", request_body = RequestReviewInput, security(("bearer" = [])), responses(
     (status = 200, body = AccessRequest, headers(("Audit-Index" = String, description = "audit log indexes: the review and the grant"))),
     (status = 400, description = "malformed-body, invalid-parameter", body = Problem, content_type = "application/problem+json"),
@@ -169,7 +170,7 @@ pub async fn withdraw(
     (status = 409, description = "invalid-state: not under review", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "invalid-body, validation-failed: a rejection needs a reason", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed: a rejection needs a reason and takes no assessment; an approval needs assessment_reference and an assessment_expires_at in the future", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/access-requests/{id}/review")]
 pub async fn review(

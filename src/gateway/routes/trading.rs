@@ -188,7 +188,7 @@ pub async fn withdraw_offer(
     (status = 409, description = "insufficient-funds; invalid-state: offer withdrawn or revised, listing not listed; already-exists: an open request for the dataset", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "payload-too-large", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "unsupported-media-type", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "invalid-body, validation-failed, purpose-required, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "invalid-body, validation-failed (including a missing, needless or insufficient legal_basis for a buyer registered abroad), purpose-required, idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/orders")]
 pub async fn place_order(
