@@ -515,16 +515,19 @@ pub fn tally_per_day(
     conn: &mut crate::store::DbConnection,
     action: Action,
     period: crate::store::tally::Period,
+    scope: &crate::store::tally::Scope,
 ) -> Result<Vec<crate::store::tally::Count>> {
     // An action is one of the market's own words, never a client's text.
     crate::store::tally::rows(
         conn,
         &format!(
             "SELECT {{day}} AS key, COUNT(*) AS n FROM audit_entries
-             WHERE action = '{}' AND created_at >= $1 AND created_at < $2 GROUP BY {{day}}",
+             WHERE action = '{}' AND created_at >= $1 AND created_at < $2 {{scope}}
+             GROUP BY {{day}}",
             action.as_str()
         ),
         period,
+        scope,
     )
 }
 

@@ -7,12 +7,14 @@
 
 pub mod lineage;
 pub mod listings;
+pub mod queue;
 mod rows;
 pub mod search;
 pub mod types;
 pub mod versions;
 
 pub use listings::{create, delist, get, publish, review, set_provider, update};
+pub use queue::{of_providers_in, review_queue};
 pub use rows::{
     DatasetRow, VersionRow, find_version, latest_sha256, latest_version, load, load_for, load_many,
     load_visible, payloads, require_within, version_exists, versions_of,
@@ -47,26 +49,29 @@ pub fn in_sectors(sectors: Vec<String>) -> InSectors {
 /// information (for oversight's statistics).
 pub fn tally_listings(
     conn: &mut crate::store::DbConnection,
+    scope: &crate::store::tally::Scope,
 ) -> crate::error::Result<(
     Vec<crate::store::tally::Count2>,
     Vec<crate::store::tally::Count2>,
     i64,
 )> {
     use diesel::RunQueryDsl;
-    let counts = diesel::sql_query(
+    let within = scope.condition("id");
+    let counts = diesel::sql_query(format!(
         "SELECT classification AS key, status AS key2, COUNT(*) AS n
-         FROM datasets GROUP BY classification, status ORDER BY classification, status",
-    )
+         FROM datasets WHERE 1 = 1 {within}
+         GROUP BY classification, status ORDER BY classification, status"
+    ))
     .load(conn)?;
-    let by_sector = diesel::sql_query(
+    let by_sector = diesel::sql_query(format!(
         "SELECT COALESCE(sector, '') AS key, status AS key2, COUNT(*) AS n
-         FROM datasets GROUP BY sector, status ORDER BY sector, status",
-    )
+         FROM datasets WHERE 1 = 1 {within} GROUP BY sector, status ORDER BY sector, status"
+    ))
     .load(conn)?;
-    let personal: crate::store::tally::Count = diesel::sql_query(
+    let personal: crate::store::tally::Count = diesel::sql_query(format!(
         "SELECT 'listed' AS key, COUNT(*) AS n FROM datasets
-         WHERE status = 'listed' AND (personal_data OR inherited_personal_data)",
-    )
+         WHERE status = 'listed' AND (personal_data OR inherited_personal_data) {within}"
+    ))
     .get_result(conn)?;
     Ok((counts, by_sector, personal.n))
 }

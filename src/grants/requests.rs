@@ -777,3 +777,48 @@ pub(crate) fn require_verified_for(
         Ok(())
     }
 }
+
+/// The regulators' review queue of access requests: those under review in
+/// the asking regulator's jurisdiction (the dataset's provider's region and
+/// the dataset's sector), newest first.
+pub async fn review_queue(
+    market: &Market,
+    actor: &Actor,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<RequestPage> {
+    actor.require_any(&[Role::Regulator, Role::Auditor])?;
+    let cursor = page::parse_cursor(cursor.as_deref())?;
+    let actor = actor.clone();
+    market
+        .db
+        .read(move |conn| {
+            let scope = crate::accounts::jurisdiction_of(conn, &actor)?;
+            let mut query = access_requests::table
+                .filter(access_requests::state.eq(RequestState::UnderReview))
+                .order(access_requests::id.desc())
+                .limit(i64::from(limit) + 1)
+                .select(RequestRow::as_select())
+                .into_boxed();
+            if let Some(regions) = scope.regions() {
+                query = query.filter(
+                    access_requests::dataset_id.eq_any(catalog::of_providers_in(regions.to_vec())),
+                );
+            }
+            if let Some(sectors) = scope.sectors() {
+                query =
+                    query.filter(access_requests::dataset_id.eq_any(catalog::in_sectors(sectors)));
+            }
+            if let Some(cursor) = cursor {
+                query = query.filter(access_requests::id.lt(cursor.to_string()));
+            }
+            let rows: Vec<RequestRow> = query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+            let items = rows
+                .iter()
+                .map(RequestRow::to_request)
+                .collect::<Result<_>>()?;
+            Ok(RequestPage { items, next_cursor })
+        })
+        .await
+}

@@ -7,7 +7,7 @@ use crate::access;
 use crate::domain::Actor;
 use crate::error::Result;
 use crate::store::DbConnection;
-use crate::store::tally::{self, Count, Count2, Period};
+use crate::store::tally::{self, Count, Count2, Period, Scope};
 
 pub struct Tally {
     /// Requests made in the period, by their state now.
@@ -20,33 +20,38 @@ pub struct Tally {
     pub cross_border: Vec<Count2>,
 }
 
-pub fn tally(conn: &mut DbConnection, period: Period) -> Result<Tally> {
+pub fn tally(conn: &mut DbConnection, period: Period, scope: &Scope) -> Result<Tally> {
     Ok(Tally {
         requests_by_state: tally::rows(
             conn,
             "SELECT state AS key, COUNT(*) AS n FROM access_requests
-             WHERE created_at >= $1 AND created_at < $2 GROUP BY state ORDER BY state",
+             WHERE created_at >= $1 AND created_at < $2 {scope}
+             GROUP BY state ORDER BY state",
             period,
+            scope,
         )?,
         requests_per_day: tally::rows(
             conn,
             "SELECT {day} AS key, COUNT(*) AS n FROM access_requests
-             WHERE created_at >= $1 AND created_at < $2 GROUP BY {day}",
+             WHERE created_at >= $1 AND created_at < $2 {scope} GROUP BY {day}",
             period,
+            scope,
         )?,
         grants_per_day: tally::rows(
             conn,
             "SELECT {day} AS key, COUNT(*) AS n FROM grants
-             WHERE created_at >= $1 AND created_at < $2 GROUP BY {day}",
+             WHERE created_at >= $1 AND created_at < $2 {scope} GROUP BY {day}",
             period,
+            scope,
         )?,
         cross_border: tally::rows(
             conn,
             "SELECT COALESCE(destination_country, '') AS key, state AS key2, COUNT(*) AS n
              FROM access_requests
-             WHERE cross_border AND created_at >= $1 AND created_at < $2
+             WHERE cross_border AND created_at >= $1 AND created_at < $2 {scope}
              GROUP BY destination_country, state ORDER BY destination_country, state",
             period,
+            scope,
         )?,
     })
 }

@@ -9,11 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{self, Action};
+use crate::domain::jurisdiction::{self, Jurisdiction, Sector};
 use crate::domain::{self, Actor};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::DbConnection;
-use crate::store::tally::{Count, Period};
+use crate::store::tally::{Count, Period, Scope};
 use crate::{catalog, grants, trading};
 
 /// The longest period one query may cover, in days: a year of daily rows.
@@ -24,6 +25,10 @@ pub struct Statistics {
     /// The period the flows below cover: `from` inclusive, `to` exclusive.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// The part of the market counted: datasets whose provider is in one of
+    /// these regions and of one of these sectors (empty: not limited). A
+    /// regulator's figures keep to its jurisdiction.
+    pub scope: Jurisdiction,
     /// Listings now (not bounded by the period), by classification and
     /// status.
     pub listings: Vec<ListingCount>,
@@ -114,13 +119,17 @@ fn period(
 /// Which of a day's counts a series adds to.
 type DayField = fn(&mut Day) -> &mut i64;
 
-fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
-    let (listings, by_sector, personal) = catalog::tally_listings(conn)?;
-    let requests = grants::tally::tally(conn, period)?;
-    let deliveries = audit::tally_per_day(conn, Action::DeliveryCompleted, period)?;
-    let refused = audit::tally_per_day(conn, Action::DeliveryRefused, period)?;
-    let orders = trading::orders::tally_by_state(conn, period)?;
-    let trade = trading::orders::tally_settled(conn, period)?;
+fn compute(conn: &mut DbConnection, period: Period, counted: Jurisdiction) -> Result<Statistics> {
+    let scope = Scope {
+        regions: counted.regions.clone(),
+        sectors: counted.sectors().unwrap_or_default(),
+    };
+    let (listings, by_sector, personal) = catalog::tally_listings(conn, &scope)?;
+    let requests = grants::tally::tally(conn, period, &scope)?;
+    let deliveries = audit::tally_per_day(conn, Action::DeliveryCompleted, period, &scope)?;
+    let refused = audit::tally_per_day(conn, Action::DeliveryRefused, period, &scope)?;
+    let orders = trading::orders::tally_by_state(conn, period, &scope)?;
+    let trade = trading::orders::tally_settled(conn, period, &scope)?;
     let mut daily: BTreeMap<String, Day> = BTreeMap::new();
     let series: [(Vec<Count>, DayField); 4] = [
         (requests.requests_per_day, |d| &mut d.requests),
@@ -136,6 +145,7 @@ fn compute(conn: &mut DbConnection, period: Period) -> Result<Statistics> {
     Ok(Statistics {
         from: domain::from_db_time(period.from),
         to: domain::from_db_time(period.to),
+        scope: counted,
         listings: listings
             .into_iter()
             .map(|r| ListingCount {
@@ -192,12 +202,15 @@ fn state_count(row: Count) -> StateCount {
     }
 }
 
-/// The market's statistics over a period (regulators and auditors).
+/// The market's statistics over a period (regulators and auditors), for
+/// one region or sector if asked; a regulator's keep to its jurisdiction.
 pub async fn statistics(
     market: &Market,
     actor: &Actor,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    region: Option<String>,
+    sector: Option<Sector>,
 ) -> Result<Statistics> {
     audit::require_oversight(actor)?;
     let (from, to) = period(from, to)?;
@@ -205,5 +218,38 @@ pub async fn statistics(
         from: domain::to_db_time(from),
         to: domain::to_db_time(to),
     };
-    market.db.read(move |conn| compute(conn, period)).await
+    let home = market.settings.catalog.home_territory.clone();
+    if let Some(region) = &region
+        && !jurisdiction::is_region_of(region, &home)
+    {
+        return Err(Error::refused(
+            Code::InvalidParameter,
+            format!("region must be an ISO 3166-2 subdivision of {home}, such as {home}-SH"),
+        )
+        .with("parameter", "region"));
+    }
+    let actor = actor.clone();
+    market
+        .db
+        .read(move |conn| {
+            let own = crate::accounts::jurisdiction_of(conn, &actor)?;
+            // What is asked for must lie within what the regulator oversees.
+            let region_ok = region.is_none() || own.covers_region(region.as_deref());
+            let sector_ok =
+                sector.is_none_or(|s| own.sectors.is_empty() || own.sectors.contains(&s));
+            if !(region_ok && sector_ok) {
+                return Err(Error::refused(
+                    Code::OutsideJurisdiction,
+                    "the region or sector asked for is outside your jurisdiction",
+                )
+                .with("region", region.clone())
+                .with("sector", sector.map(|s| s.as_str())));
+            }
+            let counted = Jurisdiction {
+                regions: region.map(|r| vec![r]).unwrap_or(own.regions),
+                sectors: sector.map(|s| vec![s]).unwrap_or(own.sectors),
+            };
+            compute(conn, period, counted)
+        })
+        .await
 }

@@ -558,12 +558,14 @@ pub(crate) fn list(
 pub fn tally_by_state(
     conn: &mut DbConnection,
     period: crate::store::tally::Period,
+    scope: &crate::store::tally::Scope,
 ) -> Result<Vec<crate::store::tally::Count>> {
     crate::store::tally::rows(
         conn,
         "SELECT state AS key, COUNT(*) AS n FROM orders
-         WHERE created_at >= $1 AND created_at < $2 GROUP BY state ORDER BY state",
+         WHERE created_at >= $1 AND created_at < $2 {scope} GROUP BY state ORDER BY state",
         period,
+        scope,
     )
 }
 
@@ -586,15 +588,17 @@ pub struct SettledTally {
 pub fn tally_settled(
     conn: &mut DbConnection,
     period: crate::store::tally::Period,
+    scope: &crate::store::tally::Scope,
 ) -> Result<Vec<SettledTally>> {
     // Every group has at least one row, so no aggregate is NULL.
     crate::store::tally::rows(
         conn,
         "SELECT currency, COUNT(*) AS orders, CAST(SUM(amount) AS BIGINT) AS volume,
                 MIN(amount) AS min_price, MAX(amount) AS max_price
-         FROM orders WHERE state = 'settled' AND created_at >= $1 AND created_at < $2
+         FROM orders WHERE state = 'settled' AND created_at >= $1 AND created_at < $2 {scope}
          GROUP BY currency ORDER BY currency",
         period,
+        scope,
     )
 }
 

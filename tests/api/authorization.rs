@@ -928,6 +928,20 @@ fn cases(w: &World) -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/api/v1/supervision/reviews/listings".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/supervision/reviews/requests".into(),
+            None,
+            403,
+            &oversight_only,
+        ),
+        case(
+            Method::GET,
             "/api/v1/supervision/alerts".into(),
             None,
             403,

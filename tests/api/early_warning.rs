@@ -533,6 +533,28 @@ async fn jurisdiction_case(app: TestApp) {
     let finance = json!({"sector": "finance"});
     let sh_data = important(&app, &provider_sh, "SH ledger", finance.clone()).await;
     let gd_data = important(&app, &provider_gd, "GD ledger", finance).await;
+    // The listing queue: what waits for a regulator, in its jurisdiction.
+    let queue_of = |path: &'static str, by: &User| {
+        let token = by.token.clone();
+        let app = &app;
+        async move {
+            let reply = app.get(path, Some(&token)).await;
+            reply.expect(200);
+            reply.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let listings = "/api/v1/supervision/reviews/listings";
+    assert_eq!(queue_of(listings, &shanghai).await, [sh_data.to_string()]);
+    assert!(queue_of(listings, &health).await.is_empty());
+    assert_eq!(queue_of(listings, &national).await.len(), 2);
+    app.get(listings, Some(&provider_sh.token))
+        .await
+        .expect(403);
     let review = |dataset: Uuid, by: &User| {
         let path = format!("/api/v1/datasets/{dataset}/review");
         let token = by.token.clone();
@@ -548,6 +570,56 @@ async fn jurisdiction_case(app: TestApp) {
     approved.expect(200);
     assert_eq!(approved.body["sector"], "finance");
     review(gd_data, &national).await.expect(200);
+    assert!(queue_of(listings, &national).await.is_empty());
+
+    // The request queue: a cross-border request for Shanghai's data, which
+    // its holder approved, waits for Shanghai's regulator.
+    let abroad_consumer = app.consumer("jd-abroad").await;
+    app.verified(&abroad_consumer).await;
+    let asked = app
+        .post(
+            "/api/v1/access-requests",
+            Some(&abroad_consumer.token),
+            json!({"dataset": sh_data, "purpose": "audit", "duration_days": 30, "max_downloads": 1,
+                   "processing": false, "cross_border": true, "destination_country": "SG",
+                   "legal_basis": "security_assessment", "personal_information_subjects": 0}),
+        )
+        .await;
+    asked.expect(201);
+    app.post(
+        &format!("/api/v1/access-requests/{}/approve", asked.id()),
+        Some(&provider_sh.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let requests = "/api/v1/supervision/reviews/requests";
+    assert_eq!(
+        queue_of(requests, &shanghai).await,
+        [asked.id().to_string()]
+    );
+    assert!(queue_of(requests, &health).await.is_empty());
+    assert_eq!(
+        queue_of(requests, &national).await,
+        [asked.id().to_string()]
+    );
+    let decision = json!({"decision": "approve", "assessment_reference": "CAC-2026-17",
+                          "assessment_expires_at": "2030-01-01T00:00:00Z"});
+    app.post(
+        &format!("/api/v1/access-requests/{}/review", asked.id()),
+        Some(&health.token),
+        decision.clone(),
+    )
+    .await
+    .expect(403);
+    app.post(
+        &format!("/api/v1/access-requests/{}/review", asked.id()),
+        Some(&shanghai.token),
+        decision,
+    )
+    .await
+    .expect(200);
+    assert!(queue_of(requests, &shanghai).await.is_empty());
 
     // Freezes: a dataset or account in the jurisdiction; a whole class or
     // destination only for the whole market.
@@ -650,6 +722,59 @@ async fn jurisdiction_case(app: TestApp) {
         .find(|r| r["sector"] == "finance" && r["status"] == "listed")
         .map(|r| r["count"].as_i64().unwrap());
     assert_eq!(finance_listed, Some(2));
+    assert_eq!(stats.body["scope"], json!({"regions": [], "sectors": []}));
+    // A regional regulator's figures keep to its region, and it may not
+    // ask for another's.
+    let regional = app
+        .get("/api/v1/supervision/statistics", Some(&shanghai.token))
+        .await;
+    regional.expect(200);
+    assert_eq!(regional.body["scope"]["regions"], json!(["CN-SH"]));
+    let listed: i64 = regional.body["listings_by_sector"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(listed, 1);
+    let cross: i64 = regional.body["cross_border"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(cross, 1);
+    app.get(
+        "/api/v1/supervision/statistics?region=CN-GD",
+        Some(&shanghai.token),
+    )
+    .await
+    .expect(403);
+    app.get(
+        "/api/v1/supervision/statistics?region=XX",
+        Some(&national.token),
+    )
+    .await
+    .expect(400);
+    let guangdong = app
+        .get(
+            "/api/v1/supervision/statistics?region=CN-GD&sector=finance",
+            Some(&national.token),
+        )
+        .await;
+    guangdong.expect(200);
+    let gd_listed: i64 = guangdong.body["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(gd_listed, 1);
+    let health_figures = app
+        .get("/api/v1/supervision/statistics", Some(&health.token))
+        .await;
+    health_figures.expect(200);
+    assert_eq!(health_figures.body["listings"], json!([]));
 }
 
 mod early_warning_raises_alerts_once_with_their_evidence {

@@ -97,6 +97,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::get_alert)
                 .service(supervision::acknowledge_alert)
                 .service(supervision::resolve_alert)
+                .service(supervision::listings_to_review)
+                .service(supervision::requests_to_review)
                 .service(audit::entries)
                 .service(audit::checkpoint)
                 .service(audit::tree_heads)

@@ -6,10 +6,13 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::access::freezes::Freeze;
+use crate::catalog::{self, DatasetPage};
+use crate::domain::jurisdiction::Sector;
 use crate::gateway::auth::Caller;
 use crate::gateway::page_size;
 use crate::gateway::problem::{ApiResult, Problem};
 use crate::gateway::respond::{changed, created};
+use crate::grants::{self, RequestPage};
 use crate::market::Market;
 use crate::supervision::alerts::{self, Alert, AlertPage, AlertState, ResolveInput};
 use crate::supervision::complaints::{
@@ -297,6 +300,12 @@ pub struct StatisticsParams {
     /// The period's end (RFC 3339, exclusive); default now. A period spans
     /// at most 366 days.
     pub to: Option<DateTime<Utc>>,
+    /// Only datasets whose provider is registered in this region (ISO
+    /// 3166-2, e.g. `CN-SH`); within a regulator's jurisdiction.
+    #[param(pattern = "^[A-Z]{2}-[A-Z0-9]{1,3}$")]
+    pub region: Option<String>,
+    /// Only datasets of this sector; within a regulator's jurisdiction.
+    pub sector: Option<Sector>,
 }
 
 /// The market seen whole (regulators and auditors): listings by
@@ -307,7 +316,7 @@ pub struct StatisticsParams {
     (status = 200, body = Statistics),
     (status = 400, description = "invalid-parameter: from not before to, or a period over 366 days", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor; outside-jurisdiction: a region or sector the regulator does not oversee", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/supervision/statistics")]
 pub async fn market_statistics(
@@ -317,7 +326,7 @@ pub async fn market_statistics(
 ) -> ApiResult<web::Json<Statistics>> {
     let p = params.into_inner();
     Ok(web::Json(
-        statistics::statistics(&market, &caller.0, p.from, p.to).await?,
+        statistics::statistics(&market, &caller.0, p.from, p.to, p.region, p.sector).await?,
     ))
 }
 
@@ -431,5 +440,58 @@ pub async fn resolve_alert(
 ) -> ApiResult<HttpResponse> {
     Ok(changed(
         alerts::resolve(&market, &caller.0, *id, body.into_inner()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueParams {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The review queue of listings (regulators within their jurisdiction, and
+/// auditors): datasets waiting for a regulator, whether the listing (of
+/// important data, or lowered below its reviewed class) or a version added
+/// after review; newest first.
+#[utoipa::path(tag = "supervision", params(QueueParams), security(("bearer" = [])), responses(
+    (status = 200, body = DatasetPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/reviews/listings")]
+pub async fn listings_to_review(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<QueueParams>,
+) -> ApiResult<web::Json<DatasetPage>> {
+    let p = params.into_inner();
+    let limit = page_size(&market, p.limit)?;
+    Ok(web::Json(
+        catalog::review_queue(&market, &caller.0, limit, p.cursor).await?,
+    ))
+}
+
+/// The review queue of access requests (regulators within their
+/// jurisdiction, and auditors): cross-border requests a holder approved that
+/// wait for a regulator; newest first.
+#[utoipa::path(tag = "supervision", params(QueueParams), security(("bearer" = [])), responses(
+    (status = 200, body = RequestPage),
+    (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "wrong-role: needs regulator or auditor", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/supervision/reviews/requests")]
+pub async fn requests_to_review(
+    market: web::Data<Market>,
+    caller: Caller,
+    params: web::Query<QueueParams>,
+) -> ApiResult<web::Json<RequestPage>> {
+    let p = params.into_inner();
+    let limit = page_size(&market, p.limit)?;
+    Ok(web::Json(
+        grants::review_queue(&market, &caller.0, limit, p.cursor).await?,
     ))
 }
