@@ -582,6 +582,24 @@ pub fn labels(
     Ok(labels)
 }
 
+/// The names accounts show under (display name, organisation, or a short
+/// id), for pages that list holders.
+pub async fn names(
+    market: &Market,
+    ids: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, String>> {
+    market
+        .db
+        .read(move |conn| {
+            let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            Ok(labels(conn, &wanted)?
+                .into_iter()
+                .filter_map(|(id, label)| Uuid::parse_str(&id).ok().map(|id| (id, label)))
+                .collect())
+        })
+        .await
+}
+
 /// What the gateway asks of every token: that its account still exists and
 /// is not suspended. Read from the database on every request, so that a
 /// suspension reaches every instance at once.

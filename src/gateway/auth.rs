@@ -184,6 +184,15 @@ async fn checked(market: &Market, actor: Actor) -> Result<Actor, ApiError> {
     Ok(actor)
 }
 
+/// The account a portal session's token stands for, if the token verifies
+/// and the account may still act: the same checks as a bearer token.
+pub(crate) async fn session_actor(req: &HttpRequest, token: &str) -> Result<Actor, ApiError> {
+    let market = market(req)?.clone();
+    let cache = cache(req);
+    let actor = actor_from(&market, cache.as_ref().map(|c| c.get_ref()), token)?;
+    checked(&market, actor).await
+}
+
 /// What a request carries: a token (or none), read before any await so the
 /// future owns everything it needs.
 type Prepared = (Market, Option<String>, Option<web::Data<TokenCache>>);

@@ -6,6 +6,7 @@ pub mod auth;
 mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod portal;
 pub mod problem;
 mod respond;
 mod routes;
@@ -124,6 +125,8 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     app.service(routes::swagger_ui())
+        .app_data(web::FormConfig::default().limit(16 * 1024))
+        .configure(portal::configure)
         .default_service(web::to(routes::system::unrouted))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(metrics::record))
@@ -161,10 +164,14 @@ async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let policy = if req.path().starts_with("/docs") {
+    let path = req.path();
+    let policy = if path.starts_with("/docs") {
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-    } else {
+    } else if path.starts_with("/api/") || path.starts_with("/.well-known/") {
         "default-src 'none'; frame-ancestors 'none'"
+    } else {
+        // The portal: its own stylesheet, forms posted to itself only.
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     };
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();

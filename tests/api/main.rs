@@ -20,6 +20,7 @@ mod gateway;
 mod grants;
 mod large_upload;
 mod migrations;
+mod portal;
 mod races;
 mod rights;
 mod safeguards;

@@ -1,0 +1,91 @@
+site-name = datamarket
+skip-to-content = Skip to content
+nav-catalog = Catalog
+nav-login = Sign in
+nav-logout = Sign out
+nav-signed-in-as = Signed in as { $name }
+nav-language = Language
+lang-zh = 中文
+lang-en = English
+
+catalog-title = Data catalog
+catalog-intro = Listed datasets, newest first. Search titles, descriptions and tags in Chinese or English.
+search-label = Search
+search-placeholder = e.g. 交通 or traffic
+tag-label = Tag
+classification-label = Classification
+classification-any = Any
+classification-general = General
+classification-important = Important
+classification-core = Core
+search-button = Search
+results-count = { $count ->
+    [one] One dataset on this page
+   *[other] { $count } datasets on this page
+}
+results-none = No listed dataset matches.
+next-page = Next page
+price-label = Price
+listed-label = Listed
+personal-data = Holds personal information
+
+dataset-description = Description
+dataset-tags = Tags
+dataset-licence = Licence
+dataset-sector = Sector
+dataset-provider = Provider
+dataset-status = Status
+dataset-versions = Versions
+version-number = Version
+version-size = Size
+version-sha256 = SHA-256
+version-created = Added
+version-status = Status
+versions-none = No version yet.
+dataset-rights = Property rights
+right-kind = Right
+right-holder = Holder
+right-since = Since
+right-certificate = Certificate
+right-holding = Holding
+right-processing = Processing
+right-operation = Operation
+certificate-none = none
+bytes = { $size } bytes
+
+login-title = Sign in
+login-name = Account name
+login-password = Password
+login-button = Sign in
+login-failed = The name or password is wrong.
+login-suspended = This account is suspended.
+login-throttled = Too many failed sign-ins. Try again in { $seconds } seconds.
+
+error-title = Something is not right
+error-not-found = There is nothing here, or it is not yours to see.
+error-csrf = The form had expired or did not come from this site. Reload the page and try again.
+error-forbidden = Your account may not do this.
+error-other = The market could not answer. Try again later.
+back-to-catalog = Back to the catalog
+
+status-draft = Draft
+status-pending_review = Awaiting review
+status-listed = Listed
+status-delisted = Delisted
+status-rejected = Rejected
+version-available = Available
+version-pending_review = Awaiting review
+version-rejected = Rejected
+sector-agriculture = Agriculture
+sector-industry = Industry
+sector-energy = Energy
+sector-transport = Transport
+sector-finance = Finance
+sector-health = Health
+sector-education = Education
+sector-science = Science
+sector-telecom = Telecommunications
+sector-commerce = Commerce
+sector-environment = Environment
+sector-public_administration = Public administration
+sector-other = Other

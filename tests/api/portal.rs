@@ -1,0 +1,327 @@
+//! The portal over HTTP as a browser sends it: pages in both languages,
+//! search in Chinese, a dataset's page with its versions and rights, and
+//! the session: sign-in with a CSRF token, cookies with the right flags,
+//! pages a visitor may not see refused, sign-out.
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// A page as a browser gets it, without following redirects.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    /// The value a `Set-Cookie` of the answer gives `name`, with the
+    /// cookie's attributes.
+    fn cookie(&self, name: &str) -> Option<(String, String)> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
+                let (n, v) = pair.split_once('=')?;
+                (n == name).then(|| (v.to_owned(), attributes.to_owned()))
+            })
+    }
+
+    /// The CSRF field's value in the page's forms.
+    fn csrf_field(&self) -> String {
+        let at = self
+            .text
+            .find(r#"name="csrf" value=""#)
+            .expect("a form with a CSRF field");
+        let rest = &self.text[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    language: &'static str,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(app: &TestApp, language: &'static str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            language,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Keeps what the answer set, forgets what it cleared.
+    fn remember(&mut self, page: &Page) {
+        for name in ["dm_session", "dm_csrf", "dm_lang"] {
+            if let Some((value, attributes)) = page.cookie(name) {
+                self.cookies.retain(|(n, _)| n != name);
+                if !attributes.contains("Max-Age=0") {
+                    self.cookies.push((name.to_owned(), value));
+                }
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let reply = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::ACCEPT_LANGUAGE, self.language)
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(reply).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let reply = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(header::ACCEPT_LANGUAGE, self.language)
+            .header(header::COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.read(reply).await
+    }
+
+    async fn read(&mut self, reply: reqwest::Response) -> Page {
+        let page = Page {
+            status: reply.status(),
+            headers: reply.headers().clone(),
+            text: reply.text().await.unwrap(),
+        };
+        self.remember(&page);
+        page
+    }
+
+    /// Signs in through the form; the page the sign-in answered with.
+    async fn sign_in(&mut self, user: &User) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.csrf_field();
+        self.post(
+            "/login",
+            &[
+                ("name", &user.name),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+    }
+}
+
+async fn catalog_case(app: TestApp) {
+    let owner = app.provider("portal-owner").await;
+    let listed = app.listed_dataset(&owner, "城市交通流量 2026").await;
+    let draft = app.dataset(&owner, "Draft only", "general").await;
+
+    // Chinese by default and for a Chinese browser; the stylesheet is the
+    // binary's own.
+    let mut zh = Browser::new(&app, "zh-CN,zh;q=0.9");
+    let home = zh.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(home.text.contains(r#"<html lang="zh-CN">"#));
+    assert!(home.text.contains("数据目录"));
+    assert!(home.text.contains("城市交通流量 2026"));
+    assert!(home.text.contains("¥99.00"));
+    assert!(!home.text.contains("Draft only"));
+    let policy = home.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("form-action 'self'") && !policy.contains("script-src"));
+    let (_, attributes) = home.cookie("dm_csrf").expect("a CSRF cookie");
+    assert!(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"));
+    assert!(!attributes.contains("Secure"), "http here: {attributes}");
+    let css = zh.get("/static/portal.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.text.contains("focus-visible"));
+
+    // English for an English browser; a search by a Chinese word.
+    let mut en = Browser::new(&app, "en-GB,en;q=0.8");
+    let found = en.get("/?q=%E4%BA%A4%E9%80%9A").await;
+    assert!(found.text.contains(r#"<html lang="en">"#));
+    assert!(found.text.contains("Data catalog"));
+    assert!(found.text.contains("城市交通流量 2026"));
+    assert!(found.text.contains("CN¥99.00"));
+    assert!(found.text.contains("One dataset on this page"));
+    let none = en.get("/?q=nothing-like-this&classification=core").await;
+    assert!(none.text.contains("No listed dataset matches."));
+
+    // The switch keeps the page and stays on this site.
+    let switched = en.get("/lang/zh-CN?back=%2F%3Fq%3Dtraffic").await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(switched.headers[header::LOCATION], "/?q=traffic");
+    assert_eq!(switched.cookie("dm_lang").unwrap().0, "zh-CN");
+    assert!(en.get("/").await.text.contains(r#"<html lang="zh-CN">"#));
+    let away = en.get("/lang/en?back=%2F%2Fevil.example%2F").await;
+    assert_eq!(away.headers[header::LOCATION], "/");
+
+    // A dataset's page: its versions with their digests, its rights.
+    let page = zh.get(&format!("/catalog/{listed}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let digest = hex::encode(Sha256::digest(b"city,count\nbeijing,42\n"));
+    assert!(page.text.contains(&digest));
+    assert!(page.text.contains("数据资源持有权"));
+    assert!(page.text.contains("22 字节"));
+    // A draft is its holders'; a malformed id is nothing.
+    assert_eq!(
+        zh.get(&format!("/catalog/{draft}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        zh.get("/catalog/not-an-id").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        zh.get(&format!("/catalog/{}", Uuid::new_v4())).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn session_case(app: TestApp) {
+    let owner = app.provider("portal-signin").await;
+    let other = app.provider("portal-other").await;
+    let draft = app.dataset(&owner, "Owner's draft", "general").await;
+    let mut browser = Browser::new(&app, "en");
+
+    // A form posted without its token, or with another, is refused.
+    let form = browser.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains(r#"<label for="password">"#));
+    let csrf = form.csrf_field();
+    let bare = browser
+        .post("/login", &[("name", &owner.name), ("password", PASSWORD)])
+        .await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    assert!(bare.text.contains("did not come from this site"));
+    assert!(bare.cookie("dm_session").is_none());
+    let forged = browser
+        .post(
+            "/login",
+            &[
+                ("name", &owner.name),
+                ("password", PASSWORD),
+                ("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // A wrong password is the API's refusal, in the page's words.
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("name", &owner.name),
+                ("password", "not the password"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text.contains("The name or password is wrong."));
+    assert!(wrong.text.contains(&format!(r#"value="{}""#, owner.name)));
+
+    // Signed in: a session cookie scripts cannot read, a new CSRF token.
+    let signed = browser.sign_in(&owner).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed.headers[header::LOCATION], "/");
+    let (_, attributes) = signed.cookie("dm_session").expect("a session");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+        assert!(attributes.contains(flag), "{flag} in {attributes}");
+    }
+    let rotated = signed.cookie("dm_csrf").expect("a new CSRF token").0;
+    assert_ne!(rotated, csrf);
+    let home = browser.get("/").await;
+    assert!(home.text.contains("Signed in as portal-signin"));
+    assert_eq!(
+        browser.get(&format!("/catalog/{draft}")).await.status,
+        StatusCode::OK
+    );
+
+    // Another provider's session does not see the draft.
+    let mut stranger = Browser::new(&app, "en");
+    stranger.sign_in(&other).await;
+    assert_eq!(
+        stranger.get(&format!("/catalog/{draft}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Sign-out needs the token too; then the session is gone.
+    let refused = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/logout", &[("csrf", &rotated)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.cookie("dm_session").unwrap().1.contains("Max-Age=0"));
+    assert!(browser.get("/").await.text.contains(r#"href="/login""#));
+    assert_eq!(
+        browser.get(&format!("/catalog/{draft}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A session cookie that stands for nothing is cleared, the page served.
+    let mut stale = Browser::new(&app, "en");
+    stale
+        .cookies
+        .push(("dm_session".into(), "not-a-token".into()));
+    let page = stale.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.cookie("dm_session").unwrap().1.contains("Max-Age=0"));
+
+    // A suspended account's session ends at its next page.
+    let admin = app
+        .operator_account("portal-admin", &[datamarket::domain::Role::Admin])
+        .await;
+    let mut suspended = Browser::new(&app, "en");
+    suspended.sign_in(&other).await;
+    app.post(
+        &format!("/api/v1/accounts/{}/suspend", other.id),
+        Some(&admin.token),
+        serde_json::json!({"reason": "portal test"}),
+    )
+    .await
+    .expect(200);
+    let after = suspended.get(&format!("/catalog/{draft}")).await;
+    assert_eq!(after.status, StatusCode::NOT_FOUND);
+    assert!(after.cookie("dm_session").unwrap().1.contains("Max-Age=0"));
+}
+
+both_backends! {
+    async fn the_portal_shows_the_catalog_in_both_languages(app: TestApp) {
+        catalog_case(app).await
+    }
+
+    async fn a_session_is_signed_in_with_its_csrf_token_and_signed_out(app: TestApp) {
+        session_case(app).await
+    }
+}
