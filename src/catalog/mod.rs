@@ -14,7 +14,7 @@ pub mod types;
 pub mod versions;
 
 pub use listings::{create, delist, get, publish, review, set_provider, update};
-pub use queue::{of_providers_in, review_queue};
+pub use queue::{decided_by, of_providers_in, review_queue};
 pub use rows::{
     DatasetRow, VersionRow, find_version, latest_sha256, latest_version, load, load_for, load_many,
     load_visible, payloads, require_within, version_exists, versions_of,

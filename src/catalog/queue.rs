@@ -78,3 +78,39 @@ pub async fn review_queue(
         })
         .await
 }
+
+/// The datasets whose access the actor decides (it holds the holding or
+/// the operation right), whatever their status, newest first: a
+/// provider's own listings, drafts included.
+pub async fn decided_by(
+    market: &Market,
+    actor: &Actor,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<DatasetPage> {
+    let cursor = page::parse_cursor(cursor.as_deref())?;
+    let actor = actor.clone();
+    market
+        .db
+        .read(move |conn| {
+            let mut query = datasets::table
+                .filter(datasets::id.eq_any(crate::access::decided_datasets(&actor)))
+                .order(datasets::id.desc())
+                .limit(i64::from(limit) + 1)
+                .select(DatasetRow::as_select())
+                .into_boxed();
+            if let Some(cursor) = cursor {
+                query = query.filter(datasets::id.lt(cursor.to_string()));
+            }
+            let rows: Vec<DatasetRow> = query.load(conn)?;
+            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+            Ok(DatasetPage {
+                items: rows
+                    .into_iter()
+                    .map(DatasetRow::into_dataset)
+                    .collect::<Result<_>>()?,
+                next_cursor,
+            })
+        })
+        .await
+}

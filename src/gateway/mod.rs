@@ -171,7 +171,7 @@ async fn security_headers(
         "default-src 'none'; frame-ancestors 'none'"
     } else {
         // The portal: its own stylesheet, forms posted to itself only.
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     };
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();

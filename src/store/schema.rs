@@ -505,3 +505,4 @@ diesel::allow_tables_to_appear_in_same_query!(access_requests, datasets);
 diesel::allow_tables_to_appear_in_same_query!(complaints, accounts);
 diesel::allow_tables_to_appear_in_same_query!(complaints, datasets);
 diesel::allow_tables_to_appear_in_same_query!(access_requests, accounts);
+diesel::allow_tables_to_appear_in_same_query!(datasets, rights);

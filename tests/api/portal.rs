@@ -158,7 +158,8 @@ async fn catalog_case(app: TestApp) {
     let policy = home.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap();
-    assert!(policy.contains("form-action 'self'") && !policy.contains("script-src"));
+    assert!(policy.contains("form-action 'self'") && policy.contains("script-src 'self'"));
+    assert!(!policy.contains("unsafe-inline"));
     let (_, attributes) = home.cookie("dm_csrf").expect("a CSRF cookie");
     assert!(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"));
     assert!(!attributes.contains("Secure"), "http here: {attributes}");
@@ -316,7 +317,168 @@ async fn session_case(app: TestApp) {
     assert!(after.cookie("dm_session").unwrap().1.contains("Max-Age=0"));
 }
 
+/// Who may open which page and post which form: the rule book's answers,
+/// as the API gives them, through the pages (a visitor who is not signed in
+/// is sent to sign in).
+async fn pages_case(app: TestApp) {
+    let owner = app.provider("pages-owner").await;
+    let consumer = app.consumer("pages-consumer").await;
+    let regulator = app.regulator("pages-regulator").await;
+    let auditor = app.auditor("pages-auditor").await;
+    let listed = app.listed_dataset(&owner, "Pages listed").await;
+    let draft = app.dataset(&owner, "Pages draft", "general").await;
+    let asked = app
+        .post(
+            "/api/v1/access-requests",
+            Some(&consumer.token),
+            serde_json::json!({"dataset": listed, "purpose": "p", "duration_days": 1,
+                               "max_downloads": 1, "processing": false, "cross_border": false}),
+        )
+        .await;
+    asked.expect(201);
+    let request = asked.id();
+
+    let mut anonymous = Browser::new(&app, "en");
+    let mut sessions = Vec::new();
+    for user in [&owner, &consumer, &regulator, &auditor] {
+        let mut browser = Browser::new(&app, "en");
+        browser.sign_in(user).await;
+        sessions.push(browser);
+    }
+    let [owner_s, consumer_s, regulator_s, auditor_s] = &mut sessions[..] else {
+        unreachable!()
+    };
+
+    // Pages: (path, anonymous, owner, consumer, regulator, auditor).
+    let pages: [(String, [u16; 5]); 8] = [
+        ("/my/listings".into(), [303, 200, 200, 200, 200]),
+        ("/my/requests".into(), [303, 200, 200, 200, 200]),
+        ("/my/grants".into(), [303, 200, 200, 200, 200]),
+        ("/review".into(), [303, 403, 403, 200, 200]),
+        ("/audit".into(), [303, 403, 403, 200, 200]),
+        ("/audit/0".into(), [303, 200, 404, 200, 200]),
+        (
+            "/audit?action=no.such.action".into(),
+            [303, 403, 403, 400, 400],
+        ),
+        (format!("/catalog/{draft}"), [404, 200, 404, 200, 200]),
+    ];
+    for (path, expected) in &pages {
+        let got = [
+            anonymous.get(path).await.status.as_u16(),
+            owner_s.get(path).await.status.as_u16(),
+            consumer_s.get(path).await.status.as_u16(),
+            regulator_s.get(path).await.status.as_u16(),
+            auditor_s.get(path).await.status.as_u16(),
+        ];
+        assert_eq!(&got, expected, "{path}");
+    }
+    let incoming = owner_s.get("/my/requests").await;
+    assert!(
+        incoming
+            .text
+            .contains(&format!("/requests/{request}/approve"))
+    );
+    let login = anonymous.get("/my/listings").await;
+    assert_eq!(login.headers[header::LOCATION], "/login");
+
+    // Forms: each refused without its token, and by the rule book with it.
+    let csrf = |b: &Browser| {
+        b.cookies
+            .iter()
+            .find(|(n, _)| n == "dm_csrf")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let token = csrf(consumer_s);
+    let approve = format!("/requests/{request}/approve");
+    assert_eq!(
+        consumer_s.post(&approve, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let not_holder = consumer_s.post(&approve, &[("csrf", &token)]).await;
+    assert_eq!(not_holder.status, StatusCode::FORBIDDEN);
+    let review = format!("/review/listings/{listed}");
+    let token = csrf(owner_s);
+    let by_owner = owner_s
+        .post(&review, &[("csrf", &token), ("decision", "approve")])
+        .await;
+    assert_eq!(by_owner.status, StatusCode::FORBIDDEN);
+    assert!(by_owner.text.contains("regulator"));
+    let token = csrf(regulator_s);
+    let not_waiting = regulator_s
+        .post(&review, &[("csrf", &token), ("decision", "approve")])
+        .await;
+    assert_eq!(not_waiting.status, StatusCode::CONFLICT);
+    let token = csrf(consumer_s);
+    let unlicensed = consumer_s
+        .post(
+            &format!("/catalog/{listed}/versions/1/download"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(unlicensed.status, StatusCode::FORBIDDEN);
+    let created = consumer_s
+        .post(
+            "/my/listings",
+            &[
+                ("csrf", &token),
+                ("title", "t"),
+                ("classification", "general"),
+                ("license", "x"),
+                ("price", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::FORBIDDEN);
+    let token = csrf(owner_s);
+    let bad_price = owner_s
+        .post(
+            "/my/listings",
+            &[
+                ("csrf", &token),
+                ("title", "t"),
+                ("classification", "general"),
+                ("license", "x"),
+                ("price", "1.234"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_price.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The owner approves through the page; the request is approved.
+    let approved = owner_s.post(&approve, &[("csrf", &token)]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    let state = app
+        .get(
+            &format!("/api/v1/access-requests/{request}"),
+            Some(&consumer.token),
+        )
+        .await;
+    assert_eq!(state.body["state"], "approved");
+    // The consumer downloads through the page: the payload, an attachment.
+    let token = csrf(consumer_s);
+    let download = consumer_s
+        .post(
+            &format!("/catalog/{listed}/versions/1/download"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert!(
+        download.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(download.text, "city,count\nbeijing,42\n");
+}
+
 both_backends! {
+    async fn pages_refuse_who_may_not_see_or_act(app: TestApp) {
+        pages_case(app).await
+    }
+
     async fn the_portal_shows_the_catalog_in_both_languages(app: TestApp) {
         catalog_case(app).await
     }

@@ -210,6 +210,16 @@ mod tests {
         wanted.extend(VersionStatus::ALL.iter().map(|s| format!("version-{s}")));
         wanted.extend(Sector::ALL.iter().map(|s| format!("sector-{s}")));
         wanted.extend(RightKind::ALL.iter().map(|r| format!("right-{r}")));
+        wanted.extend(
+            crate::grants::RequestState::ALL
+                .iter()
+                .map(|s| format!("request-{s}")),
+        );
+        wanted.extend(
+            crate::grants::GrantStatus::ALL
+                .iter()
+                .map(|s| format!("grant-{s}")),
+        );
         for locale in Locale::ALL {
             let have = keys(locale);
             for key in &wanted {

@@ -5,7 +5,9 @@
 //! stylesheet is served from the binary. No script is needed to use it.
 
 pub mod i18n;
+mod oversight;
 pub mod session;
+mod work;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,7 +19,7 @@ use self::i18n::{Locale, Tr};
 use self::session::{SESSION, Visit};
 use crate::accounts::Credentials;
 use crate::catalog::{self, Dataset, SearchQuery, Version};
-use crate::domain::Classification;
+use crate::domain::{Classification, Role};
 use crate::error::{Code, Error};
 use crate::market::Market;
 
@@ -29,7 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/lang/{tag}", web::get().to(switch_language))
-        .route("/static/portal.css", web::get().to(stylesheet));
+        .route("/static/portal.css", web::get().to(stylesheet))
+        .route("/static/portal.js", web::get().to(script));
+    work::configure(cfg);
+    oversight::configure(cfg);
 }
 
 /// What the header of every page shows.
@@ -38,6 +43,8 @@ pub struct Nav {
     pub csrf: String,
     /// This page's path and query, percent-encoded, for the language links.
     pub back: String,
+    /// The screens of the visitor's roles: link and label.
+    pub links: Vec<(&'static str, String)>,
 }
 
 impl Nav {
@@ -46,12 +53,86 @@ impl Nav {
             "" => req.path().to_owned(),
             q => format!("{}?{q}", req.path()),
         };
+        let tr = visit.tr;
+        let mut links = Vec::new();
+        if let Some(actor) = &visit.actor {
+            let has = |role| actor.has(role);
+            if has(Role::Provider) {
+                links.push(("/my/listings", tr.t("nav-my-listings")));
+            }
+            if has(Role::Provider) || has(Role::Consumer) {
+                links.push(("/my/requests", tr.t("nav-my-requests")));
+                links.push(("/my/grants", tr.t("nav-my-grants")));
+            }
+            if has(Role::Regulator) {
+                links.push(("/review", tr.t("nav-review")));
+            }
+            if has(Role::Auditor) || has(Role::Regulator) {
+                links.push(("/audit", tr.t("nav-audit")));
+            }
+        }
         Nav {
             account: visit.name.clone(),
             csrf: visit.csrf.clone(),
             back: encode(&here),
+            links,
         }
     }
+}
+
+/// The visitor's account, or a redirect to the sign-in page.
+fn signed_in(visit: &Visit, _req: &HttpRequest) -> Result<crate::domain::Actor, Box<HttpResponse>> {
+    match &visit.actor {
+        Some(actor) => Ok(actor.clone()),
+        None => {
+            let mut response = HttpResponse::SeeOther();
+            visit.cookies(&mut response);
+            Err(Box::new(
+                response
+                    .insert_header((header::LOCATION, "/login"))
+                    .finish(),
+            ))
+        }
+    }
+}
+
+/// A form's change made: back to the page that shows it (post, redirect,
+/// get).
+fn acted(visit: &Visit, location: &str) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    visit.cookies(&mut response);
+    response
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "portal/failed.html")]
+struct FailedPage {
+    tr: Tr,
+    nav: Nav,
+    detail: String,
+}
+
+/// A form's change refused by the market.
+fn action_failed(visit: &Visit, req: &HttpRequest, error: &Error) -> HttpResponse {
+    error_page(visit, req, error)
+}
+
+/// A refusal as the API gives it, for what a page's script calls.
+fn problem(error: Error) -> HttpResponse {
+    actix_web::ResponseError::error_response(&crate::gateway::problem::ApiError(error))
+}
+
+fn classification_options(tr: &Tr) -> Vec<(String, String)> {
+    [
+        Classification::General,
+        Classification::Important,
+        Classification::Core,
+    ]
+    .iter()
+    .map(|c| (c.to_string(), tr.t(&format!("classification-{c}"))))
+    .collect()
 }
 
 /// Percent-encodes everything but the unreserved characters (RFC 3986).
@@ -90,13 +171,23 @@ struct ErrorPage {
     message: String,
 }
 
-/// A refusal as a page: the status the API would give, a sentence from the
-/// catalog.
+/// A refusal as a page, with the status the API would give: a sentence
+/// from the catalog for "not found" (which must not say more) and for the
+/// market's own failures, the service's sentence for the rest.
 fn error_page(visit: &Visit, req: &HttpRequest, error: &Error) -> HttpResponse {
-    let (status, key) = match error.code() {
-        Code::NotFound | Code::InvalidParameter => (StatusCode::NOT_FOUND, "error-not-found"),
-        Code::WrongRole | Code::NotPermitted => (StatusCode::FORBIDDEN, "error-forbidden"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "error-other"),
+    let status = crate::gateway::problem::status_of(error.code());
+    if status != StatusCode::NOT_FOUND && !status.is_server_error() {
+        let page = FailedPage {
+            tr: visit.tr,
+            nav: Nav::of(visit, req),
+            detail: error.to_string(),
+        };
+        return html(visit, status, page.render());
+    }
+    let key = if status == StatusCode::NOT_FOUND {
+        "error-not-found"
+    } else {
+        "error-other"
     };
     let page = ErrorPage {
         tr: visit.tr,
@@ -116,7 +207,7 @@ fn csrf_refused(visit: &Visit, req: &HttpRequest) -> HttpResponse {
 }
 
 /// One listing as the catalog shows it.
-struct Card {
+pub(super) struct Card {
     id: Uuid,
     title: String,
     description: String,
@@ -128,7 +219,7 @@ struct Card {
 }
 
 impl Card {
-    fn of(tr: &Tr, d: &Dataset) -> Card {
+    pub(super) fn of(tr: &Tr, d: &Dataset) -> Card {
         Card {
             id: d.id,
             title: d.title.clone(),
@@ -210,14 +301,7 @@ async fn catalog_page(
         q: q.unwrap_or_default(),
         tag: tag.unwrap_or_default(),
         classification: classification.map(|c| c.to_string()).unwrap_or_default(),
-        classifications: [
-            Classification::General,
-            Classification::Important,
-            Classification::Core,
-        ]
-        .iter()
-        .map(|c| (c.to_string(), tr.t(&format!("classification-{c}"))))
-        .collect(),
+        classifications: classification_options(&tr),
         count: tr.t1("results-count", "count", found.items.len()),
         cards: found.items.iter().map(|d| Card::of(&tr, d)).collect(),
         next,
@@ -254,6 +338,12 @@ struct DatasetPage {
     status: String,
     versions: Vec<VersionRow>,
     rights: Vec<RightRow>,
+    /// The visitor decides on it: it may upload and publish.
+    manage: bool,
+    publishable: bool,
+    /// The visitor may ask for access.
+    may_request: bool,
+    signed_in: bool,
 }
 
 /// Everyone, for a listed dataset; its holders, licensees and oversight
@@ -284,7 +374,28 @@ async fn dataset_page(
         .await
         .unwrap_or_default();
     let tr = visit.tr;
+    let manage = visit.actor.as_ref().is_some_and(|a| {
+        rights.iter().any(|r| {
+            r.holder == a.id
+                && matches!(
+                    r.right,
+                    crate::domain::RightKind::Holding | crate::domain::RightKind::Operation
+                )
+        })
+    });
+    let may_request = !manage
+        && dataset.status == crate::domain::DatasetStatus::Listed
+        && visit.actor.as_ref().is_some_and(|a| a.has(Role::Consumer));
     let page = DatasetPage {
+        manage,
+        publishable: manage
+            && dataset.latest_version.is_some()
+            && matches!(
+                dataset.status,
+                crate::domain::DatasetStatus::Draft | crate::domain::DatasetStatus::Delisted
+            ),
+        may_request,
+        signed_in: visit.actor.is_some(),
         tr,
         nav: Nav::of(&visit, &req),
         description: dataset.description.clone(),
@@ -467,6 +578,13 @@ async fn switch_language(
         .cookie(visit.cookie(session::LANG, locale.tag().to_owned(), Some(365 * 86_400)))
         .insert_header((header::LOCATION, back))
         .finish()
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/portal.js"))
 }
 
 async fn stylesheet() -> HttpResponse {
