@@ -4,6 +4,16 @@
 //! (askama); every string comes from the message catalogs ([`i18n`]); the
 //! stylesheet is served from the binary. No script is needed to use it.
 
+/// A handler's early answer: when a step fails, the page it gives instead.
+macro_rules! or_answer {
+    ($step:expr) => {
+        match $step {
+            Ok(value) => value,
+            Err(answer) => return *answer,
+        }
+    };
+}
+
 pub mod i18n;
 mod oversight;
 pub mod session;
@@ -96,6 +106,52 @@ fn signed_in(visit: &Visit, _req: &HttpRequest) -> Result<crate::domain::Actor, 
     }
 }
 
+/// A visit by a signed-in account.
+async fn member(
+    req: &HttpRequest,
+    market: &Market,
+) -> Result<(Visit, crate::domain::Actor), Box<HttpResponse>> {
+    let visit = Visit::of(req, market).await;
+    let actor = signed_in(&visit, req)?;
+    Ok((visit, actor))
+}
+
+/// A form posted by a signed-in account, with its CSRF token.
+async fn posting(
+    req: &HttpRequest,
+    market: &Market,
+    token: &str,
+) -> Result<(Visit, crate::domain::Actor), Box<HttpResponse>> {
+    let visit = Visit::of(req, market).await;
+    if !visit.csrf_ok(token) {
+        return Err(Box::new(csrf_refused(&visit, req)));
+    }
+    let actor = signed_in(&visit, req)?;
+    Ok((visit, actor))
+}
+
+/// What a service answered, or the page that says why not.
+fn served<T>(
+    visit: &Visit,
+    req: &HttpRequest,
+    answer: Result<T, Error>,
+) -> Result<T, Box<HttpResponse>> {
+    answer.map_err(|e| Box::new(error_page(visit, req, &e)))
+}
+
+/// A form's change: made, back to `location`; refused, the page saying why.
+fn done<T>(
+    visit: &Visit,
+    req: &HttpRequest,
+    answer: Result<T, Error>,
+    location: &str,
+) -> HttpResponse {
+    match answer {
+        Ok(_) => acted(visit, location),
+        Err(e) => error_page(visit, req, &e),
+    }
+}
+
 /// A form's change made: back to the page that shows it (post, redirect,
 /// get).
 fn acted(visit: &Visit, location: &str) -> HttpResponse {
@@ -112,11 +168,6 @@ struct FailedPage {
     tr: Tr,
     nav: Nav,
     detail: String,
-}
-
-/// A form's change refused by the market.
-fn action_failed(visit: &Visit, req: &HttpRequest, error: &Error) -> HttpResponse {
-    error_page(visit, req, error)
 }
 
 /// A refusal as the API gives it, for what a page's script calls.
@@ -278,10 +329,7 @@ async fn catalog_page(
         limit: Some(20),
         cursor: p.cursor,
     };
-    let found = match catalog::search(&market, query).await {
-        Ok(found) => found,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let found = or_answer!(served(&visit, &req, catalog::search(&market, query).await));
     let tr = visit.tr;
     let next = found.next_cursor.as_ref().map(|cursor| {
         let mut link = format!("/?cursor={}", encode(cursor));
@@ -358,10 +406,7 @@ async fn dataset_page(
         return error_page(&visit, &req, &Error::not_found("dataset"));
     };
     let actor = visit.actor.as_ref();
-    let dataset = match catalog::get(&market, actor, id).await {
-        Ok(d) => d,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let dataset = or_answer!(served(&visit, &req, catalog::get(&market, actor, id).await));
     let versions: Vec<Version> = catalog::versions(&market, actor, id)
         .await
         .unwrap_or_default();

@@ -10,9 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Tr;
-use super::session::Visit;
-use super::work::signed_in_posting;
-use super::{Card, Nav, acted, action_failed, error_page, html, signed_in};
+use super::{Card, Nav, done, error_page, html, member, posting, served};
 use crate::audit::{self, EntryFilter};
 use crate::catalog::{self, ReviewInput};
 use crate::domain::Decision;
@@ -46,19 +44,17 @@ struct ReviewPage {
 }
 
 async fn review_queues(market: web::Data<Market>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
-    let listings = match catalog::review_queue(&market, &actor, 100, None).await {
-        Ok(page) => page,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
-    let requests = match grants::review_queue(&market, &actor, 100, None).await {
-        Ok(page) => page,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
+    let listings = or_answer!(served(
+        &visit,
+        &req,
+        catalog::review_queue(&market, &actor, 100, None).await
+    ));
+    let requests = or_answer!(served(
+        &visit,
+        &req,
+        grants::review_queue(&market, &actor, 100, None).await
+    ));
     let tr = visit.tr;
     let page = ReviewPage {
         tr,
@@ -111,23 +107,21 @@ async fn review_listing(
     id: web::Path<Uuid>,
     form: web::Form<DecisionForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let input = match decision(&form) {
         Ok(decision) => ReviewInput {
             decision,
             reason: optional(&form.reason),
         },
-        Err(e) => return action_failed(&visit, &req, &e),
+        Err(e) => return error_page(&visit, &req, &e),
     };
-    match catalog::review(&market, &actor, *id, input).await {
-        Ok(_) => acted(&visit, "/review"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    done(
+        &visit,
+        &req,
+        catalog::review(&market, &actor, *id, input).await,
+        "/review",
+    )
 }
 
 async fn review_request(
@@ -136,12 +130,8 @@ async fn review_request(
     id: web::Path<Uuid>,
     form: web::Form<DecisionForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let expires = match optional(&form.assessment_expires_on) {
         None => None,
         Some(day) => match chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
@@ -150,7 +140,7 @@ async fn review_request(
                 .map(|t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc)),
             Err(_) => {
                 let e = Error::invalid("assessment_expires_at", "must be a date, YYYY-MM-DD");
-                return action_failed(&visit, &req, &e);
+                return error_page(&visit, &req, &e);
             }
         },
     };
@@ -161,12 +151,14 @@ async fn review_request(
             assessment_reference: optional(&form.assessment_reference),
             assessment_expires_at: expires,
         },
-        Err(e) => return action_failed(&visit, &req, &e),
+        Err(e) => return error_page(&visit, &req, &e),
     };
-    match grants::review(&market, &actor, *id, input).await {
-        Ok(_) => acted(&visit, "/review"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    done(
+        &visit,
+        &req,
+        grants::review(&market, &actor, *id, input).await,
+        "/review",
+    )
 }
 
 struct EntryRow {
@@ -199,11 +191,7 @@ async fn audit_log(
     req: HttpRequest,
     params: web::Query<AuditParams>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
     let p = params.into_inner();
     let (action, subject) = (
         p.action.as_deref().and_then(optional),
@@ -218,10 +206,11 @@ async fn audit_log(
         start: (action.is_none() && subject.is_none()).then(|| size.saturating_sub(100)),
         ..EntryFilter::default()
     };
-    let page = match audit::list(&market.db, &actor, filter).await {
-        Ok(page) => page,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let page = or_answer!(served(
+        &visit,
+        &req,
+        audit::list(&market.db, &actor, filter).await
+    ));
     let tr = visit.tr;
     let mut entries: Vec<EntryRow> = page
         .entries
@@ -278,18 +267,15 @@ async fn audit_entry(
     req: HttpRequest,
     index: web::Path<String>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
     let Ok(index) = index.parse::<u64>() else {
         return error_page(&visit, &req, &Error::not_found("entry"));
     };
-    let proof = match audit::inclusion_proof(&market.db, &actor, index, None).await {
-        Ok(proof) => proof,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let proof = or_answer!(served(
+        &visit,
+        &req,
+        audit::inclusion_proof(&market.db, &actor, index, None).await
+    ));
     // A party reads the entries it is a party to; oversight reads all.
     let filter = EntryFilter {
         limit: 1,

@@ -9,8 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Tr;
-use super::session::Visit;
-use super::{Card, Nav, acted, action_failed, csrf_refused, error_page, html, signed_in};
+use super::{Card, Nav, acted, done, error_page, html, member, posting, served};
 use crate::catalog::{self, NewDataset, Price};
 use crate::domain::{Actor, Classification, Role};
 use crate::error::Error;
@@ -44,15 +43,12 @@ struct ListingsPage {
 }
 
 async fn my_listings(market: web::Data<Market>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
-    let page = match catalog::decided_by(&market, &actor, 100, None).await {
-        Ok(page) => page,
-        Err(e) => return error_page(&visit, &req, &e),
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
+    let page = or_answer!(served(
+        &visit,
+        &req,
+        catalog::decided_by(&market, &actor, 100, None).await
+    ));
     let tr = visit.tr;
     let page = ListingsPage {
         tr,
@@ -90,21 +86,17 @@ async fn create_listing(
     req: HttpRequest,
     form: web::Form<NewListingForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let Some(amount) = parse_price(&form.price) else {
-        return action_failed(
+        return error_page(
             &visit,
             &req,
             &Error::invalid("price", "must be an amount such as 99.00"),
         );
     };
     let Some(classification) = Classification::parse(form.classification.trim()) else {
-        return action_failed(
+        return error_page(
             &visit,
             &req,
             &Error::invalid("classification", "must be general, important or core"),
@@ -133,7 +125,7 @@ async fn create_listing(
     };
     match catalog::create(&market, &actor, input).await {
         Ok(made) => acted(&visit, &format!("/catalog/{}", made.value.id)),
-        Err(e) => action_failed(&visit, &req, &e),
+        Err(e) => error_page(&visit, &req, &e),
     }
 }
 
@@ -165,16 +157,12 @@ async fn upload_version(
     id: web::Path<Uuid>,
     body: web::Payload,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let token = req
         .headers()
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let actor = match signed_in_posting(&visit, &req, token) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (_, actor) = or_answer!(posting(&req, &market, token).await);
     let media_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -205,27 +193,9 @@ async fn publish(
     id: web::Path<Uuid>,
     form: web::Form<CsrfOnly>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
-    match catalog::publish(&market, &actor, *id).await {
-        Ok(_) => acted(&visit, &format!("/catalog/{id}")),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
-}
-
-/// The signed-in actor of a form post whose CSRF token holds.
-pub(super) fn signed_in_posting(
-    visit: &Visit,
-    req: &HttpRequest,
-    token: &str,
-) -> Result<Actor, Box<HttpResponse>> {
-    if !visit.csrf_ok(token) {
-        return Err(Box::new(csrf_refused(visit, req)));
-    }
-    signed_in(visit, req)
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
+    let answer = catalog::publish(&market, &actor, *id).await;
+    done(&visit, &req, answer, &format!("/catalog/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -246,12 +216,8 @@ async fn request_access(
     id: web::Path<Uuid>,
     form: web::Form<RequestForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let number = |field: &str, text: &str| {
         text.trim()
             .parse::<u32>()
@@ -273,12 +239,14 @@ async fn request_access(
             personal_information_subjects: None,
             message: None,
         },
-        (Err(e), _) | (_, Err(e)) => return action_failed(&visit, &req, &e),
+        (Err(e), _) | (_, Err(e)) => return error_page(&visit, &req, &e),
     };
-    match grants::create_request(&market, &actor, input).await {
-        Ok(_) => acted(&visit, "/my/requests"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    done(
+        &visit,
+        &req,
+        grants::create_request(&market, &actor, input).await,
+        "/my/requests",
+    )
 }
 
 /// A request as the lists show it.
@@ -302,11 +270,7 @@ struct RequestsPage {
 }
 
 async fn my_requests(market: web::Data<Market>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
     let tr = visit.tr;
     let rows = |page: grants::RequestPage| {
         page.items
@@ -353,15 +317,13 @@ async fn approve(
     id: web::Path<Uuid>,
     form: web::Form<CsrfOnly>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
-    match grants::approve(&market, &actor, *id, ApproveInput::default()).await {
-        Ok(_) => acted(&visit, "/my/requests"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
+    done(
+        &visit,
+        &req,
+        grants::approve(&market, &actor, *id, ApproveInput::default()).await,
+        "/my/requests",
+    )
 }
 
 #[derive(Deserialize)]
@@ -378,19 +340,17 @@ async fn reject(
     id: web::Path<Uuid>,
     form: web::Form<ReasonForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let input = ReasonInput {
         reason: form.reason,
     };
-    match grants::reject(&market, &actor, *id, input).await {
-        Ok(_) => acted(&visit, "/my/requests"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    done(
+        &visit,
+        &req,
+        grants::reject(&market, &actor, *id, input).await,
+        "/my/requests",
+    )
 }
 
 /// A grant as the lists show it.
@@ -414,11 +374,7 @@ struct GrantsPage {
 }
 
 async fn my_grants(market: web::Data<Market>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in(&visit, &req) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(member(&req, &market).await);
     let tr = visit.tr;
     let mut lists = Vec::new();
     for role in [GrantRole::Licensee, GrantRole::Licensor] {
@@ -470,19 +426,17 @@ async fn revoke(
     id: web::Path<Uuid>,
     form: web::Form<ReasonForm>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
     let form = form.into_inner();
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let input = ReasonInput {
         reason: form.reason,
     };
-    match grants::revoke(&market, &actor, *id, input).await {
-        Ok(_) => acted(&visit, "/my/grants"),
-        Err(e) => action_failed(&visit, &req, &e),
-    }
+    done(
+        &visit,
+        &req,
+        grants::revoke(&market, &actor, *id, input).await,
+        "/my/grants",
+    )
 }
 
 /// A download, as a form post (so another site cannot spend a grant's
@@ -494,11 +448,7 @@ async fn download(
     path: web::Path<(Uuid, i32)>,
     form: web::Form<CsrfOnly>,
 ) -> HttpResponse {
-    let visit = Visit::of(&req, &market).await;
-    let actor = match signed_in_posting(&visit, &req, &form.csrf) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
     let (id, n) = path.into_inner();
     let bearer = grants::delivery::Bearer::Account(actor);
     match grants::delivery::open(&market, bearer, id, n, None, |_| false).await {
@@ -506,6 +456,6 @@ async fn download(
             crate::gateway::routes::catalog::stream_content(recorded)
         }
         Ok(grants::delivery::Delivery::Unchanged { .. }) => HttpResponse::NotModified().finish(),
-        Err(e) => action_failed(&visit, &req, &e),
+        Err(e) => error_page(&visit, &req, &e),
     }
 }
