@@ -78,6 +78,22 @@ pub(crate) fn latest(conn: &mut DbConnection) -> Result<Option<TreeHead>> {
         .transpose()
 }
 
+/// The newest `count` signed heads, newest first: the checkpoint history.
+pub async fn recent_heads(db: &Db, count: i64) -> Result<Vec<TreeHead>> {
+    db.read(move |conn| {
+        audit_tree_heads::table
+            .filter(tree::planned_afresh())
+            .order(audit_tree_heads::tree_size.desc())
+            .limit(count)
+            .select(HeadRow::as_select())
+            .load::<HeadRow>(conn)?
+            .into_iter()
+            .map(HeadRow::into_head)
+            .collect()
+    })
+    .await
+}
+
 pub(crate) fn latest_size(conn: &mut DbConnection) -> Result<Option<u64>> {
     let size: Option<i64> = audit_tree_heads::table
         .filter(tree::planned_afresh())

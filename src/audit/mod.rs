@@ -37,7 +37,7 @@ use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
 pub use entries::{
     EntryFields, EntryFilter, EntryPage, EntryStream, EntryView, NodeView, export, list,
 };
-pub use heads::{Sealer, TreeHead, catch_up, checkpoint, tree_head};
+pub use heads::{Sealer, TreeHead, catch_up, checkpoint, recent_heads, tree_head};
 pub use merkle::leaf_hash;
 pub use proofs::{ConsistencyProof, InclusionProof, consistency_proof, inclusion_proof};
 

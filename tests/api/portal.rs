@@ -350,7 +350,11 @@ async fn pages_case(app: TestApp) {
     };
 
     // Pages: (path, anonymous, owner, consumer, regulator, auditor).
-    let pages: [(String, [u16; 5]); 8] = [
+    let pages: [(String, [u16; 5]); 12] = [
+        ("/supervision/alerts".into(), [303, 403, 403, 200, 200]),
+        ("/supervision/freezes".into(), [303, 403, 403, 200, 200]),
+        ("/supervision/statistics".into(), [303, 403, 403, 200, 200]),
+        ("/audit/checkpoints".into(), [303, 200, 200, 200, 200]),
         ("/my/listings".into(), [303, 200, 200, 200, 200]),
         ("/my/requests".into(), [303, 200, 200, 200, 200]),
         ("/my/grants".into(), [303, 200, 200, 200, 200]),
@@ -446,8 +450,45 @@ async fn pages_case(app: TestApp) {
         .await;
     assert_eq!(bad_price.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A regulator freezes the listing through the page, and lifts it.
+    let token = csrf(regulator_s);
+    let frozen = regulator_s
+        .post(
+            "/supervision/freezes",
+            &[
+                ("csrf", &token),
+                ("scope", "dataset"),
+                ("target", &listed.to_string()),
+                ("reason", "inspection"),
+            ],
+        )
+        .await;
+    assert_eq!(frozen.status, StatusCode::SEE_OTHER);
+    let freezes = regulator_s.get("/supervision/freezes").await;
+    assert!(freezes.text.contains(&listed.to_string()));
+    let in_force = app
+        .get("/api/v1/supervision/freezes", Some(&regulator.token))
+        .await;
+    let freeze = in_force.body[0]["id"].as_str().unwrap().to_owned();
+    let by_owner_token = csrf(owner_s);
+    let lift_path = format!("/supervision/freezes/{freeze}/lift");
+    let not_regulator = owner_s
+        .post(&lift_path, &[("csrf", &by_owner_token), ("reason", "mine")])
+        .await;
+    assert_eq!(not_regulator.status, StatusCode::FORBIDDEN);
+    let lifted = regulator_s
+        .post(&lift_path, &[("csrf", &token), ("reason", "inspected")])
+        .await;
+    assert_eq!(lifted.status, StatusCode::SEE_OTHER);
+    let after = app
+        .get("/api/v1/supervision/freezes", Some(&regulator.token))
+        .await;
+    assert_eq!(after.body, serde_json::json!([]));
+    let checkpoints = consumer_s.get("/audit/checkpoints").await;
+    assert!(checkpoints.text.contains("— datamarket"));
+
     // The owner approves through the page; the request is approved.
-    let approved = owner_s.post(&approve, &[("csrf", &token)]).await;
+    let approved = owner_s.post(&approve, &[("csrf", &by_owner_token)]).await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER);
     let state = app
         .get(

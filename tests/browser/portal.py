@@ -178,6 +178,22 @@ with sync_playwright() as p:
     row.get_by_role("button", name="Approve").click()
     expect(reviewer.locator(f"tr[data-listing='{important}']")).to_have_count(0)
     assert api("GET", f"/api/v1/datasets/{important}")["status"] == "listed"
+    # Its other screens: alerts, freezes (one imposed and lifted), statistics.
+    reviewer.get_by_role("link", name="Alerts").click()
+    scan(reviewer, "alerts")
+    reviewer.get_by_role("link", name="Freezes").click()
+    reviewer.get_by_label("What").select_option("dataset")
+    reviewer.get_by_label("Target").fill(listed)
+    reviewer.get_by_label("Reason").fill("inspection")
+    reviewer.get_by_role("button", name="Freeze", exact=True).click()
+    expect(reviewer.locator("tr[data-freeze]")).to_have_count(1)
+    scan(reviewer, "freezes")
+    reviewer.locator("tr[data-freeze]").get_by_label("Reason").fill("inspected")
+    reviewer.get_by_role("button", name="Lift").click()
+    expect(reviewer.locator("tr[data-freeze]")).to_have_count(0)
+    reviewer.get_by_role("link", name="Statistics").click()
+    expect(reviewer.locator("svg.chart rect")).to_have_count(1)
+    scan(reviewer, "statistics")
 
     # An auditor opens the delivery's entry: the proof verifies in the page.
     auditor = visitor("en")
@@ -191,6 +207,10 @@ with sync_playwright() as p:
     expect(auditor.get_by_text("the proof verified")).to_be_visible()
     assert "delivery.completed" in auditor.locator("#canonical").text_content()
     scan(auditor, "audit-entry")
+    auditor.get_by_role("link", name="Checkpoints").click()
+    expect(auditor.locator("pre.canonical")).to_contain_text("— datamarket")
+    scan(auditor, "checkpoints")
+    auditor.go_back()
     # The check can fail: one byte more in the entry, and it says so.
     auditor.evaluate("""() => {
         document.getElementById('canonical').textContent += ' ';

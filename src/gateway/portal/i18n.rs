@@ -220,6 +220,14 @@ mod tests {
                 .iter()
                 .map(|s| format!("grant-{s}")),
         );
+        use crate::supervision::alerts::{AlertRule, AlertState};
+        wanted.extend(AlertRule::ALL.iter().map(|r| format!("alert-{r}")));
+        wanted.extend(AlertState::ALL.iter().map(|s| format!("alert-state-{s}")));
+        wanted.extend(
+            crate::access::freezes::FreezeScope::ALL
+                .iter()
+                .map(|s| format!("freeze-{s}")),
+        );
         for locale in Locale::ALL {
             let have = keys(locale);
             for key in &wanted {

@@ -17,6 +17,7 @@ macro_rules! or_answer {
 pub mod i18n;
 mod oversight;
 pub mod session;
+mod supervise;
 mod work;
 
 use actix_web::http::{StatusCode, header};
@@ -44,6 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/portal.css", web::get().to(stylesheet))
         .route("/static/portal.js", web::get().to(script));
     work::configure(cfg);
+    // Before oversight's `/audit/{index}`, which would take `/audit/checkpoints`.
+    supervise::configure(cfg);
     oversight::configure(cfg);
 }
 
@@ -76,10 +79,14 @@ impl Nav {
             }
             if has(Role::Regulator) {
                 links.push(("/review", tr.t("nav-review")));
+                links.push(("/supervision/alerts", tr.t("nav-alerts")));
+                links.push(("/supervision/freezes", tr.t("nav-freezes")));
             }
             if has(Role::Auditor) || has(Role::Regulator) {
+                links.push(("/supervision/statistics", tr.t("nav-statistics")));
                 links.push(("/audit", tr.t("nav-audit")));
             }
+            links.push(("/audit/checkpoints", tr.t("nav-checkpoints")));
         }
         Nav {
             account: visit.name.clone(),
