@@ -513,6 +513,62 @@ async fn pages_case(app: TestApp) {
             .starts_with("attachment")
     );
     assert_eq!(download.text, "city,count\nbeijing,42\n");
+
+    // Buying through the page: an instant offer, paid from the wallet,
+    // settled; the same form sent twice buys once.
+    let offer = app
+        .post(
+            &format!("/api/v1/datasets/{listed}/offers"),
+            Some(&owner.token),
+            serde_json::json!({"plan": "one_off", "price": {"amount": 9900, "currency": "CNY"},
+                               "max_downloads": 5, "processing": false, "instant": true}),
+        )
+        .await;
+    offer.expect(201);
+    datamarket::trading::operator_credit(&app.market, consumer.id, 10_000, "CNY", "bank-portal")
+        .await
+        .expect("credit");
+    let shown = consumer_s.get(&format!("/catalog/{listed}")).await;
+    assert!(shown.text.contains(&format!("/offers/{}/buy", offer.id())));
+    assert!(shown.text.contains("CN¥99.00"));
+    let token = csrf(consumer_s);
+    let buy = format!("/offers/{}/buy", offer.id());
+    let form = [
+        ("csrf", token.as_str()),
+        ("version", "1"),
+        ("key", "portal-buy-1"),
+    ];
+    for _ in 0..2 {
+        let bought = consumer_s.post(&buy, &form).await;
+        assert_eq!(bought.status, StatusCode::SEE_OTHER);
+        assert_eq!(bought.headers[header::LOCATION], "/my/orders");
+    }
+    let orders = app
+        .get("/api/v1/orders?role=bought", Some(&consumer.token))
+        .await;
+    assert_eq!(orders.body["items"].as_array().unwrap().len(), 1);
+    assert!(consumer_s.get("/my/orders").await.text.contains("Settled"));
+    let wallet = consumer_s.get("/my/wallet").await;
+    assert!(wallet.text.contains("CN¥1.00"), "10,000 less 9,900 fen");
+    let revenue = owner_s.get("/my/wallet").await;
+    assert!(
+        revenue.text.contains("CN¥94.05"),
+        "the price less the 5% fee"
+    );
+    assert!(revenue.text.contains("<rect"));
+    // Not enough money: the order is refused with the API's 409.
+    let poor = consumer_s
+        .post(
+            &buy,
+            &[
+                ("csrf", token.as_str()),
+                ("version", "1"),
+                ("key", "portal-buy-2"),
+            ],
+        )
+        .await;
+    assert_eq!(poor.status, StatusCode::CONFLICT);
+    assert!(poor.text.contains("does not hold 9900 CNY"), "{}", poor.text);
 }
 
 both_backends! {

@@ -162,6 +162,19 @@ with sync_playwright() as p:
     lab.reload()
     expect(lab.get_by_text("2 left / 3")).to_be_visible()
 
+    # Buying: a free instant offer, bought from the listing's page.
+    api("POST", f"/api/v1/datasets/{listed}/offers", {
+        "plan": "one_off", "price": {"amount": 0, "currency": "CNY"}, "max_downloads": 1,
+        "processing": False, "instant": True}, token("browser-owner"))
+    lab.goto(BASE + f"/catalog/{listed}")
+    lab.get_by_role("button", name="Buy").click()
+    expect(lab.locator("td.state")).to_have_text("Settled")
+    scan(lab, "orders")
+    lab.get_by_role("link", name="Wallet").click()
+    scan(lab, "wallet")
+    owner.get_by_role("link", name="Wallet").click()
+    scan(owner, "wallet-provider")
+
     # A regulator approves an important listing from its queue.
     owner_api = token("browser-owner")
     important = api("POST", "/api/v1/datasets", {

@@ -222,6 +222,16 @@ mod tests {
         );
         use crate::supervision::alerts::{AlertRule, AlertState};
         wanted.extend(AlertRule::ALL.iter().map(|r| format!("alert-{r}")));
+        wanted.extend(
+            crate::trading::OrderState::ALL
+                .iter()
+                .map(|s| format!("order-{s}")),
+        );
+        wanted.extend(
+            crate::trading::Plan::ALL
+                .iter()
+                .map(|p| format!("plan-{p}")),
+        );
         wanted.extend(AlertState::ALL.iter().map(|s| format!("alert-state-{s}")));
         wanted.extend(
             crate::access::freezes::FreezeScope::ALL

@@ -18,6 +18,7 @@ pub mod i18n;
 mod oversight;
 pub mod session;
 mod supervise;
+mod trade;
 mod work;
 
 use actix_web::http::{StatusCode, header};
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/portal.css", web::get().to(stylesheet))
         .route("/static/portal.js", web::get().to(script));
     work::configure(cfg);
+    trade::configure(cfg);
     // Before oversight's `/audit/{index}`, which would take `/audit/checkpoints`.
     supervise::configure(cfg);
     oversight::configure(cfg);
@@ -76,6 +78,8 @@ impl Nav {
             if has(Role::Provider) || has(Role::Consumer) {
                 links.push(("/my/requests", tr.t("nav-my-requests")));
                 links.push(("/my/grants", tr.t("nav-my-grants")));
+                links.push(("/my/orders", tr.t("nav-my-orders")));
+                links.push(("/my/wallet", tr.t("nav-my-wallet")));
             }
             if has(Role::Regulator) {
                 links.push(("/review", tr.t("nav-review")));
@@ -396,8 +400,9 @@ struct DatasetPage {
     /// The visitor decides on it: it may upload and publish.
     manage: bool,
     publishable: bool,
-    /// The visitor may ask for access.
+    /// The visitor may ask for access, or buy.
     may_request: bool,
+    offers: Vec<trade::OfferRow>,
     signed_in: bool,
 }
 
@@ -447,6 +452,7 @@ async fn dataset_page(
                 crate::domain::DatasetStatus::Draft | crate::domain::DatasetStatus::Delisted
             ),
         may_request,
+        offers: trade::offers_of(&market, &tr, id).await,
         signed_in: visit.actor.is_some(),
         tr,
         nav: Nav::of(&visit, &req),
