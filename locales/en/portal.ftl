@@ -235,3 +235,15 @@ wallet-empty = The wallet is empty.
 wallet-revenue = Revenue from sales and royalties
 wallet-no-revenue = No sale or royalty in the last 90 days.
 wallet-revenue-total = { $total } in the last 90 days, after the platform's fee.
+
+lineage-title = Lineage
+lineage-caption = Sources on the left, products derived from it on the right, up to three steps each way.
+lineage-restricted = (not visible to you)
+dataset-more-from-provider = More from this provider
+
+price-from = Price from (yuan)
+price-to = Price up to (yuan)
+sort-label = Order
+sort-newest = Newest first
+sort-price_asc = Price, lowest first
+sort-price_desc = Price, highest first

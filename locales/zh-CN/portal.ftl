@@ -232,3 +232,15 @@ wallet-empty = 钱包为空。
 wallet-revenue = 销售和版税收入
 wallet-no-revenue = 最近 90 天没有销售或版税收入。
 wallet-revenue-total = 最近 90 天共 { $total }（已扣除平台费用）。
+
+lineage-title = 数据血缘
+lineage-caption = 左侧为来源，右侧为由其加工而来的数据产品，每个方向最多三步。
+lineage-restricted = （您无权查看）
+dataset-more-from-provider = 该提供方的更多数据
+
+price-from = 最低价格（元）
+price-to = 最高价格（元）
+sort-label = 排序
+sort-newest = 最新在前
+sort-price_asc = 价格从低到高
+sort-price_desc = 价格从高到低

@@ -22,7 +22,7 @@ pub use rows::{
 pub use search::search;
 pub use types::{
     Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset, Price, Review, ReviewInput,
-    SearchQuery, Version, VersionReviewInput, VersionStatus,
+    SearchOrder, SearchQuery, Version, VersionReviewInput, VersionStatus,
 };
 pub use versions::{ByteRange, Content, add_version, fetch, review_version, versions};
 

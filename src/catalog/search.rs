@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::rows::DatasetRow;
-use super::types::{DatasetPage, SearchQuery};
+use super::types::{DatasetPage, SearchOrder, SearchQuery};
 use crate::domain::DatasetStatus;
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
@@ -35,7 +35,27 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
         )
         .with("parameter", "limit"));
     }
-    let cursor = page::parse_cursor(query.cursor.as_deref())?;
+    let sort = query.sort.unwrap_or(SearchOrder::Newest);
+    let refuse = |name: &str, why: &str| {
+        Err(Error::refused(Code::InvalidParameter, format!("{name} {why}")).with("parameter", name))
+    };
+    if query.min_price.is_some_and(|p| p < 0) {
+        return refuse("min_price", "must not be negative");
+    }
+    if query.max_price.is_some_and(|p| p < 0) {
+        return refuse("max_price", "must not be negative");
+    }
+    if let (Some(min), Some(max)) = (query.min_price, query.max_price)
+        && min > max
+    {
+        return refuse("max_price", "must not be below min_price");
+    }
+    // Sorted by price, a page ends at a (price, id) pair; newest first, at
+    // an id.
+    let (cursor, price_cursor) = match sort {
+        SearchOrder::Newest => (page::parse_cursor(query.cursor.as_deref())?, None),
+        _ => (None, parse_price_cursor(query.cursor.as_deref())?),
+    };
     // No stored text holds control characters (domain::text refuses them),
     // and neither index takes them in a query (SQLite's FTS5 chokes on NUL,
     // PostgreSQL refuses it in any text).
@@ -72,9 +92,38 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
             let mut sql_query = datasets::table
                 .filter(datasets::status.eq(DatasetStatus::Listed))
                 .select(DatasetRow::as_select())
-                .order(datasets::id.desc())
                 .limit(i64::from(limit) + 1)
                 .into_boxed();
+            sql_query = match sort {
+                SearchOrder::Newest => sql_query.order(datasets::id.desc()),
+                SearchOrder::PriceAsc => {
+                    sql_query.order((datasets::price_amount.asc(), datasets::id.asc()))
+                }
+                SearchOrder::PriceDesc => {
+                    sql_query.order((datasets::price_amount.desc(), datasets::id.desc()))
+                }
+            };
+            if let Some(min) = query.min_price {
+                sql_query = sql_query.filter(datasets::price_amount.ge(min));
+            }
+            if let Some(max) = query.max_price {
+                sql_query = sql_query.filter(datasets::price_amount.le(max));
+            }
+            if let Some((price, id)) = price_cursor {
+                let id = id.to_string();
+                sql_query = match sort {
+                    SearchOrder::PriceDesc => sql_query.filter(
+                        datasets::price_amount
+                            .lt(price)
+                            .or(datasets::price_amount.eq(price).and(datasets::id.lt(id))),
+                    ),
+                    _ => sql_query.filter(
+                        datasets::price_amount
+                            .gt(price)
+                            .or(datasets::price_amount.eq(price).and(datasets::id.gt(id))),
+                    ),
+                };
+            }
             for term in &terms {
                 sql_query = sql_query.filter(dialect::contains(conn, SEARCH_INDEX, term)?);
             }
@@ -97,7 +146,12 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
                 sql_query = sql_query.filter(datasets::id.lt(cursor.to_string()));
             }
             let rows: Vec<DatasetRow> = sql_query.load(conn)?;
-            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+            let (rows, mut next_cursor) = page::split(rows, limit, |r| &r.id);
+            if sort != SearchOrder::Newest
+                && let (Some(_), Some(last)) = (&next_cursor, rows.last())
+            {
+                next_cursor = Some(format!("{}~{}", last.price_amount, last.id));
+            }
             let items = rows
                 .into_iter()
                 .map(DatasetRow::into_dataset)
@@ -105,4 +159,16 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
             Ok(DatasetPage { items, next_cursor })
         })
         .await
+}
+
+/// A price-ordered page's cursor: `<price>~<id>`.
+fn parse_price_cursor(cursor: Option<&str>) -> Result<Option<(i64, uuid::Uuid)>> {
+    let Some(cursor) = cursor.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    cursor
+        .split_once('~')
+        .and_then(|(price, id)| Some((price.parse().ok()?, uuid::Uuid::parse_str(id).ok()?)))
+        .map(Some)
+        .ok_or_else(|| Error::refused(Code::InvalidCursor, "the cursor is not one this API gave"))
 }

@@ -161,12 +161,25 @@ pub struct VersionReviewInput {
     pub reason: Option<String>,
 }
 
+market_words!(
+    /// The order of a catalog search's results.
+    SearchOrder {
+        Newest = "newest",
+        PriceAsc = "price_asc",
+        PriceDesc = "price_desc",
+    }
+);
+
 #[derive(Clone, Debug, Default)]
 pub struct SearchQuery {
     pub q: Option<String>,
     pub tag: Option<String>,
     pub classification: Option<Classification>,
     pub provider: Option<Uuid>,
+    /// Price bounds, inclusive, in minor units of the listing's currency.
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub sort: Option<SearchOrder>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -187,6 +187,66 @@ async fn catalog_case(app: TestApp) {
     let away = en.get("/lang/en?back=%2F%2Fevil.example%2F").await;
     assert_eq!(away.headers[header::LOCATION], "/");
 
+    // Price bounds and orders, on the API and the page, paged by (price, id).
+    for (title, fen) in [("Cheap feed", 100), ("Dear feed", 50_000)] {
+        let id = app.dataset(&owner, title, "general").await;
+        app.patch(
+            &format!("/api/v1/datasets/{id}"),
+            Some(&owner.token),
+            serde_json::json!({"price": {"amount": fen, "currency": "CNY"}}),
+        )
+        .await
+        .expect(200);
+        app.upload(&owner, id, b"a\n1\n").await.expect(201);
+        app.post(
+            &format!("/api/v1/datasets/{id}/publish"),
+            Some(&owner.token),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    let mut titles = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(
+                &format!("/api/v1/datasets?sort=price_asc&limit=1&cursor={cursor}"),
+                None,
+            )
+            .await;
+        page.expect(200);
+        titles.push(page.body["items"][0]["title"].as_str().unwrap().to_owned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(titles, ["Cheap feed", "城市交通流量 2026", "Dear feed"]);
+    let bounded = app
+        .get("/api/v1/datasets?min_price=1000&max_price=10000", None)
+        .await;
+    bounded.expect(200);
+    assert_eq!(bounded.body["items"].as_array().unwrap().len(), 1);
+    app.get("/api/v1/datasets?min_price=5&max_price=4", None)
+        .await
+        .expect(400);
+    app.get("/api/v1/datasets?sort=price_desc&cursor=nonsense", None)
+        .await
+        .expect(400);
+    let dear_first = en.get("/?sort=price_desc&min_price=1").await.text;
+    let (dear, cheap) = (
+        dear_first.find("Dear feed").unwrap(),
+        dear_first.find("Cheap feed").unwrap(),
+    );
+    assert!(dear < cheap);
+    assert!(en.get("/?max_price=50").await.text.contains("Cheap feed"));
+    assert!(!en.get("/?max_price=50").await.text.contains("Dear feed"));
+    let theirs = en.get(&format!("/?provider={}", owner.id)).await.text;
+    assert!(theirs.contains("Dear feed") && theirs.contains("Cheap feed"));
+    let nobody = en.get(&format!("/?provider={}", Uuid::new_v4())).await.text;
+    assert!(nobody.contains("No listed dataset matches."));
+
     // A dataset's page: its versions with their digests, its rights.
     let page = zh.get(&format!("/catalog/{listed}")).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -568,7 +628,11 @@ async fn pages_case(app: TestApp) {
         )
         .await;
     assert_eq!(poor.status, StatusCode::CONFLICT);
-    assert!(poor.text.contains("does not hold 9900 CNY"), "{}", poor.text);
+    assert!(
+        poor.text.contains("does not hold 9900 CNY"),
+        "{}",
+        poor.text
+    );
 }
 
 both_backends! {

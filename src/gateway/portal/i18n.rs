@@ -232,6 +232,11 @@ mod tests {
                 .iter()
                 .map(|p| format!("plan-{p}")),
         );
+        wanted.extend(
+            crate::catalog::SearchOrder::ALL
+                .iter()
+                .map(|s| format!("sort-{s}")),
+        );
         wanted.extend(AlertState::ALL.iter().map(|s| format!("alert-state-{s}")));
         wanted.extend(
             crate::access::freezes::FreezeScope::ALL

@@ -15,6 +15,7 @@ macro_rules! or_answer {
 }
 
 pub mod i18n;
+mod lineage;
 mod oversight;
 pub mod session;
 mod supervise;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use self::i18n::{Locale, Tr};
 use self::session::{SESSION, Visit};
 use crate::accounts::Credentials;
-use crate::catalog::{self, Dataset, SearchQuery, Version};
+use crate::catalog::{self, Dataset, SearchOrder, SearchQuery, Version};
 use crate::domain::{Classification, Role};
 use crate::error::{Code, Error};
 use crate::market::Market;
@@ -308,6 +309,11 @@ struct CatalogPage {
     tag: String,
     classification: String,
     classifications: Vec<(String, String)>,
+    min_price: String,
+    max_price: String,
+    provider: String,
+    sort: String,
+    sorts: Vec<(String, String)>,
     cards: Vec<Card>,
     count: String,
     next: Option<String>,
@@ -318,6 +324,11 @@ pub struct CatalogParams {
     q: Option<String>,
     tag: Option<String>,
     classification: Option<String>,
+    provider: Option<String>,
+    /// In yuan, as people write prices.
+    min_price: Option<String>,
+    max_price: Option<String>,
+    sort: Option<String>,
     cursor: Option<String>,
 }
 
@@ -332,11 +343,21 @@ async fn catalog_page(
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let (q, tag) = (nonempty(p.q), nonempty(p.tag));
     let classification = nonempty(p.classification).and_then(|c| Classification::parse(&c));
+    let provider = nonempty(p.provider).and_then(|p| Uuid::parse_str(&p).ok());
+    let (min_text, max_text) = (nonempty(p.min_price), nonempty(p.max_price));
+    let (min_price, max_price) = (
+        min_text.as_deref().and_then(work::parse_price),
+        max_text.as_deref().and_then(work::parse_price),
+    );
+    let sort = nonempty(p.sort).and_then(|s| SearchOrder::parse(&s));
     let query = SearchQuery {
         q: q.clone(),
         tag: tag.clone(),
         classification,
-        provider: None,
+        provider,
+        min_price,
+        max_price,
+        sort,
         limit: Some(20),
         cursor: p.cursor,
     };
@@ -352,6 +373,17 @@ async fn catalog_page(
         if let Some(c) = classification {
             link.push_str(&format!("&classification={c}"));
         }
+        for (name, value) in [("min_price", &min_text), ("max_price", &max_text)] {
+            if let Some(value) = value {
+                link.push_str(&format!("&{name}={}", encode(value)));
+            }
+        }
+        if let Some(provider) = provider {
+            link.push_str(&format!("&provider={provider}"));
+        }
+        if let Some(sort) = sort {
+            link.push_str(&format!("&sort={sort}"));
+        }
         link
     });
     let page = CatalogPage {
@@ -360,6 +392,14 @@ async fn catalog_page(
         q: q.unwrap_or_default(),
         tag: tag.unwrap_or_default(),
         classification: classification.map(|c| c.to_string()).unwrap_or_default(),
+        min_price: min_text.unwrap_or_default(),
+        max_price: max_text.unwrap_or_default(),
+        provider: provider.map(|p| p.to_string()).unwrap_or_default(),
+        sort: sort.unwrap_or(SearchOrder::Newest).to_string(),
+        sorts: SearchOrder::ALL
+            .iter()
+            .map(|s| (s.to_string(), tr.t(&format!("sort-{s}"))))
+            .collect(),
         classifications: classification_options(&tr),
         count: tr.t1("results-count", "count", found.items.len()),
         cards: found.items.iter().map(|d| Card::of(&tr, d)).collect(),
@@ -403,6 +443,8 @@ struct DatasetPage {
     /// The visitor may ask for access, or buy.
     may_request: bool,
     offers: Vec<trade::OfferRow>,
+    lineage: lineage::Drawing,
+    provider: Uuid,
     signed_in: bool,
 }
 
@@ -453,6 +495,8 @@ async fn dataset_page(
             ),
         may_request,
         offers: trade::offers_of(&market, &tr, id).await,
+        lineage: lineage::draw(&market, actor, &tr, id, &dataset.title).await,
+        provider: dataset.provider,
         signed_in: visit.actor.is_some(),
         tr,
         nav: Nav::of(&visit, &req),

@@ -130,7 +130,7 @@ async fn create_listing(
 }
 
 /// `99`, `99.5` or `99.00` yuan as fen; nothing else.
-fn parse_price(text: &str) -> Option<i64> {
+pub(super) fn parse_price(text: &str) -> Option<i64> {
     let text = text.trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty()

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::audit::Recorded;
 use crate::catalog::{
     self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
-    ReviewInput, SearchQuery, Version, VersionReviewInput,
+    ReviewInput, SearchOrder, SearchQuery, Version, VersionReviewInput,
 };
 use crate::domain::Classification;
 use crate::error::Code;
@@ -36,6 +36,14 @@ pub struct SearchParams {
     pub classification: Option<Classification>,
     /// Provider account id.
     pub provider: Option<Uuid>,
+    /// Lowest price, inclusive, in minor units of the listing's currency.
+    #[param(minimum = 0)]
+    pub min_price: Option<i64>,
+    /// Highest price, inclusive, in minor units.
+    #[param(minimum = 0)]
+    pub max_price: Option<i64>,
+    /// `newest` (default), `price_asc` or `price_desc`.
+    pub sort: Option<SearchOrder>,
     /// Page size (default and maximum are configured).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -62,6 +70,9 @@ pub async fn search(
         tag: p.tag,
         classification: p.classification,
         provider: p.provider,
+        min_price: p.min_price,
+        max_price: p.max_price,
+        sort: p.sort,
         limit: p.limit,
         cursor: p.cursor,
     };
