@@ -247,3 +247,31 @@ sort-label = Order
 sort-newest = Newest first
 sort-price_asc = Price, lowest first
 sort-price_desc = Price, highest first
+
+yes = Yes
+no = No
+alert-participant = The participant
+participant-entity = Entity
+participant-region = Region
+participant-record = Compliance record
+participant-act = Act
+participant-reference = Reference of what was checked
+participant-verify = Verify
+participant-suspend = Suspend
+participant-reinstate = Reinstate
+record-verified = Verified
+record-suspended = Suspended
+record-suspensions = Times suspended
+record-frozen = Frozen
+record-licences-revoked = Licences revoked
+record-complaints-upheld = Complaints upheld
+record-complaints-open = Complaints open
+record-alerts-confirmed = Alerts confirmed
+
+edit-title = Edit the draft
+edit-button = Save the draft
+
+certificate-standing = Certificate status
+certificate-current = Current
+certificate-superseded = Superseded
+certificate-expired = Expired

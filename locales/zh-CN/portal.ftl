@@ -244,3 +244,31 @@ sort-label = 排序
 sort-newest = 最新在前
 sort-price_asc = 价格从低到高
 sort-price_desc = 价格从高到低
+
+yes = 是
+no = 否
+alert-participant = 相关参与方
+participant-entity = 主体类型
+participant-region = 地区
+participant-record = 合规记录
+participant-act = 处置
+participant-reference = 核验依据编号
+participant-verify = 核验
+participant-suspend = 暂停
+participant-reinstate = 恢复
+record-verified = 已核验
+record-suspended = 已暂停
+record-suspensions = 暂停次数
+record-frozen = 已冻结
+record-licences-revoked = 被撤销的许可
+record-complaints-upheld = 成立的投诉
+record-complaints-open = 待处理的投诉
+record-alerts-confirmed = 确认的预警
+
+edit-title = 编辑草稿
+edit-button = 保存草稿
+
+certificate-standing = 证书状态
+certificate-current = 有效
+certificate-superseded = 已被替换
+certificate-expired = 已过期

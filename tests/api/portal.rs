@@ -253,7 +253,23 @@ async fn catalog_case(app: TestApp) {
     let digest = hex::encode(Sha256::digest(b"city,count\nbeijing,42\n"));
     assert!(page.text.contains(&digest));
     assert!(page.text.contains("数据资源持有权"));
+    assert_eq!(
+        page.text.matches("<td>有效</td>").count(),
+        3,
+        "three current certificates"
+    );
     assert!(page.text.contains("22 字节"));
+    // Its lineage, drawn: a product derived from it appears to its right,
+    // and the product's page draws the source to its left.
+    let product = app
+        .derived_dataset(&owner, "交通拥堵指数", &[(listed, 1)])
+        .await;
+    let source_page = zh.get(&format!("/catalog/{listed}")).await.text;
+    assert!(source_page.contains("数据血缘") && source_page.contains("交通拥堵指数"));
+    assert!(source_page.contains(&format!(r#"href="/catalog/{product}""#)));
+    let product_page = zh.get(&format!("/catalog/{product}")).await.text;
+    assert!(product_page.contains(&format!(r#"href="/catalog/{listed}""#)));
+    assert!(product_page.contains("<line "));
     // A draft is its holders'; a malformed id is nothing.
     assert_eq!(
         zh.get(&format!("/catalog/{draft}")).await.status,
@@ -410,7 +426,15 @@ async fn pages_case(app: TestApp) {
     };
 
     // Pages: (path, anonymous, owner, consumer, regulator, auditor).
-    let pages: [(String, [u16; 5]); 12] = [
+    let pages: [(String, [u16; 5]); 14] = [
+        (
+            format!("/supervision/accounts/{}", consumer.id),
+            [303, 200, 200, 200, 200],
+        ),
+        (
+            format!("/supervision/accounts/{}", Uuid::new_v4()),
+            [303, 404, 404, 404, 404],
+        ),
         ("/supervision/alerts".into(), [303, 403, 403, 200, 200]),
         ("/supervision/freezes".into(), [303, 403, 403, 200, 200]),
         ("/supervision/statistics".into(), [303, 403, 403, 200, 200]),
@@ -509,6 +533,63 @@ async fn pages_case(app: TestApp) {
         )
         .await;
     assert_eq!(bad_price.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A regulator verifies a participant through its page; a consumer may
+    // not suspend anyone.
+    let token = csrf(regulator_s);
+    let participant = format!("/supervision/accounts/{}", consumer.id);
+    let verified = regulator_s
+        .post(
+            &participant,
+            &[("csrf", &token), ("act", "verify"), ("text", "file 9")],
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER);
+    let account = app
+        .get(
+            &format!("/api/v1/accounts/{}", consumer.id),
+            Some(&regulator.token),
+        )
+        .await;
+    assert_eq!(account.body["verification"]["reference"], "file 9");
+    assert!(regulator_s.get(&participant).await.text.contains("file 9"));
+    let token = csrf(consumer_s);
+    let not_allowed = consumer_s
+        .post(
+            &format!("/supervision/accounts/{}", owner.id),
+            &[("csrf", &token), ("act", "suspend"), ("text", "spite")],
+        )
+        .await;
+    assert_eq!(not_allowed.status, StatusCode::FORBIDDEN);
+
+    // The owner edits its draft through the page; no one else can.
+    let token = csrf(owner_s);
+    let form = [
+        ("csrf", token.as_str()),
+        ("title", "Pages draft, renamed"),
+        ("description", "d"),
+        ("tags", "交通, traffic"),
+        ("classification", "general"),
+        ("license", "CC-BY-4.0"),
+        ("price", "12.50"),
+    ];
+    let edited = owner_s
+        .post(&format!("/my/listings/{draft}/edit"), &form)
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER);
+    let now = app
+        .get(&format!("/api/v1/datasets/{draft}"), Some(&owner.token))
+        .await;
+    assert_eq!(now.body["title"], "Pages draft, renamed");
+    assert_eq!(now.body["price"]["amount"], 1250);
+    assert_eq!(now.body["tags"], serde_json::json!(["交通", "traffic"]));
+    let mut theirs = form;
+    let consumer_token = csrf(consumer_s);
+    theirs[0] = ("csrf", consumer_token.as_str());
+    let refused = consumer_s
+        .post(&format!("/my/listings/{draft}/edit"), &theirs)
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
 
     // A regulator freezes the listing through the page, and lifts it.
     let token = csrf(regulator_s);

@@ -124,6 +124,11 @@ with sync_playwright() as p:
         "license": "CC-BY-4.0", "price": {"amount": 0, "currency": "CNY"},
     }, token("browser-owner"))["id"]
     assert page.goto(BASE + f"/catalog/{draft}").status == 404
+    owner.goto(BASE + f"/catalog/{draft}")
+    owner.get_by_label("Title", exact=True).fill("A draft, renamed")
+    owner.get_by_role("button", name="Save the draft").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("A draft, renamed")
+    scan(owner, "dataset-draft")
 
     # The consumer: a wrong password first, then requests access.
     lab = visitor("en")
@@ -204,6 +209,9 @@ with sync_playwright() as p:
     reviewer.locator("tr[data-freeze]").get_by_label("Reason").fill("inspected")
     reviewer.get_by_role("button", name="Lift").click()
     expect(reviewer.locator("tr[data-freeze]")).to_have_count(0)
+    reviewer.goto(BASE + f"/supervision/accounts/{owner_id}")
+    expect(reviewer.get_by_role("cell", name="Yes").first).to_be_visible()
+    scan(reviewer, "participant")
     reviewer.get_by_role("link", name="Statistics").click()
     expect(reviewer.locator("svg.chart rect")).to_have_count(1)
     scan(reviewer, "statistics")

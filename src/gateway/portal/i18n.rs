@@ -223,6 +223,11 @@ mod tests {
         use crate::supervision::alerts::{AlertRule, AlertState};
         wanted.extend(AlertRule::ALL.iter().map(|r| format!("alert-{r}")));
         wanted.extend(
+            crate::access::certificate::CertificateState::ALL
+                .iter()
+                .map(|s| format!("certificate-{s}")),
+        );
+        wanted.extend(
             crate::trading::OrderState::ALL
                 .iter()
                 .map(|s| format!("order-{s}")),

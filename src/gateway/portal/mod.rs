@@ -423,6 +423,8 @@ struct RightRow {
     holder: String,
     since: String,
     certificate: String,
+    /// The certificate's standing now (current, superseded, expired).
+    standing: String,
 }
 
 #[derive(Template)]
@@ -440,6 +442,12 @@ struct DatasetPage {
     /// The visitor decides on it: it may upload and publish.
     manage: bool,
     publishable: bool,
+    /// Its draft may be edited: the fields as they are.
+    editable: bool,
+    tags_text: String,
+    price_text: String,
+    classification_value: String,
+    classifications: Vec<(String, String)>,
     /// The visitor may ask for access, or buy.
     may_request: bool,
     offers: Vec<trade::OfferRow>,
@@ -473,6 +481,17 @@ async fn dataset_page(
         .await
         .unwrap_or_default();
     let tr = visit.tr;
+    let mut standings = Vec::with_capacity(rights.len());
+    for r in &rights {
+        let standing = match r.certificate {
+            Some(c) => crate::rights::certificate::status(&market, actor, c)
+                .await
+                .map(|s| tr.t(&format!("certificate-{}", s.status)))
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        standings.push(standing);
+    }
     let manage = visit.actor.as_ref().is_some_and(|a| {
         rights.iter().any(|r| {
             r.holder == a.id
@@ -493,6 +512,19 @@ async fn dataset_page(
                 dataset.status,
                 crate::domain::DatasetStatus::Draft | crate::domain::DatasetStatus::Delisted
             ),
+        editable: manage
+            && matches!(
+                dataset.status,
+                crate::domain::DatasetStatus::Draft | crate::domain::DatasetStatus::Rejected
+            ),
+        tags_text: dataset.tags.join(", "),
+        price_text: format!(
+            "{}.{:02}",
+            dataset.price.amount / 100,
+            dataset.price.amount.rem_euclid(100)
+        ),
+        classification_value: dataset.classification.to_string(),
+        classifications: classification_options(&tr),
         may_request,
         offers: trade::offers_of(&market, &tr, id).await,
         lineage: lineage::draw(&market, actor, &tr, id, &dataset.title).await,
@@ -519,7 +551,9 @@ async fn dataset_page(
             .collect(),
         rights: rights
             .iter()
-            .map(|r| RightRow {
+            .zip(standings)
+            .map(|(r, standing)| RightRow {
+                standing,
                 kind: tr.t(&format!("right-{}", r.right)),
                 holder: names
                     .get(&r.holder)

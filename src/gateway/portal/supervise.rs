@@ -27,11 +27,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/supervision/freezes", web::post().to(freeze))
         .route("/supervision/freezes/{id}/lift", web::post().to(lift))
         .route("/supervision/statistics", web::get().to(market_statistics))
-        .route("/audit/checkpoints", web::get().to(checkpoints));
+        .route("/audit/checkpoints", web::get().to(checkpoints))
+        .route("/supervision/accounts/{id}", web::get().to(participant))
+        .route(
+            "/supervision/accounts/{id}",
+            web::post().to(act_on_participant),
+        );
 }
 
 struct AlertRow {
     id: Uuid,
+    account: Option<Uuid>,
     rule: String,
     summary: String,
     state: String,
@@ -65,6 +71,7 @@ async fn alert_list(market: web::Data<Market>, req: HttpRequest) -> HttpResponse
             .into_iter()
             .map(|a| AlertRow {
                 id: a.id,
+                account: a.account,
                 rule: tr.t(&format!("alert-{}", a.rule)),
                 summary: a.summary,
                 state: tr.t(&format!("alert-state-{}", a.state)),
@@ -340,4 +347,126 @@ async fn checkpoints(market: web::Data<Market>, req: HttpRequest) -> HttpRespons
             .collect(),
     };
     html(&visit, StatusCode::OK, page.render())
+}
+
+#[derive(Template)]
+#[template(path = "portal/participant.html")]
+struct ParticipantPage {
+    tr: Tr,
+    nav: Nav,
+    id: Uuid,
+    name: String,
+    entity: String,
+    region: String,
+    verified: Option<String>,
+    suspended: bool,
+    record: Vec<(String, String)>,
+}
+
+/// A participant as a regulator sees it: its compliance record, and the
+/// forms to verify, suspend or reinstate it. Whoever may read the record
+/// (the account itself, a counterparty's summary, oversight) reads it here;
+/// anyone else gets 404, as on the API.
+async fn participant(
+    market: web::Data<Market>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> HttpResponse {
+    let (visit, actor) = or_answer!(member(&req, &market).await);
+    let record = or_answer!(served(
+        &visit,
+        &req,
+        crate::supervision::compliance::record(&market, &actor, *id).await
+    ));
+    let account = or_answer!(served(
+        &visit,
+        &req,
+        crate::accounts::get(&market, *id).await
+    ));
+    let tr = visit.tr;
+    let yes_no = |b: bool| tr.t(if b { "yes" } else { "no" });
+    let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "—".to_owned());
+    let page = ParticipantPage {
+        tr,
+        nav: Nav::of(&visit, &req),
+        id: *id,
+        name: account.display_name.clone().unwrap_or(account.name.clone()),
+        entity: account.entity_type.to_string(),
+        region: account.region.clone().unwrap_or_default(),
+        verified: account
+            .verification
+            .as_ref()
+            .map(|v| format!("{} ({})", tr.datetime(&v.at), v.reference)),
+        suspended: record.suspended,
+        record: vec![
+            (tr.t("record-verified"), yes_no(record.verified)),
+            (tr.t("record-suspended"), yes_no(record.suspended)),
+            (tr.t("record-suspensions"), count(record.suspensions)),
+            (tr.t("record-frozen"), yes_no(record.frozen)),
+            (
+                tr.t("record-licences-revoked"),
+                record.licences_revoked.to_string(),
+            ),
+            (
+                tr.t("record-complaints-upheld"),
+                record.complaints_upheld.to_string(),
+            ),
+            (
+                tr.t("record-complaints-open"),
+                count(record.complaints_open),
+            ),
+            (
+                tr.t("record-alerts-confirmed"),
+                record.alerts_confirmed.to_string(),
+            ),
+        ],
+    };
+    html(&visit, StatusCode::OK, page.render())
+}
+
+#[derive(Deserialize)]
+pub struct ParticipantForm {
+    #[serde(default)]
+    csrf: String,
+    act: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Verify (with a reference), suspend or reinstate (with a reason).
+async fn act_on_participant(
+    market: web::Data<Market>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    form: web::Form<ParticipantForm>,
+) -> HttpResponse {
+    use crate::accounts::{self, ReinstateInput, SuspendInput, VerifyInput};
+    let form = form.into_inner();
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
+    let back = format!("/supervision/accounts/{id}");
+    let answer = match form.act.as_str() {
+        "verify" => {
+            accounts::verify(
+                &market,
+                &actor,
+                *id,
+                VerifyInput {
+                    reference: form.text,
+                },
+            )
+            .await
+        }
+        "suspend" => {
+            accounts::suspend(&market, &actor, *id, SuspendInput { reason: form.text }).await
+        }
+        "reinstate" => {
+            let reason = Some(form.text).filter(|t| !t.trim().is_empty());
+            accounts::reinstate(&market, &actor, *id, ReinstateInput { reason }).await
+        }
+        _ => Err(crate::error::Error::invalid(
+            "act",
+            "must be verify, suspend or reinstate",
+        )),
+    };
+    done(&visit, &req, answer, &back)
 }

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/my/listings", web::post().to(create_listing))
         .route("/my/listings/{id}/versions", web::post().to(upload_version))
         .route("/my/listings/{id}/publish", web::post().to(publish))
+        .route("/my/listings/{id}/edit", web::post().to(edit_listing))
         .route("/my/requests", web::get().to(my_requests))
         .route("/catalog/{id}/request", web::post().to(request_access))
         .route("/requests/{id}/approve", web::post().to(approve))
@@ -105,13 +106,7 @@ async fn create_listing(
     let input = NewDataset {
         title: form.title,
         description: form.description,
-        tags: form
-            .tags
-            .split([',', '，', ' '])
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        tags: tags_of(&form.tags),
         classification,
         personal_data: form.personal_data.is_some(),
         license: form.license,
@@ -458,4 +453,48 @@ async fn download(
         Ok(grants::delivery::Delivery::Unchanged { .. }) => HttpResponse::NotModified().finish(),
         Err(e) => error_page(&visit, &req, &e),
     }
+}
+
+/// A draft's fields changed, as the form sends them all; the service
+/// checks each one and refuses what a listing past its draft may not change.
+async fn edit_listing(
+    market: web::Data<Market>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    form: web::Form<NewListingForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);
+    let Some(amount) = parse_price(&form.price) else {
+        let refusal = Error::invalid("price", "must be an amount such as 99.00");
+        return error_page(&visit, &req, &refusal);
+    };
+    let Some(classification) = Classification::parse(form.classification.trim()) else {
+        let refusal = Error::invalid("classification", "must be general, important or core");
+        return error_page(&visit, &req, &refusal);
+    };
+    let patch = crate::catalog::DatasetPatch {
+        title: Some(form.title),
+        description: Some(form.description),
+        tags: Some(tags_of(&form.tags)),
+        classification: Some(classification),
+        personal_data: Some(form.personal_data.is_some()),
+        license: Some(form.license),
+        price: Some(Price {
+            amount,
+            currency: "CNY".to_owned(),
+        }),
+        ..Default::default()
+    };
+    let answer = catalog::update(&market, &actor, *id, patch).await;
+    done(&visit, &req, answer, &format!("/catalog/{id}"))
+}
+
+/// Tags as people type them: separated by commas (either width) or spaces.
+fn tags_of(text: &str) -> Vec<String> {
+    text.split([',', '，', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
