@@ -464,6 +464,20 @@ impl Settings {
             ));
         }
         let watch = &self.supervision;
+        // An alert keeps at most 100 indexes as evidence, and a resolved one
+        // is raised again on as many new ones as its threshold.
+        let counted = [
+            watch.delivery_surge.min_deliveries,
+            watch.personal_data_sweep.datasets,
+            watch.refused_deliveries.refusals,
+            watch.cross_border_important.requests,
+        ];
+        if counted.iter().any(|n| *n > 100) {
+            return Err(invalid(
+                "supervision",
+                "the counting thresholds (min_deliveries, datasets, refusals, requests) must be at most 100",
+            ));
+        }
         if watch.watch_interval_ms == 0
             || watch.watch_batch == 0
             || watch.delivery_surge.window_secs == 0

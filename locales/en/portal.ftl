@@ -275,3 +275,4 @@ certificate-standing = Certificate status
 certificate-current = Current
 certificate-superseded = Superseded
 certificate-expired = Expired
+listing-price-in = Price ({ $currency })

@@ -272,3 +272,4 @@ certificate-standing = 证书状态
 certificate-current = 有效
 certificate-superseded = 已被替换
 certificate-expired = 已过期
+listing-price-in = 价格（{ $currency }）

@@ -649,7 +649,8 @@ pub async fn suspend(
     market
         .db
         .write(move |conn| {
-            find(conn, id)?;
+            let account = find(conn, id)?;
+            require_over(conn, &actor, &account)?;
             let now = domain::to_db_time(domain::now());
             let made = transition!(conn, accounts, id.to_string(),
                 status: [AccountStatus::Active] => AccountStatus::Suspended,
@@ -688,7 +689,8 @@ pub async fn reinstate(
     market
         .db
         .write(move |conn| {
-            find(conn, id)?;
+            let account = find(conn, id)?;
+            require_over(conn, &actor, &account)?;
             let made = transition!(conn, accounts, id.to_string(),
                 status: [AccountStatus::Suspended] => AccountStatus::Active,
                 suspended_at = None::<chrono::NaiveDateTime>,
@@ -729,16 +731,7 @@ pub async fn verify(
         .db
         .write(move |conn| {
             let account = find(conn, id)?;
-            if !jurisdiction_of(conn, &actor)?.covers_region(account.region.as_deref()) {
-                return Err(Error::refused(
-                    Code::OutsideJurisdiction,
-                    format!(
-                        "the participant is registered in {}, outside your jurisdiction",
-                        account.region.as_deref().unwrap_or("no region")
-                    ),
-                )
-                .with("region", account.region.clone()));
-            }
+            require_over(conn, &actor, &account)?;
             let changed = diesel::update(
                 accounts::table
                     .filter(accounts::id.eq(id.to_string()))
@@ -823,6 +816,24 @@ pub async fn set_jurisdiction(
             Ok(Recorded::new(find(conn, id)?, vec![index]))
         })
         .await
+}
+
+/// A regulator acting on a participant acts within its jurisdiction's
+/// regions (an admin is not limited).
+fn require_over(conn: &mut DbConnection, actor: &Actor, account: &Account) -> Result<()> {
+    if actor.roles.contains(Role::Admin)
+        || jurisdiction_of(conn, actor)?.covers_region(account.region.as_deref())
+    {
+        return Ok(());
+    }
+    Err(Error::refused(
+        Code::OutsideJurisdiction,
+        format!(
+            "the participant is registered in {}, outside your jurisdiction",
+            account.region.as_deref().unwrap_or("no region")
+        ),
+    )
+    .with("region", account.region.clone()))
 }
 
 /// What a regulator oversees; the whole market for anyone else (auditors

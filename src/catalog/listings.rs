@@ -475,6 +475,11 @@ pub async fn delist(
             // Decided on the row as it is once locked (see store::lock_row!).
             lock_row!(conn, datasets, id.to_string());
             let row = load_for(conn, &actor, id, Act::Delist)?;
+            // A regulator delists as a regulator only within its
+            // jurisdiction; as the listing's holder it needs none.
+            if actor.has(Role::Regulator) && !access::may_decide(conn, &actor, id)? {
+                super::rows::require_within(conn, &actor, &row)?;
+            }
             if !matches!(
                 row.status,
                 DatasetStatus::Listed | DatasetStatus::PendingReview

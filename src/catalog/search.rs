@@ -39,6 +39,13 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
     let refuse = |name: &str, why: &str| {
         Err(Error::refused(Code::InvalidParameter, format!("{name} {why}")).with("parameter", name))
     };
+    if query
+        .currency
+        .as_deref()
+        .is_some_and(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return refuse("currency", "must be an ISO 4217 code such as CNY");
+    }
     if query.min_price.is_some_and(|p| p < 0) {
         return refuse("min_price", "must not be negative");
     }
@@ -103,6 +110,9 @@ pub async fn search(market: &Market, query: SearchQuery) -> Result<DatasetPage> 
                     sql_query.order((datasets::price_amount.desc(), datasets::id.desc()))
                 }
             };
+            if let Some(currency) = &query.currency {
+                sql_query = sql_query.filter(datasets::price_currency.eq(currency.clone()));
+            }
             if let Some(min) = query.min_price {
                 sql_query = sql_query.filter(datasets::price_amount.ge(min));
             }

@@ -176,6 +176,8 @@ pub struct SearchQuery {
     pub tag: Option<String>,
     pub classification: Option<Classification>,
     pub provider: Option<Uuid>,
+    /// Only listings priced in this currency (ISO 4217).
+    pub currency: Option<String>,
     /// Price bounds, inclusive, in minor units of the listing's currency.
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,

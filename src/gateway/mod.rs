@@ -125,7 +125,9 @@ pub fn app(
         .configure(routes::configure)
         .split_for_parts();
     app.service(routes::swagger_ui())
-        .app_data(web::FormConfig::default().limit(16 * 1024))
+        // A form holds at most a 20,000-character description, each
+        // character up to nine bytes once percent-encoded.
+        .app_data(web::FormConfig::default().limit(256 * 1024))
         .configure(portal::configure)
         .default_service(web::to(routes::system::unrouted))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))

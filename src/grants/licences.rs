@@ -234,6 +234,14 @@ pub async fn revoke(
                     "only the licensor, the dataset's holder or operator, or a regulator revokes a grant",
                 ));
             }
+            // A regulator revoking as a regulator, not as a party, acts
+            // within its jurisdiction only.
+            if actor.has(Role::Regulator)
+                && row.licensor_id != actor.id.to_string()
+                && !access::may_decide(conn, &actor, dataset.uuid()?)?
+            {
+                catalog::require_within(conn, &actor, &dataset)?;
+            }
             let already = |row: &GrantRow| {
                 Error::refused(Code::InvalidState, "the grant is already revoked")
                     .with("current_status", row.status.as_str())

@@ -312,6 +312,14 @@ pub async fn acknowledge(market: &Market, actor: &Actor, id: Uuid) -> Result<Rec
         .db
         .write(move |conn| {
             let row = load_visible(conn, &actor, id)?;
+            // Reading is oversight's; acting is the jurisdiction's, even for
+            // a regulator that is an auditor too.
+            crate::accounts::require_within(
+                conn,
+                &actor,
+                row.region.as_deref(),
+                row.sector.as_deref(),
+            )?;
             let now = domain::to_db_time(domain::now());
             let made = transition!(conn, alerts, &row.id,
                 state: [AlertState::Open] => AlertState::Acknowledged,
@@ -350,6 +358,14 @@ pub async fn resolve(
         .db
         .write(move |conn| {
             let row = load_visible(conn, &actor, id)?;
+            // Reading is oversight's; acting is the jurisdiction's, even for
+            // a regulator that is an auditor too.
+            crate::accounts::require_within(
+                conn,
+                &actor,
+                row.region.as_deref(),
+                row.sector.as_deref(),
+            )?;
             let now = domain::to_db_time(domain::now());
             let made = transition!(conn, alerts, &row.id,
                 state: [AlertState::Open, AlertState::Acknowledged] => AlertState::Resolved,

@@ -145,6 +145,9 @@ pub fn spawn_watch(market: Market) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// When a cross-border request was made, and for which dataset.
+type Asked = (DateTime<Utc>, Option<Uuid>);
+
 /// One round's look at what it read.
 struct Look<'a> {
     conn: &'a mut DbConnection,
@@ -153,19 +156,14 @@ struct Look<'a> {
     found: Vec<Raise>,
 }
 
-/// The newest entry of each key among those read.
-fn newest_by<K: Ord>(
-    seen: &[Seen],
-    action: Action,
-    key: impl Fn(&Seen) -> Option<K>,
-) -> BTreeMap<K, &Seen> {
-    let mut newest = BTreeMap::new();
-    for entry in seen.iter().filter(|e| e.action == action) {
-        if let Some(k) = key(entry) {
-            newest.insert(k, entry);
-        }
-    }
-    newest
+/// Each entry of `action` read, with its key, in log order. Every one is
+/// judged in the window that ends at it: a watch that fell behind still
+/// sees a burst that a later, quieter entry's window would not hold.
+fn each_by<K>(seen: &[Seen], action: Action, key: impl Fn(&Seen) -> Option<K>) -> Vec<(K, &Seen)> {
+    seen.iter()
+        .filter(|e| e.action == action)
+        .filter_map(|e| key(e).map(|k| (k, e)))
+        .collect()
 }
 
 fn seconds(secs: u64) -> Duration {
@@ -234,7 +232,7 @@ impl Look<'_> {
     fn delivery_surges(&mut self, seen: &[Seen]) -> Result<()> {
         let rule = &self.rules.delivery_surge;
         let (span, history) = (seconds(rule.window_secs), seconds(rule.history_secs));
-        for (grant, entry) in newest_by(seen, Action::DeliveryCompleted, grant_of) {
+        for (grant, entry) in each_by(seen, Action::DeliveryCompleted, grant_of) {
             let t = entry.time;
             let about = About::Subject(&grant);
             let (recent, hits) = window::in_window(
@@ -284,7 +282,7 @@ impl Look<'_> {
     fn personal_data_sweeps(&mut self, seen: &[Seen]) -> Result<()> {
         let rule = &self.rules.personal_data_sweep;
         let span = seconds(rule.window_secs);
-        let mut askers = BTreeMap::new();
+        let mut askers = Vec::new();
         for entry in seen
             .iter()
             .filter(|e| e.action == Action::AccessRequestCreated)
@@ -292,7 +290,7 @@ impl Look<'_> {
             if let Some(actor) = entry.actor
                 && self.dataset(entry.dataset)?.is_some_and(|d| d.personal())
             {
-                askers.insert(actor, entry.time);
+                askers.push((actor, entry.time));
             }
         }
         for (consumer, t) in askers {
@@ -342,7 +340,7 @@ impl Look<'_> {
         let rule = &self.rules.refused_deliveries;
         let span = seconds(rule.window_secs);
         let threshold = i64::from(rule.refusals);
-        for (grant, entry) in newest_by(seen, Action::DeliveryRefused, grant_of) {
+        for (grant, entry) in each_by(seen, Action::DeliveryRefused, grant_of) {
             let (count, hits) = window::in_window(
                 self.conn,
                 Action::DeliveryRefused,
@@ -369,7 +367,7 @@ impl Look<'_> {
                 rule.refusals,
             )?;
         }
-        for (actor, entry) in newest_by(seen, Action::DeliveryRefused, |e| e.actor) {
+        for (actor, entry) in each_by(seen, Action::DeliveryRefused, |e| e.actor) {
             let (count, hits) = window::in_window(
                 self.conn,
                 Action::DeliveryRefused,
@@ -408,7 +406,8 @@ impl Look<'_> {
     fn cross_border_important(&mut self, seen: &[Seen]) -> Result<()> {
         let rule = &self.rules.cross_border_important;
         let span = seconds(rule.window_secs);
-        let mut destinations: BTreeMap<String, (DateTime<Utc>, Option<Uuid>)> = BTreeMap::new();
+        // Each request for important data abroad: where to, when, of what.
+        let mut destinations: Vec<(String, Asked)> = Vec::new();
         for entry in seen
             .iter()
             .filter(|e| e.action == Action::AccessRequestCreated)
@@ -424,7 +423,7 @@ impl Look<'_> {
                 .dataset(entry.dataset)?
                 .is_some_and(|d| d.classification == Classification::Important)
             {
-                destinations.insert(destination.to_owned(), (entry.time, entry.dataset));
+                destinations.push((destination.to_owned(), (entry.time, entry.dataset)));
             }
         }
         for (destination, (t, dataset)) in destinations {

@@ -570,6 +570,22 @@ async fn jurisdiction_case(app: TestApp) {
     approved.expect(200);
     assert_eq!(approved.body["sector"], "finance");
     review(gd_data, &national).await.expect(200);
+    // Acting on a participant or a listing as a regulator keeps to the
+    // jurisdiction too: suspending, delisting.
+    app.post(
+        &format!("/api/v1/accounts/{}/suspend", provider_gd.id),
+        Some(&shanghai.token),
+        json!({"reason": "not mine to suspend"}),
+    )
+    .await
+    .expect(403);
+    app.post(
+        &format!("/api/v1/datasets/{gd_data}/delist"),
+        Some(&shanghai.token),
+        json!({"reason": "not mine to delist"}),
+    )
+    .await
+    .expect(403);
     assert!(queue_of(listings, &national).await.is_empty());
 
     // The request queue: a cross-border request for Shanghai's data, which

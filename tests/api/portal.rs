@@ -184,8 +184,14 @@ async fn catalog_case(app: TestApp) {
     assert_eq!(switched.headers[header::LOCATION], "/?q=traffic");
     assert_eq!(switched.cookie("dm_lang").unwrap().0, "zh-CN");
     assert!(en.get("/").await.text.contains(r#"<html lang="zh-CN">"#));
-    let away = en.get("/lang/en?back=%2F%2Fevil.example%2F").await;
-    assert_eq!(away.headers[header::LOCATION], "/");
+    for elsewhere in [
+        "%2F%2Fevil.example%2F",
+        "%2F%09%2Fevil.example",
+        "%2F%5Cevil.example",
+    ] {
+        let away = en.get(&format!("/lang/en?back={elsewhere}")).await;
+        assert_eq!(away.headers[header::LOCATION], "/", "{elsewhere}");
+    }
 
     // Price bounds and orders, on the API and the page, paged by (price, id).
     for (title, fen) in [("Cheap feed", 100), ("Dear feed", 50_000)] {
@@ -232,6 +238,14 @@ async fn catalog_case(app: TestApp) {
         .await
         .expect(400);
     app.get("/api/v1/datasets?sort=price_desc&cursor=nonsense", None)
+        .await
+        .expect(400);
+    let dollars = app
+        .get("/api/v1/datasets?currency=USD&min_price=0", None)
+        .await;
+    dollars.expect(200);
+    assert_eq!(dollars.body["items"], serde_json::json!([]));
+    app.get("/api/v1/datasets?currency=usd", None)
         .await
         .expect(400);
     let dear_first = en.get("/?sort=price_desc&min_price=1").await.text;
@@ -553,6 +567,11 @@ async fn pages_case(app: TestApp) {
         .await;
     assert_eq!(account.body["verification"]["reference"], "file 9");
     assert!(regulator_s.get(&participant).await.text.contains("file 9"));
+    // A counterparty reads the summary: no reference, no forms to act.
+    let summary = owner_s.get(&participant).await;
+    assert_eq!(summary.status, StatusCode::OK);
+    assert!(!summary.text.contains("file 9"));
+    assert!(!summary.text.contains(r#"name="act""#));
     let token = csrf(consumer_s);
     let not_allowed = consumer_s
         .post(

@@ -355,6 +355,12 @@ async fn catalog_page(
         tag: tag.clone(),
         classification,
         provider,
+        // The page's prices are in yuan: bounds and price orders keep to
+        // listings priced in yuan.
+        currency: (min_price.is_some()
+            || max_price.is_some()
+            || sort.is_some_and(|s| s != SearchOrder::Newest))
+        .then(|| "CNY".to_owned()),
         min_price,
         max_price,
         sort,
@@ -446,6 +452,7 @@ struct DatasetPage {
     editable: bool,
     tags_text: String,
     price_text: String,
+    currency: String,
     classification_value: String,
     classifications: Vec<(String, String)>,
     /// The visitor may ask for access, or buy.
@@ -524,6 +531,7 @@ async fn dataset_page(
             dataset.price.amount.rem_euclid(100)
         ),
         classification_value: dataset.classification.to_string(),
+        currency: dataset.price.currency.clone(),
         classifications: classification_options(&tr),
         may_request,
         offers: trade::offers_of(&market, &tr, id).await,
@@ -706,7 +714,13 @@ async fn switch_language(
     let back = params
         .into_inner()
         .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        // A path on this site: no scheme, no host, nothing a browser strips
+        // or reads as a separator on its way to `//elsewhere`.
+        .filter(|b| {
+            b.starts_with('/')
+                && !b.starts_with("//")
+                && b.bytes().all(|c| c.is_ascii_graphic() && c != b'\\')
+        })
         .unwrap_or_else(|| "/".to_owned());
     let mut response = HttpResponse::SeeOther();
     visit.cookies(&mut response);

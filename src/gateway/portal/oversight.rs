@@ -176,12 +176,15 @@ struct AuditPage {
     action: String,
     subject: String,
     entries: Vec<EntryRow>,
+    next: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AuditParams {
     action: Option<String>,
     subject: Option<String>,
+    /// With a filter: the entries after this index (the next page).
+    after: Option<u64>,
 }
 
 /// The log, newest first, filtered by action and subject (auditors and
@@ -197,13 +200,16 @@ async fn audit_log(
         p.action.as_deref().and_then(optional),
         p.subject.as_deref().and_then(optional),
     );
-    // The newest 100: start where they begin.
+    // Unfiltered, the newest 100; filtered, the matches in log order,
+    // 100 a page (the log is read forward).
+    let filtered = action.is_some() || subject.is_some();
     let size = audit::size(&market.db).await.unwrap_or(0);
     let filter = EntryFilter {
         limit: 100,
         action: action.clone(),
         subject: subject.clone(),
-        start: (action.is_none() && subject.is_none()).then(|| size.saturating_sub(100)),
+        after: p.after.filter(|_| filtered),
+        start: (!filtered).then(|| size.saturating_sub(100)),
         ..EntryFilter::default()
     };
     let page = or_answer!(served(
@@ -212,6 +218,15 @@ async fn audit_log(
         audit::list(&market.db, &actor, filter).await
     ));
     let tr = visit.tr;
+    let next = page.next_after.filter(|_| filtered).map(|after| {
+        let mut link = format!("/audit?after={after}");
+        for (name, value) in [("action", &action), ("subject", &subject)] {
+            if let Some(value) = value {
+                link.push_str(&format!("&{name}={}", super::encode(value)));
+            }
+        }
+        link
+    });
     let mut entries: Vec<EntryRow> = page
         .entries
         .iter()
@@ -234,13 +249,16 @@ async fn audit_log(
                 .unwrap_or_default(),
         })
         .collect();
-    entries.reverse();
+    if !filtered {
+        entries.reverse();
+    }
     let page = AuditPage {
         tr,
         nav: Nav::of(&visit, &req),
         action: action.unwrap_or_default(),
         subject: subject.unwrap_or_default(),
         entries,
+        next,
     };
     html(&visit, StatusCode::OK, page.render())
 }

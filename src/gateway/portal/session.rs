@@ -22,6 +22,18 @@ pub const SESSION: &str = "dm_session";
 pub const CSRF: &str = "dm_csrf";
 pub const LANG: &str = "dm_lang";
 
+/// A cookie's name as this site sets it: behind https with the `__Host-`
+/// prefix, which a browser accepts only from this host, secure, for the
+/// whole site, so that a sibling subdomain cannot plant a CSRF token or a
+/// session.
+pub fn named(secure: bool, name: &'static str) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// Who is visiting, in which language, with which CSRF token.
 pub struct Visit {
     pub tr: Tr,
@@ -56,8 +68,9 @@ pub fn secure(market: &Market) -> bool {
 
 impl Visit {
     pub async fn of(req: &HttpRequest, market: &Market) -> Visit {
+        let secure = secure(market);
         let locale = req
-            .cookie(LANG)
+            .cookie(&named(secure, LANG))
             .and_then(|c| Locale::from_tag(c.value()))
             .unwrap_or_else(|| {
                 Locale::negotiate(
@@ -66,7 +79,7 @@ impl Visit {
                         .and_then(|v| v.to_str().ok()),
                 )
             });
-        let (csrf, new) = match req.cookie(CSRF) {
+        let (csrf, new) = match req.cookie(&named(secure, CSRF)) {
             Some(c) if well_formed(c.value()) => (c.value().to_owned(), false),
             _ => (new_csrf(), true),
         };
@@ -77,9 +90,9 @@ impl Visit {
             csrf,
             new_csrf: new,
             stale_session: false,
-            secure: secure(market),
+            secure,
         };
-        if let Some(token) = req.cookie(SESSION) {
+        if let Some(token) = req.cookie(&named(secure, SESSION)) {
             match crate::gateway::auth::session_actor(req, token.value()).await {
                 Ok(actor) => {
                     visit.name = crate::accounts::get(market, actor.id)

@@ -361,6 +361,8 @@ struct ParticipantPage {
     verified: Option<String>,
     suspended: bool,
     record: Vec<(String, String)>,
+    /// The forms to act are for oversight.
+    oversight: bool,
 }
 
 /// A participant as a regulator sees it: its compliance record, and the
@@ -378,11 +380,20 @@ async fn participant(
         &req,
         crate::supervision::compliance::record(&market, &actor, *id).await
     ));
-    let account = or_answer!(served(
-        &visit,
-        &req,
-        crate::accounts::get(&market, *id).await
-    ));
+    // The account's own details only for a full view (oversight, admins,
+    // the account itself), as `GET /accounts/{id}` gives them; a
+    // counterparty reads the record's summary under the account's label.
+    let full = record.view == "full";
+    let account = if full {
+        crate::accounts::get(&market, *id).await.ok()
+    } else {
+        None
+    };
+    let label = crate::accounts::names(&market, vec![*id])
+        .await
+        .ok()
+        .and_then(|names| names.get(&id).cloned())
+        .unwrap_or_else(|| id.to_string());
     let tr = visit.tr;
     let yes_no = |b: bool| tr.t(if b { "yes" } else { "no" });
     let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_else(|| "—".to_owned());
@@ -390,13 +401,17 @@ async fn participant(
         tr,
         nav: Nav::of(&visit, &req),
         id: *id,
-        name: account.display_name.clone().unwrap_or(account.name.clone()),
-        entity: account.entity_type.to_string(),
-        region: account.region.clone().unwrap_or_default(),
-        verified: account
+        name: label,
+        entity: record.entity_type.to_string(),
+        region: account
+            .as_ref()
+            .and_then(|a| a.region.clone())
+            .unwrap_or_default(),
+        verified: record
             .verification
             .as_ref()
             .map(|v| format!("{} ({})", tr.datetime(&v.at), v.reference)),
+        oversight: full && actor.roles.is_oversight(),
         suspended: record.suspended,
         record: vec![
             (tr.t("record-verified"), yes_no(record.verified)),

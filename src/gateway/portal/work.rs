@@ -79,6 +79,9 @@ pub struct NewListingForm {
     license: String,
     /// In the currency's major unit, as people write prices.
     price: String,
+    /// The listing's currency (a new listing's is CNY); kept on edit.
+    #[serde(default)]
+    currency: String,
 }
 
 /// A draft, from the form's fields; the service checks every one.
@@ -482,12 +485,21 @@ async fn edit_listing(
         license: Some(form.license),
         price: Some(Price {
             amount,
-            currency: "CNY".to_owned(),
+            currency: currency_of(&form.currency),
         }),
         ..Default::default()
     };
     let answer = catalog::update(&market, &actor, *id, patch).await;
     done(&visit, &req, answer, &format!("/catalog/{id}"))
+}
+
+/// The form's currency if it is a code, else the yuan the forms show.
+fn currency_of(text: &str) -> String {
+    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase()) {
+        text.to_owned()
+    } else {
+        "CNY".to_owned()
+    }
 }
 
 /// Tags as people type them: separated by commas (either width) or spaces.

@@ -36,6 +36,10 @@ pub struct SearchParams {
     pub classification: Option<Classification>,
     /// Provider account id.
     pub provider: Option<Uuid>,
+    /// Only listings priced in this currency (ISO 4217); price bounds and
+    /// orders compare amounts, so give one with them.
+    #[param(pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
     /// Lowest price, inclusive, in minor units of the listing's currency.
     #[param(minimum = 0)]
     pub min_price: Option<i64>,
@@ -70,6 +74,7 @@ pub async fn search(
         tag: p.tag,
         classification: p.classification,
         provider: p.provider,
+        currency: p.currency,
         min_price: p.min_price,
         max_price: p.max_price,
         sort: p.sort,
