@@ -95,6 +95,20 @@ impl Objects {
         })
     }
 
+    /// Every key the store holds (for checks and tests: it reads the whole
+    /// listing).
+    pub async fn keys(&self) -> Result<Vec<String>, object_store::Error> {
+        use futures_util::TryStreamExt;
+        let mut keys: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await?;
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Streams `body` to `key`, computing SHA-256 and size on the way. Past
     /// `limit` bytes the upload is aborted and nothing is kept.
     pub async fn put_stream<S, E>(

@@ -205,6 +205,54 @@ pub fn drop_schema(base: String, schema: String) {
     .join();
 }
 
+/// The S3-compatible server the payload store is to be, when
+/// `DATAMARKET_TEST_S3` names one (`.ci/s3` starts one and sets it); else
+/// payloads go to a directory, as by default.
+pub fn s3_endpoint() -> Option<String> {
+    std::env::var("DATAMARKET_TEST_S3")
+        .ok()
+        .filter(|e| !e.is_empty())
+}
+
+/// The bucket of a data directory: one per test market, shared by the
+/// instances of a scale-out test, which share the directory.
+fn s3_bucket(data_dir: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("dm-test-{:016x}", hasher.finish())
+}
+
+/// Makes the data directory's bucket on the S3 server (an S3 server needs
+/// no signature to create one from this machine: the test server is local
+/// and open), and the settings that point a market at it.
+pub async fn use_s3(settings: &mut Settings, data_dir: &std::path::Path) {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let bucket = s3_bucket(data_dir);
+    make_bucket(&endpoint, &bucket).await;
+    settings.storage.backend = datamarket::config::StorageBackend::S3;
+    settings.storage.s3.bucket = bucket;
+    settings.storage.s3.endpoint = endpoint;
+    settings.storage.s3.access_key_id = "test".into();
+    settings.storage.s3.secret_access_key = Secret::new("test");
+    settings.storage.s3.allow_http = true;
+}
+
+async fn make_bucket(endpoint: &str, bucket: &str) {
+    let made = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 server answers");
+    assert!(
+        made.status().is_success() || made.status() == reqwest::StatusCode::CONFLICT,
+        "bucket {bucket}: {}",
+        made.status()
+    );
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         Self::spawn_with(backend, Box::new(|_| {})).await
@@ -223,6 +271,7 @@ impl TestApp {
         let (url, pg_schema) = fresh_database(backend, dir.path())?;
         settings.database.url = Secret::new(url);
         settings.trading.payment_secret = Secret::new(PAYMENT_SECRET);
+        use_s3(&mut settings, dir.path()).await;
         tweak(&mut settings);
         let open_settings = settings.clone();
         let market = tokio::task::spawn_blocking(move || Market::open(open_settings))
@@ -648,7 +697,29 @@ impl ServerProcess {
             .local_addr()
             .expect("its address")
             .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_datamarket"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_datamarket"));
+        if let Some(endpoint) = s3_endpoint() {
+            // The directory's bucket, made here (on a thread of its own:
+            // this runs inside the test's runtime, which must not block).
+            let (at, bucket) = (endpoint.clone(), s3_bucket(data_dir));
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(make_bucket(&at, &bucket))
+            })
+            .join()
+            .expect("the bucket is made");
+            command
+                .env("DATAMARKET__STORAGE__BACKEND", "s3")
+                .env("DATAMARKET__STORAGE__S3__BUCKET", s3_bucket(data_dir))
+                .env("DATAMARKET__STORAGE__S3__ENDPOINT", endpoint)
+                .env("DATAMARKET__STORAGE__S3__ACCESS_KEY_ID", "test")
+                .env("DATAMARKET__STORAGE__S3__SECRET_ACCESS_KEY", "test")
+                .env("DATAMARKET__STORAGE__S3__ALLOW_HTTP", "true");
+        }
+        let child = command
             .arg("serve")
             .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))
             .env("DATAMARKET__SERVER__WORKERS", "2")
