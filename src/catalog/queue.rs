@@ -67,14 +67,7 @@ pub async fn review_queue(
                 query = query.filter(datasets::id.lt(cursor.to_string()));
             }
             let rows: Vec<DatasetRow> = query.load(conn)?;
-            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
-            Ok(DatasetPage {
-                items: rows
-                    .into_iter()
-                    .map(DatasetRow::into_dataset)
-                    .collect::<Result<_>>()?,
-                next_cursor,
-            })
+            dataset_page(rows, limit)
         })
         .await
 }
@@ -103,14 +96,20 @@ pub async fn decided_by(
                 query = query.filter(datasets::id.lt(cursor.to_string()));
             }
             let rows: Vec<DatasetRow> = query.load(conn)?;
-            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
-            Ok(DatasetPage {
-                items: rows
-                    .into_iter()
-                    .map(DatasetRow::into_dataset)
-                    .collect::<Result<_>>()?,
-                next_cursor,
-            })
+            dataset_page(rows, limit)
         })
         .await
+}
+
+/// One page of datasets: `limit` of the rows loaded (one more shows there
+/// is a next page), as listings.
+fn dataset_page(rows: Vec<DatasetRow>, limit: u32) -> Result<DatasetPage> {
+    let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+    Ok(DatasetPage {
+        items: rows
+            .into_iter()
+            .map(DatasetRow::into_dataset)
+            .collect::<Result<_>>()?,
+        next_cursor,
+    })
 }

@@ -400,12 +400,7 @@ pub async fn list_requests(
                 query = query.filter(access_requests::id.lt(cursor.to_string()));
             }
             let rows: Vec<RequestRow> = query.load(conn)?;
-            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
-            let items = rows
-                .iter()
-                .map(RequestRow::to_request)
-                .collect::<Result<_>>()?;
-            Ok(RequestPage { items, next_cursor })
+            request_page(rows, limit)
         })
         .await
 }
@@ -813,12 +808,18 @@ pub async fn review_queue(
                 query = query.filter(access_requests::id.lt(cursor.to_string()));
             }
             let rows: Vec<RequestRow> = query.load(conn)?;
-            let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
-            let items = rows
-                .iter()
-                .map(RequestRow::to_request)
-                .collect::<Result<_>>()?;
-            Ok(RequestPage { items, next_cursor })
+            request_page(rows, limit)
         })
         .await
+}
+
+/// One page of requests: `limit` of the rows loaded (one more shows there
+/// is a next page).
+fn request_page(rows: Vec<RequestRow>, limit: u32) -> Result<RequestPage> {
+    let (rows, next_cursor) = page::split(rows, limit, |r| &r.id);
+    let items = rows
+        .iter()
+        .map(RequestRow::to_request)
+        .collect::<Result<_>>()?;
+    Ok(RequestPage { items, next_cursor })
 }

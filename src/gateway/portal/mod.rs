@@ -672,10 +672,20 @@ async fn login(
     }
 }
 
+/// A form that carries nothing but its CSRF token.
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct CsrfOnly {
     #[serde(default)]
     csrf: String,
+}
+
+/// A form that carries a reason (or a note) and its CSRF token.
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
 }
 
 /// Ends the session (the token itself runs out at its expiry; the browser
@@ -683,7 +693,7 @@ pub struct CsrfForm {
 async fn logout(
     market: web::Data<Market>,
     req: HttpRequest,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> HttpResponse {
     let visit = Visit::of(&req, &market).await;
     if !visit.csrf_ok(&form.csrf) {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Tr;
-use super::{Nav, done, html, member, posting, served};
+use super::{CsrfOnly, Nav, ReasonForm, done, html, member, posting, served};
 use crate::access::freezes::FreezeScope;
 use crate::market::Market;
 use crate::supervision::alerts::{self, AlertOutcome, AlertState, ResolveInput};
@@ -83,12 +83,6 @@ async fn alert_list(market: web::Data<Market>, req: HttpRequest) -> HttpResponse
             .collect(),
     };
     html(&visit, StatusCode::OK, page.render())
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 async fn acknowledge(
@@ -211,19 +205,11 @@ async fn freeze(
     done(&visit, &req, answer, "/supervision/freezes")
 }
 
-#[derive(Deserialize)]
-pub struct LiftForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
-}
-
 async fn lift(
     market: web::Data<Market>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    form: web::Form<LiftForm>,
+    form: web::Form<ReasonForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
     let (visit, actor) = or_answer!(posting(&req, &market, &form.csrf).await);

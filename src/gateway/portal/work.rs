@@ -9,7 +9,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Tr;
-use super::{Card, Nav, acted, done, error_page, html, member, posting, served};
+use super::{
+    Card, CsrfOnly, Nav, ReasonForm, acted, done, error_page, html, member, posting, served,
+};
 use crate::catalog::{self, NewDataset, Price};
 use crate::domain::{Actor, Classification, Role};
 use crate::error::Error;
@@ -179,12 +181,6 @@ async fn upload_version(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn publish(
     market: web::Data<Market>,
     req: HttpRequest,
@@ -322,14 +318,6 @@ async fn approve(
         grants::approve(&market, &actor, *id, ApproveInput::default()).await,
         "/my/requests",
     )
-}
-
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
 }
 
 async fn reject(
