@@ -25,7 +25,7 @@ import sys
 LAYERS = [
     ("operator tools", ["backup"]),
     ("http", ["gateway", "client"]),
-    ("services", ["grants", "supervision"]),
+    ("services", ["grants", "supervision", "events"]),
     ("", ["trading"]),
     ("", ["rights"]),
     ("", ["catalog"]),

@@ -44,6 +44,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub trading: TradingSettings,
     pub supervision: SupervisionSettings,
+    pub events: EventSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -168,6 +169,9 @@ pub struct GrantSettings {
     pub max_downloads: u32,
     pub data_token_lifetime_secs: u64,
     pub sweep_interval_secs: u64,
+    /// How long before its end a grant's coming expiry is told to its
+    /// parties (the `grant.expiring` event), once (seconds).
+    pub expiry_notice_secs: u64,
     pub cross_border: CrossBorderSettings,
 }
 
@@ -226,6 +230,37 @@ pub struct TradingSettings {
     /// The secret shared with the payment provider, with which it signs
     /// its callbacks; empty = callbacks refused.
     pub payment_secret: Secret,
+}
+
+/// Webhooks and the event stream: how the dispatcher reads the log, how it
+/// sends, and how it retries.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// How often the dispatcher reads the log's new entries and sends what
+    /// is due (milliseconds).
+    pub dispatch_interval_ms: u64,
+    /// The most log entries one round fans out.
+    pub dispatch_batch: u32,
+    /// The most deliveries one instance sends at once.
+    pub concurrency: u32,
+    /// How long a receiver has to answer (milliseconds).
+    pub timeout_ms: u64,
+    /// The wait before the second attempt (milliseconds); each later wait
+    /// doubles, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up as failed (it can still be
+    /// sent again by hand).
+    pub max_attempts: u32,
+    /// Webhooks per account.
+    pub max_subscriptions: u32,
+    /// Whether webhooks may point at loopback, private or link-local
+    /// addresses. Off in production: a webhook must not reach into the
+    /// market's own network.
+    pub allow_private_targets: bool,
+    /// How often the event stream looks for new entries (milliseconds).
+    pub stream_poll_ms: u64,
 }
 
 /// The early-warning watch: how often it reads the log, and each rule's
@@ -461,6 +496,26 @@ impl Settings {
             return Err(invalid(
                 "trading.platform_fee_bps",
                 "must be at most 5000 (50%)",
+            ));
+        }
+        let events = &self.events;
+        if events.dispatch_interval_ms == 0
+            || events.dispatch_batch == 0
+            || events.concurrency == 0
+            || events.timeout_ms == 0
+            || events.retry_base_ms == 0
+            || events.max_attempts == 0
+            || events.stream_poll_ms == 0
+        {
+            return Err(invalid(
+                "events",
+                "intervals, batch, concurrency, timeout, retry_base_ms and max_attempts must be at least 1",
+            ));
+        }
+        if events.retry_max_ms < events.retry_base_ms {
+            return Err(invalid(
+                "events.retry_max_ms",
+                "must be at least events.retry_base_ms",
             ));
         }
         let watch = &self.supervision;

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod gateway;
 pub mod grants;
 pub mod keys;

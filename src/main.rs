@@ -289,11 +289,13 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let sweeper = datamarket::grants::spawn_sweeper(market.clone());
     let watch = datamarket::supervision::spawn_watch(market.clone());
+    let dispatcher = datamarket::events::dispatch::spawn_dispatcher(market.clone());
     let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(addr = %running.addr, "datamarket is serving");
     let result = running.server.await.map_err(|e| e.to_string());
     sweeper.abort();
     watch.abort();
+    dispatcher.abort();
     tracing::info!("datamarket stopped");
     result
 }

@@ -74,6 +74,7 @@ market_words!(
         GrantCreated = "grant.created",
         GrantRevoked = "grant.revoked",
         GrantExpired = "grant.expired",
+        GrantExpiring = "grant.expiring",
         DataTokenIssued = "data_token.issued",
         DeliveryCompleted = "delivery.completed",
         DeliveryRefused = "delivery.refused",
@@ -101,6 +102,9 @@ market_words!(
         AlertRaised = "alert.raised",
         AlertAcknowledged = "alert.acknowledged",
         AlertResolved = "alert.resolved",
+        WebhookRegistered = "webhook.registered",
+        WebhookRemoved = "webhook.removed",
+        WebhookRedelivered = "webhook.redelivered",
     }
 );
 

@@ -11,7 +11,7 @@ use super::{Action, EntryRecord, merkle};
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::store::DbConnection;
-use crate::store::schema::audit_entries;
+use crate::store::schema::{audit_entries, audit_entry_parties};
 
 /// An entry as its canonical bytes say, for a rule to look at.
 #[derive(Clone, Debug)]
@@ -147,4 +147,60 @@ pub fn indexes_about(
 /// How many entries the log holds, as this transaction sees it.
 pub fn logged(conn: &mut DbConnection) -> Result<u64> {
     super::tree::log_size(conn)
+}
+
+/// The accounts each entry with an index in `from..to` concerns (its actor
+/// and parties), for entries that have any.
+pub fn parties_between(
+    conn: &mut DbConnection,
+    from: u64,
+    to: u64,
+) -> Result<std::collections::HashMap<u64, Vec<Uuid>>> {
+    let rows: Vec<(i64, String)> = audit_entry_parties::table
+        .filter(audit_entry_parties::idx.ge(from as i64))
+        .filter(audit_entry_parties::idx.lt(to as i64))
+        .select((audit_entry_parties::idx, audit_entry_parties::account_id))
+        .load(conn)?;
+    let mut parties: std::collections::HashMap<u64, Vec<Uuid>> = std::collections::HashMap::new();
+    for (index, account) in rows {
+        parties
+            .entry(index as u64)
+            .or_default()
+            .push(domain::id_from_db(&account)?);
+    }
+    Ok(parties)
+}
+
+/// Whether the log shows `dataset` listed when the entry at `index` was
+/// written: the newest publication, review or delisting before that entry
+/// that decided its status left it listed.
+pub fn listed_at(conn: &mut DbConnection, dataset: Uuid, index: u64) -> Result<bool> {
+    let deciding: Vec<(String, String)> = audit_entries::table
+        .filter(audit_entries::dataset_id.eq(dataset.to_string()))
+        .filter(audit_entries::idx.lt(index as i64))
+        .filter(audit_entries::action.eq_any([
+            Action::DatasetPublished.as_str(),
+            Action::DatasetReviewed.as_str(),
+            Action::DatasetDelisted.as_str(),
+        ]))
+        .order(audit_entries::idx.desc())
+        .select((audit_entries::action, audit_entries::canonical))
+        .limit(20)
+        .load(conn)?;
+    for (action, canonical) in deciding {
+        if action == Action::DatasetDelisted.as_str() {
+            return Ok(false);
+        }
+        let record: EntryRecord = serde_json::from_str(&canonical)
+            .map_err(|e| Error::Internal(format!("log entry: {e}")))?;
+        if listing_status(&record.detail) == Some("listed") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The listing status a publication or review entry records.
+pub fn listing_status(detail: &Value) -> Option<&str> {
+    detail.get("status").and_then(Value::as_str)
 }

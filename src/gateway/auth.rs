@@ -158,6 +158,21 @@ fn actor_from(market: &Market, cache: Option<&TokenCache>, token: &str) -> Resul
     Ok(actor)
 }
 
+/// When the request's account token expires (Unix seconds): an answer that
+/// outlives its request, as the event stream does, ends then.
+pub(crate) fn token_expiry(req: &HttpRequest, market: &Market) -> Result<i64, ApiError> {
+    let token = bearer_token(req)?
+        .ok_or_else(|| ApiError::new(Code::Unauthenticated, "a bearer token is required"))?;
+    let claims: AccessClaims = tokens::verify(
+        &market.keys,
+        token,
+        &market.settings.auth.issuer,
+        API_AUDIENCE,
+    )
+    .map_err(token_error)?;
+    Ok(claims.exp)
+}
+
 fn data_claims_from(
     market: &Market,
     cache: Option<&TokenCache>,

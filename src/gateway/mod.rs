@@ -147,8 +147,13 @@ fn cors(origins: &[String]) -> Option<actix_cors::Cors> {
         .fold(actix_cors::Cors::default(), |cors, origin| {
             cors.allowed_origin(origin)
         })
-        .allowed_methods(["GET", "POST", "PATCH"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::RANGE])
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::RANGE,
+            header::HeaderName::from_static("last-event-id"),
+        ])
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),
             header::HeaderName::from_static("audit-index"),

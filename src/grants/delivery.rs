@@ -127,6 +127,31 @@ pub(crate) fn record_expiry(conn: &mut DbConnection, row: &GrantRow) -> Result<O
     .map(Some)
 }
 
+/// Records that an active grant's end is near, once: the conditional
+/// update on `expiry_noticed_at` makes a second sweep (on this instance or
+/// another) change nothing.
+pub(crate) fn record_expiry_notice(conn: &mut DbConnection, row: &GrantRow) -> Result<Option<u64>> {
+    let now = domain::to_db_time(domain::now());
+    let made = diesel::update(
+        grants::table
+            .filter(grants::id.eq(&row.id))
+            .filter(grants::status.eq(GrantStatus::Active))
+            .filter(grants::expiry_noticed_at.is_null()),
+    )
+    .set(grants::expiry_noticed_at.eq(Some(now)))
+    .execute(conn)?;
+    if made == 0 {
+        return Ok(None);
+    }
+    row.record(
+        conn,
+        None,
+        Action::GrantExpiring,
+        json!({ "not_after": domain::format_time(domain::from_db_time(row.not_after)) }),
+    )
+    .map(Some)
+}
+
 /// What the first look decided.
 enum Plan {
     /// A right holder: no grant, no count, but on the record.

@@ -67,7 +67,37 @@ pub async fn sweep_grants(market: &Market) -> Result<usize> {
         .await
 }
 
-/// Runs both sweeps every `grants.sweep_interval_secs` until aborted.
+/// Tells the parties of every active grant that ends within
+/// `grants.expiry_notice_secs` that it is expiring: once per grant, as an
+/// audited change (`grant.expiring`), which the event dispatcher sends on.
+pub async fn notice_expiring(market: &Market) -> Result<usize> {
+    let notice = chrono::Duration::seconds(
+        i64::try_from(market.settings.grants.expiry_notice_secs).unwrap_or(i64::MAX / 4),
+    );
+    market
+        .db
+        .write(move |conn| {
+            let now = domain::now();
+            let due: Vec<GrantRow> = grants::table
+                .filter(grants::status.eq(GrantStatus::Active))
+                .filter(grants::expiry_noticed_at.is_null())
+                .filter(grants::not_after.gt(domain::to_db_time(now)))
+                .filter(grants::not_after.le(domain::to_db_time(now + notice)))
+                .select(GrantRow::as_select())
+                .limit(BATCH)
+                .load(conn)?;
+            let mut noticed = 0;
+            for row in &due {
+                if delivery::record_expiry_notice(conn, row)?.is_some() {
+                    noticed += 1;
+                }
+            }
+            Ok(noticed)
+        })
+        .await
+}
+
+/// Runs the sweeps every `grants.sweep_interval_secs` until aborted.
 pub fn spawn_sweeper(market: Market) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(market.settings.grants.sweep_interval_secs);
@@ -78,10 +108,11 @@ pub fn spawn_sweeper(market: Market) -> tokio::task::JoinHandle<()> {
             for (what, result) in [
                 ("requests", sweep_requests(&market).await),
                 ("grants", sweep_grants(&market).await),
+                ("expiring grants", notice_expiring(&market).await),
             ] {
                 match result {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(n, what, "expired by the sweep"),
+                    Ok(n) => tracing::info!(n, what, "changed by the sweep"),
                     Err(e) => tracing::warn!(error = %e, what, "sweep failed"),
                 }
             }

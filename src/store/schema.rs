@@ -251,6 +251,7 @@ diesel::table! {
         revoked_by -> Nullable<Text>,
         revoke_reason -> Nullable<Text>,
         order_id -> Nullable<Text>,
+        expiry_noticed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -500,6 +501,57 @@ diesel::table! {
         position -> BigInt,
     }
 }
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Text,
+        account_id -> Text,
+        url -> Text,
+        event_types -> Text,
+        secret -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        subscription_id -> Text,
+        event_index -> BigInt,
+        event_type -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (delivery_id, attempt) {
+        delivery_id -> Text,
+        attempt -> Integer,
+        attempted_at -> Timestamp,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_dispatch (id) {
+        id -> Integer,
+        position -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_subscriptions);
 
 diesel::allow_tables_to_appear_in_same_query!(access_requests, datasets);
 diesel::allow_tables_to_appear_in_same_query!(complaints, accounts);

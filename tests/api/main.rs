@@ -16,6 +16,7 @@ mod cli;
 mod crash;
 mod cross_border;
 mod early_warning;
+mod events;
 mod gateway;
 mod grants;
 mod large_upload;

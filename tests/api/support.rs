@@ -32,6 +32,28 @@ pub enum Backend {
 /// build.rs), so a run shows them as ignored, never as passed; forced to run
 /// anyway (`--include-ignored`), they fail.
 macro_rules! both_backends {
+    // With settings adjusted by `$tweak` (a `Tweak`).
+    ($(async fn $name:ident($app:ident: TestApp, $tweak:expr) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn case($app: TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    case(TestApp::spawn_with(Backend::Sqlite, $tweak).await.expect("SQLite is always available")).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(postgres_tests), ignore = "DATABASE_URL does not name PostgreSQL")]
+                async fn postgres() {
+                    case(TestApp::spawn_with(Backend::Postgres, $tweak).await.expect(NO_POSTGRES)).await
+                }
+            }
+        )+
+    };
     ($(async fn $name:ident($app:ident: TestApp) $body:block)+) => {
         $(
             mod $name {
@@ -79,6 +101,7 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     sweeper: tokio::task::JoinHandle<()>,
     watch: tokio::task::JoinHandle<()>,
+    dispatcher: tokio::task::JoinHandle<()>,
     pg_schema: Option<(String, String)>,
     /// The regulator `verified` asks, made on first use.
     verifier: tokio::sync::OnceCell<User>,
@@ -280,6 +303,7 @@ impl TestApp {
             .expect("market opens");
         let sweeper = datamarket::grants::spawn_sweeper(market.clone());
         let watch = datamarket::supervision::spawn_watch(market.clone());
+        let dispatcher = datamarket::events::dispatch::spawn_dispatcher(market.clone());
         let running = datamarket::gateway::start(market.clone()).expect("server starts");
         let handle = running.handle.clone();
         tokio::spawn(running.server);
@@ -293,6 +317,7 @@ impl TestApp {
             handle,
             sweeper,
             watch,
+            dispatcher,
             pg_schema,
             verifier: tokio::sync::OnceCell::new(),
         })
@@ -312,6 +337,7 @@ impl TestApp {
             .expect("the twin's market opens");
         let sweeper = datamarket::grants::spawn_sweeper(market.clone());
         let watch = datamarket::supervision::spawn_watch(market.clone());
+        let dispatcher = datamarket::events::dispatch::spawn_dispatcher(market.clone());
         let running = datamarket::gateway::start(market.clone()).expect("the twin starts");
         let handle = running.handle.clone();
         tokio::spawn(running.server);
@@ -325,6 +351,7 @@ impl TestApp {
             handle,
             sweeper,
             watch,
+            dispatcher,
             pg_schema: None,
             verifier: tokio::sync::OnceCell::new(),
         }
@@ -659,6 +686,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.sweeper.abort();
         self.watch.abort();
+        self.dispatcher.abort();
         let handle = self.handle.clone();
         // Stopping is asynchronous; the runtime may already be gone.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -692,6 +720,18 @@ impl ServerProcess {
         pool_size: u32,
         log: &str,
     ) -> ServerProcess {
+        Self::start_configured(database_url, data_dir, pool_size, log, &[])
+    }
+
+    /// [`ServerProcess::start_logging`] with more settings, as
+    /// `DATAMARKET__…` environment variables.
+    pub fn start_configured(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        pool_size: u32,
+        log: &str,
+        settings: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
             .local_addr()
@@ -719,6 +759,7 @@ impl ServerProcess {
                 .env("DATAMARKET__STORAGE__S3__SECRET_ACCESS_KEY", "test")
                 .env("DATAMARKET__STORAGE__S3__ALLOW_HTTP", "true");
         }
+        command.envs(settings.iter().copied());
         let child = command
             .arg("serve")
             .env("DATAMARKET__SERVER__BIND", format!("127.0.0.1:{port}"))

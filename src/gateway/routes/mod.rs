@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod events;
 pub mod grants;
 pub mod rights;
 pub mod supervision;
@@ -99,6 +100,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::resolve_alert)
                 .service(supervision::listings_to_review)
                 .service(supervision::requests_to_review)
+                .service(events::register)
+                .service(events::list)
+                .service(events::get)
+                .service(events::remove)
+                .service(events::deliveries)
+                .service(events::redeliver)
+                .service(events::list_events)
+                .service(events::event_stream)
                 .service(audit::entries)
                 .service(audit::checkpoint)
                 .service(audit::tree_heads)
