@@ -101,6 +101,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(supervision::requests_to_review)
                 .service(audit::entries)
                 .service(audit::checkpoint)
+                .service(audit::witnessed_checkpoint)
                 .service(audit::tree_heads)
                 .service(audit::inclusion)
                 .service(audit::consistency),
