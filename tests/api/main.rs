@@ -27,3 +27,4 @@ mod safeguards;
 mod scale_out;
 mod supervision;
 mod trading;
+mod witness;
