@@ -129,6 +129,27 @@ impl Vkey {
         Ok(vkey)
     }
 
+    /// A witness's cosigning key (type 0x04).
+    pub fn parse_cosigner(text: &str) -> Result<Vkey, CosignatureError> {
+        Self::parse_of_type(text, COSIGNATURE_TYPE, "a witness's cosigning key")
+    }
+
+    /// A log's checkpoint key (type 0x01).
+    pub fn parse_log(text: &str) -> Result<Vkey, CosignatureError> {
+        Self::parse_of_type(text, ED25519_SIGNATURE_TYPE, "a log's checkpoint key")
+    }
+
+    fn parse_of_type(text: &str, signature_type: u8, what: &str) -> Result<Vkey, CosignatureError> {
+        let vkey = Self::parse(text)?;
+        if vkey.signature_type != signature_type {
+            return Err(CosignatureError::BadVkey(format!(
+                "{what} has signature type {signature_type:#04x}, this one {:#04x}",
+                vkey.signature_type
+            )));
+        }
+        Ok(vkey)
+    }
+
     pub fn key_id(&self) -> [u8; 4] {
         key_id(&self.name, self.signature_type, &self.key)
     }
@@ -391,6 +412,8 @@ mod tests {
         let text = vkey.to_string();
         assert!(text.starts_with("witness.example/w1+"));
         assert_eq!(Vkey::parse(&text).unwrap(), vkey);
+        assert_eq!(Vkey::parse_cosigner(&text).unwrap(), vkey);
+        assert!(Vkey::parse_log(&text).is_err());
         // A key whose base64 holds "+".
         let plus = (0u8..=255)
             .map(|seed| Vkey::cosigner("w", SigningKey::from_bytes(&[seed; 32]).verifying_key()))

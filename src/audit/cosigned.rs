@@ -8,7 +8,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use super::cosignature::{COSIGNATURE_TYPE, Vkey};
+use super::cosignature::Vkey;
 use super::heads;
 use crate::config::AuditSettings;
 use crate::error::{Error, Result};
@@ -22,15 +22,7 @@ pub fn configured_witnesses(settings: &AuditSettings) -> Result<Vec<Vkey>> {
         .witnesses
         .iter()
         .map(|w| {
-            Vkey::parse(&w.vkey)
-                .map_err(|e| e.to_string())
-                .and_then(|vkey| {
-                    if vkey.signature_type == COSIGNATURE_TYPE {
-                        Ok(vkey)
-                    } else {
-                        Err("a witness's vkey has signature type 0x04".into())
-                    }
-                })
+            Vkey::parse_cosigner(&w.vkey)
                 .map_err(|e| Error::Internal(format!("audit.witnesses {}: {e}", w.url)))
         })
         .collect()

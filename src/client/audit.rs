@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::audit::checkpoint::{Checkpoint, TrustedKeys};
-use crate::audit::cosignature::{self, COSIGNATURE_TYPE, Vkey};
+use crate::audit::cosignature::{self, Vkey};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::verify::{
     Failure, LogVerifier, Options, Problem, Report, ServedEntry, check_entry, hash_from_hex,
@@ -216,17 +216,8 @@ impl Witnesses {
         let vkeys = vkeys
             .iter()
             .map(|text| {
-                Vkey::parse(text)
+                Vkey::parse_cosigner(text)
                     .map_err(|e| Problem::Error(format!("--witness {text}: {e}")))
-                    .and_then(|vkey| {
-                        if vkey.signature_type == COSIGNATURE_TYPE {
-                            Ok(vkey)
-                        } else {
-                            Err(Problem::Error(format!(
-                                "--witness {text}: not a witness's cosigning key (type 0x04)"
-                            )))
-                        }
-                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let quorum = quorum.unwrap_or(vkeys.len());

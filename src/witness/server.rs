@@ -160,13 +160,8 @@ impl Witness {
         let key = load_key(&options)?;
         let mut keys: HashMap<String, Vec<Vkey>> = HashMap::new();
         for text in &options.logs {
-            let vkey = Vkey::parse(text)
+            let vkey = Vkey::parse_log(text)
                 .map_err(|e| WitnessError::Config(format!("--log {text}: {e}")))?;
-            if vkey.signature_type != crate::audit::checkpoint::ED25519_SIGNATURE_TYPE {
-                return Err(WitnessError::Config(format!(
-                    "--log {text}: a log's checkpoint key has signature type 0x01"
-                )));
-            }
             keys.entry(vkey.name.clone()).or_default().push(vkey);
         }
         let mut logs = HashMap::new();
