@@ -24,7 +24,7 @@ import sys
 # placed on purpose (and docs/architecture.md says where).
 LAYERS = [
     ("operator tools", ["backup"]),
-    ("http", ["gateway", "client"]),
+    ("http", ["gateway", "client", "witness"]),
     ("services", ["grants", "supervision", "events"]),
     ("", ["trading"]),
     ("", ["rights"]),

@@ -193,6 +193,33 @@ pub struct AuditSettings {
     /// The origin line of C2SP checkpoints; defaults to the public URL's host
     /// and path, or "datamarket" when no public URL is set.
     pub origin: String,
+    /// Witnesses that cosign the log's checkpoints (C2SP tlog-witness).
+    pub witnesses: Vec<WitnessSettings>,
+    /// How many witnesses must cosign a checkpoint for it to be served as
+    /// witnessed; 0 = all of them.
+    pub witness_quorum: usize,
+    /// How often each instance sends the newest checkpoint to its witnesses.
+    pub witness_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSettings {
+    /// The witness's submission prefix (`<url>/add-checkpoint`).
+    pub url: String,
+    /// Its cosigning key as a signed-note vkey (`name+keyid+base64`).
+    pub vkey: String,
+}
+
+impl AuditSettings {
+    /// The quorum with 0 read as "all witnesses".
+    pub fn quorum(&self) -> usize {
+        if self.witness_quorum == 0 {
+            self.witnesses.len()
+        } else {
+            self.witness_quorum
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -490,6 +517,23 @@ impl Settings {
             return Err(invalid(
                 "audit.origin",
                 "must be one non-empty word without spaces or \"+\" (e.g. example.com/audit)",
+            ));
+        }
+        if self.audit.witness_quorum > self.audit.witnesses.len() {
+            return Err(invalid(
+                "audit.witness_quorum",
+                "must not exceed the number of audit.witnesses",
+            ));
+        }
+        if self.audit.witness_interval_secs == 0 {
+            return Err(invalid("audit.witness_interval_secs", "must be at least 1"));
+        }
+        if self.audit.witnesses.iter().any(|w| {
+            !(w.url.starts_with("http://") || w.url.starts_with("https://")) || w.vkey.is_empty()
+        }) {
+            return Err(invalid(
+                "audit.witnesses",
+                "every witness needs an http(s) url and a vkey",
             ));
         }
         if self.trading.platform_fee_bps > 5_000 {

@@ -24,5 +24,6 @@ pub mod store;
 pub mod supervision;
 pub mod tokens;
 pub mod trading;
+pub mod witness;
 
 pub use market::Market;

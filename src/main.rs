@@ -54,6 +54,10 @@ enum Command {
     /// The market's books.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Run a C2SP tlog-witness for the given logs: it cosigns a log's
+    /// checkpoint only when a consistency proof shows it extends the one it
+    /// cosigned before, and refuses forks (docs/operations.md).
+    Witness(WitnessArgs),
     /// Copy the running market into DIR, consistently, while it serves:
     /// the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump of one
     /// snapshot), the platform keys and the file store's payloads, with
@@ -74,6 +78,27 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Args)]
+struct WitnessArgs {
+    /// The witness's key name, a schema-less URL (e.g. witness.example/w1).
+    #[arg(long)]
+    name: String,
+    /// Where the witness keeps its records of each log (and its key).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Its Ed25519 key (PKCS#8 PEM); default STATE_DIR/witness-key.pem,
+    /// made on first start.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// A log to witness, as its checkpoint vkey (`datamarket keys vkey`
+    /// prints the market's); repeat for several logs or keys.
+    #[arg(long = "log", required = true)]
+    logs: Vec<String>,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
 }
 
 #[derive(Subcommand)]
@@ -192,6 +217,10 @@ enum KeysCommand {
     Rotate,
     /// Print the JWKS of the keys directory.
     Jwks,
+    /// Print the checkpoint verifier key (signed-note vkey) of every key in
+    /// the keys directory, under the configured audit origin: what a
+    /// witness is given with --log.
+    Vkey,
 }
 
 fn main() -> ExitCode {
@@ -241,6 +270,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Audit(command) = &cli.command {
         return audit_command(command).await;
     }
+    if let Command::Witness(args) = &cli.command {
+        return witness(args).await;
+    }
     if let Command::Ledger(LedgerCommand::Check(args)) = &cli.command
         && (args.server.is_some() || args.export.is_some())
     {
@@ -271,11 +303,23 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Backup { dir, pg_dump } => backup(settings, dir, pg_dump).await,
         Command::Certificate(_) => Ok(()),
-        Command::Audit(_) => Ok(()),
+        Command::Audit(_) | Command::Witness(_) => Ok(()),
         Command::Client(_) | Command::Completions { .. } => Ok(()),
         Command::Keys(KeysCommand::Jwks) => {
             let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
             println!("{}", keys.jwks());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Vkey) => {
+            let keys = PlatformKeys::load(&settings.auth.keys_dir).map_err(|e| e.to_string())?;
+            let jwks = datamarket::audit::checkpoint::TrustedKeys::from_jwks(&keys.jwks())
+                .map_err(|e| e.to_string())?;
+            for key in jwks.keys {
+                println!(
+                    "{}",
+                    datamarket::audit::cosignature::Vkey::log(&settings.audit.origin, key.key)
+                );
+            }
             Ok(())
         }
     }
@@ -290,14 +334,40 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let sweeper = datamarket::grants::spawn_sweeper(market.clone());
     let watch = datamarket::supervision::spawn_watch(market.clone());
     let dispatcher = datamarket::events::dispatch::spawn_dispatcher(market.clone());
+    let collector =
+        datamarket::witness::spawn_collector(market.clone()).map_err(|e| e.to_string())?;
     let running = gateway::start(market).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(addr = %running.addr, "datamarket is serving");
     let result = running.server.await.map_err(|e| e.to_string());
     sweeper.abort();
     watch.abort();
     dispatcher.abort();
+    if let Some(collector) = collector {
+        collector.abort();
+    }
     tracing::info!("datamarket stopped");
     result
+}
+
+async fn witness(args: &WitnessArgs) -> Result<(), String> {
+    use datamarket::witness::{Witness, WitnessOptions, server};
+    let options = WitnessOptions {
+        name: args.name.clone(),
+        state_dir: args.state_dir.clone(),
+        key: args.key.clone(),
+        logs: args.logs.clone(),
+    };
+    let witness = tokio::task::spawn_blocking(move || Witness::open(options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    // The first line of output is the witness's vkey, for the market's
+    // audit.witnesses and for `audit verify --witness`.
+    println!("{}", witness.vkey());
+    let (running, addr) = server::start(std::sync::Arc::new(witness), &args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(%addr, "the witness is serving");
+    running.await.map_err(|e| e.to_string())
 }
 
 async fn backup(settings: Settings, dir: PathBuf, pg_dump: PathBuf) -> Result<(), String> {
@@ -525,6 +595,14 @@ struct VerifyArgs {
     /// Verify every signed head's signature, not only the newest one's.
     #[arg(long)]
     every_signature: bool,
+    /// Require the log to be witnessed: a witness's cosigning vkey
+    /// (repeatable). The server's witnessed checkpoint must carry valid
+    /// cosignatures from --quorum of them, and the log must extend it.
+    #[arg(long = "witness", requires = "server", conflicts_with = "trusted_head")]
+    witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all).
+    #[arg(long, requires = "witnesses")]
+    quorum: Option<usize>,
 }
 
 #[derive(Args)]
@@ -585,6 +663,20 @@ async fn audit_verify(args: &VerifyArgs) -> Result<String, datamarket::audit::ve
                 .map_err(|e| Problem::Error(format!("cannot read {}: {e}", path.display())))
         })
         .transpose()?;
+    if !args.witnesses.is_empty() {
+        let witnesses = remote::Witnesses::parse(&args.witnesses, args.quorum)?;
+        let server = remote::Server {
+            url: args.server.clone().unwrap_or_default(),
+            token: args.token.clone(),
+        };
+        let witnessed =
+            remote::verify_witnessed(&server, args.jwks.as_deref(), &witnesses, options).await?;
+        if let Some(path) = &args.save_head {
+            std::fs::write(path, &witnessed.report.head.checkpoint)
+                .map_err(|e| Problem::Error(format!("cannot write {}: {e}", path.display())))?;
+        }
+        return Ok(witnessed.to_string());
+    }
     let report = match (&args.server, &args.export) {
         (_, Some(path)) => {
             let keys = remote::load_keys(args.jwks.as_deref().unwrap_or_default()).await?;

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::merkle::Hash;
 
 /// The signature type byte the signed-note specification assigns to Ed25519.
-const ED25519_SIGNATURE_TYPE: u8 = 0x01;
+pub const ED25519_SIGNATURE_TYPE: u8 = 0x01;
 
 /// The extension line that carries the head's timestamp.
 pub const TIMESTAMP_PREFIX: &str = "timestamp ";
@@ -214,7 +214,9 @@ impl Checkpoint {
     }
 }
 
-fn parse_signature_line(line: &str) -> Result<NoteSignature, CheckpointError> {
+/// Parses one signature line (`— <key name> base64(key ID || signature)`,
+/// without its newline).
+pub fn parse_signature_line(line: &str) -> Result<NoteSignature, CheckpointError> {
     let rest = line
         .strip_prefix("\u{2014} ")
         .ok_or_else(|| malformed("a signature line does not start with an em dash and a space"))?;

@@ -15,6 +15,8 @@
 //! docs/audit.md.
 
 pub mod checkpoint;
+pub mod cosignature;
+mod cosigned;
 mod entries;
 mod heads;
 pub mod merkle;
@@ -34,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::store::DbConnection;
 use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
 
+pub use cosigned::{configured_witnesses, last_cosigned, record_cosignature, witnessed_checkpoint};
 pub use entries::{
     EntryFields, EntryFilter, EntryPage, EntryStream, EntryView, NodeView, export, list,
 };

@@ -8,7 +8,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::audit::checkpoint::TrustedKeys;
+use crate::audit::checkpoint::{Checkpoint, TrustedKeys};
+use crate::audit::cosignature::{self, Vkey};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::verify::{
     Failure, LogVerifier, Options, Problem, Report, ServedEntry, check_entry, hash_from_hex,
@@ -199,6 +200,121 @@ pub async fn verify_server_reading(
         report.trusted_size = Some(trusted.tree_size);
     }
     Ok(report)
+}
+
+/// The witnesses a verification requires: their cosigner vkeys and how
+/// many of them must have cosigned.
+#[derive(Clone, Debug)]
+pub struct Witnesses {
+    pub vkeys: Vec<Vkey>,
+    pub quorum: usize,
+}
+
+impl Witnesses {
+    /// Parses `--witness` vkeys; the quorum defaults to all of them.
+    pub fn parse(vkeys: &[String], quorum: Option<usize>) -> Result<Witnesses, Problem> {
+        let vkeys = vkeys
+            .iter()
+            .map(|text| {
+                Vkey::parse_cosigner(text)
+                    .map_err(|e| Problem::Error(format!("--witness {text}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let quorum = quorum.unwrap_or(vkeys.len());
+        if quorum == 0 || quorum > vkeys.len() {
+            return Err(Problem::Error(format!(
+                "--quorum must be between 1 and the number of --witness keys ({})",
+                vkeys.len()
+            )));
+        }
+        Ok(Witnesses { vkeys, quorum })
+    }
+}
+
+/// A log that verified up to a checkpoint its witnesses cosigned.
+#[derive(Clone, Debug)]
+pub struct WitnessedReport {
+    pub report: Report,
+    /// The witnessed checkpoint's size.
+    pub size: u64,
+    /// The witnesses whose cosignature verified.
+    pub cosigners: Vec<String>,
+    pub quorum: usize,
+    pub given: usize,
+}
+
+impl fmt::Display for WitnessedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; witnessed: the checkpoint of size {} is cosigned by {} of {} witnesses (quorum {}): {}",
+            self.report,
+            self.size,
+            self.cosigners.len(),
+            self.given,
+            self.quorum,
+            self.cosigners.join(", ")
+        )
+    }
+}
+
+/// Fetches the server's witnessed checkpoint, requires `witnesses.quorum`
+/// valid cosignatures from `witnesses.vkeys` over it and a valid log
+/// signature, then verifies the whole log as [`verify_server`] does with
+/// that checkpoint as the trusted head: the log must extend exactly what
+/// the witnesses saw.
+pub async fn verify_witnessed(
+    server: &Server,
+    jwks: Option<&str>,
+    witnesses: &Witnesses,
+    options: Options,
+) -> Result<WitnessedReport, Problem> {
+    let client = reqwest::Client::new();
+    let url = server.api("/audit/checkpoint/witnessed");
+    let mut request = client.get(&url);
+    if let Some(token) = &server.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Problem::Error(format!("GET {url}: {e}")))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Problem::Error(format!("GET {url}: {e}")))?;
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(Failure::log(
+            "the server has no checkpoint cosigned by a quorum of its witnesses: the log is not witnessed",
+        )
+        .into());
+    }
+    if !status.is_success() {
+        return Err(Problem::Error(format!("GET {url}: {status}")));
+    }
+    let checkpoint = Checkpoint::parse(&text)
+        .map_err(|e| Failure::log(format!("the witnessed checkpoint: {e}")))?;
+    let cosigners = cosignature::cosigners(&checkpoint, &witnesses.vkeys)
+        .map_err(|e| Failure::log(format!("the witnessed checkpoint: {e}")))?;
+    if cosigners.len() < witnesses.quorum {
+        return Err(Failure::log(format!(
+            "the checkpoint of size {} carries {} valid cosignature(s) from the {} given witness key(s), fewer than the quorum of {}",
+            checkpoint.tree_size,
+            cosigners.len(),
+            witnesses.vkeys.len(),
+            witnesses.quorum
+        ))
+        .into());
+    }
+    let report = verify_server(server, jwks, Some(&text), options).await?;
+    Ok(WitnessedReport {
+        report,
+        size: checkpoint.tree_size,
+        cosigners: cosigners.iter().map(|(w, _)| w.name.clone()).collect(),
+        quorum: witnesses.quorum,
+        given: witnesses.vkeys.len(),
+    })
 }
 
 fn decode_proof(proof: &[String]) -> Result<Vec<Hash>, String> {

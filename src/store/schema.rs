@@ -125,6 +125,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_cosignatures (witness, tree_size) {
+        witness -> Text,
+        tree_size -> BigInt,
+        cosigned_at -> BigInt,
+        line -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(dataset_tags -> datasets (dataset_id));
 diesel::joinable!(dataset_versions -> datasets (dataset_id));
 

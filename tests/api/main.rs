@@ -28,3 +28,4 @@ mod safeguards;
 mod scale_out;
 mod supervision;
 mod trading;
+mod witness;

@@ -244,6 +244,29 @@ pub async fn checkpoint(market: web::Data<Market>, _caller: Caller) -> ApiResult
         .body(audit::checkpoint(&market.db).await?))
 }
 
+/// The newest signed tree head that a quorum of the market's witnesses
+/// (`audit.witnesses`, `audit.witness_quorum`) cosigned, as a C2SP
+/// checkpoint with their cosignature lines (C2SP tlog-cosignature) after
+/// the log's signature (any account). Usually a little older than the
+/// newest head: witnesses are asked every `audit.witness_interval_secs`.
+#[utoipa::path(tag = "audit", security(("bearer" = [])), responses(
+    (status = 200, description = "the signed note with the witnesses' cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
+    (status = 401, description = "unauthenticated, invalid-token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "not-found: no head has a quorum of cosignatures yet (or no witness is configured)", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/audit/checkpoint/witnessed")]
+pub async fn witnessed_checkpoint(
+    market: web::Data<Market>,
+    _caller: Caller,
+) -> ApiResult<HttpResponse> {
+    let witnesses = audit::configured_witnesses(&market.settings.audit)?;
+    let note =
+        audit::witnessed_checkpoint(&market.db, &witnesses, market.settings.audit.quorum()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(note))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TreeHeadParams {

@@ -110,6 +110,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(events::event_stream)
                 .service(audit::entries)
                 .service(audit::checkpoint)
+                .service(audit::witnessed_checkpoint)
                 .service(audit::tree_heads)
                 .service(audit::inclusion)
                 .service(audit::consistency),
