@@ -5,6 +5,7 @@
 //! `dataset_sources`; other services read them through the functions here.
 //! Before it changes anything it asks the rule book ([`crate::access`]).
 
+pub mod dcat;
 pub mod lineage;
 pub mod listings;
 pub mod queue;

@@ -55,7 +55,6 @@ pub fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
 /// 200 with the JSON document and a strong `ETag` of its bytes, or 304 when
 /// the client already has exactly these bytes.
 pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpResponse {
-    use sha2::{Digest, Sha256};
     let body = match serde_json::to_vec(value) {
         Ok(body) => body,
         Err(e) => {
@@ -64,6 +63,13 @@ pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpRespons
                 .error_response();
         }
     };
+    with_etag(req, "application/json", body)
+}
+
+/// 200 with `body` as `content_type` and a strong `ETag` of its bytes, or
+/// 304 when the client already has exactly these bytes.
+pub fn with_etag(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
+    use sha2::{Digest, Sha256};
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
     // Public documents may be revalidated by caches; the ETag makes that
     // a 304 instead of the whole body.
@@ -74,6 +80,6 @@ pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpRespons
     }
     HttpResponse::Ok()
         .insert_header((header::ETAG, etag))
-        .content_type("application/json")
+        .content_type(content_type.to_owned())
         .body(body)
 }

@@ -5,6 +5,7 @@
 //! moves the money in the same transactions and owns the ledger's tables.
 
 pub mod books;
+pub mod catalog;
 pub mod idempotency;
 pub mod ledger;
 pub mod money;

@@ -649,6 +649,44 @@ pub async fn of_dataset(
         .await
 }
 
+/// The active offers of several listed datasets, at their current
+/// versions, oldest first, by dataset: what the public catalog states.
+/// Offers of listings that are not listed are left out.
+pub async fn active_of_listed(
+    market: &Market,
+    datasets: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, Vec<Offer>>> {
+    market
+        .db
+        .read(move |conn| {
+            let ids: Vec<String> = datasets.iter().map(Uuid::to_string).collect();
+            let mut found: std::collections::HashMap<Uuid, Vec<Offer>> =
+                std::collections::HashMap::new();
+            for chunk in ids.chunks(500) {
+                let listed: Vec<String> = catalog::load_many(conn, chunk)?
+                    .into_iter()
+                    .filter(|row| row.status == DatasetStatus::Listed)
+                    .map(|row| row.id)
+                    .collect();
+                let heads: Vec<OfferRow> = offers::table
+                    .filter(offers::dataset_id.eq_any(&listed))
+                    .filter(offers::status.eq(OfferStatus::Active.as_str()))
+                    .order(offers::id.asc())
+                    .select(OfferRow::as_select())
+                    .load(conn)?;
+                for head in heads {
+                    let (terms, extra) = version_of(conn, &head, None)?;
+                    found
+                        .entry(terms.dataset)
+                        .or_default()
+                        .push(terms.offer(extra.current_version, extra.created_at));
+                }
+            }
+            Ok(found)
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod cross_border;
+mod dcat;
 mod early_warning;
 mod events;
 mod gateway;

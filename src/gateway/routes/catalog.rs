@@ -7,6 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::audit::Recorded;
+use crate::catalog::dcat;
 use crate::catalog::{
     self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
     ReviewInput, SearchOrder, SearchQuery, Version, VersionReviewInput,
@@ -19,7 +20,7 @@ use crate::gateway::metrics::Metrics;
 use crate::gateway::openapi::Binary;
 use crate::gateway::problem::{ApiError, ApiResult, Problem};
 use crate::gateway::respond::{
-    AUDIT_INDEX, changed, created, json_with_etag, matches_if_none_match,
+    AUDIT_INDEX, changed, created, json_with_etag, matches_if_none_match, with_etag,
 };
 use crate::grants::delivery::{self, Delivery};
 use crate::market::Market;
@@ -416,4 +417,114 @@ pub async fn review_version(
     Ok(changed(
         catalog::review_version(&market, &caller.0, id, n, body.into_inner()).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogParams {
+    /// `jsonld` or `turtle`; overrides `Accept`.
+    pub format: Option<String>,
+}
+
+/// The representation a catalog request asks for: `format=` if given, else
+/// the most preferred media range of `Accept` that one satisfies (JSON-LD
+/// without `Accept`).
+fn negotiate_rdf(format: Option<&str>, req: &HttpRequest) -> ApiResult<dcat::Format> {
+    let not_acceptable = |what: &str| {
+        ApiError::new(
+            Code::NotAcceptable,
+            format!("{what}: the catalog comes as application/ld+json and text/turtle"),
+        )
+    };
+    if let Some(format) = format {
+        return match format {
+            "jsonld" | "json-ld" => Ok(dcat::Format::JsonLd),
+            "turtle" | "ttl" => Ok(dcat::Format::Turtle),
+            other => Err(not_acceptable(&format!("format={other}"))),
+        };
+    }
+    let Some(accept) = req.headers().get(header::ACCEPT) else {
+        return Ok(dcat::Format::JsonLd);
+    };
+    let accept = accept.to_str().unwrap_or_default();
+    let mut best: Option<(f32, dcat::Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        let format = match media.as_str() {
+            "application/ld+json" | "application/json" | "application/*" | "*/*" => {
+                dcat::Format::JsonLd
+            }
+            "text/turtle" | "text/*" => dcat::Format::Turtle,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, format));
+        }
+    }
+    best.map(|(_, format)| format)
+        .ok_or_else(|| not_acceptable(&format!("Accept: {accept}")))
+}
+
+/// The market's public base URL: `server.public_url`, or else the scheme
+/// and host this request came to.
+fn public_base(market: &Market, req: &HttpRequest) -> ApiResult<String> {
+    let configured = market.settings.server.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return Ok(configured.to_owned());
+    }
+    let info = req.connection_info();
+    let host = info.host();
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !valid {
+        return Err(ApiError::new(
+            Code::InvalidParameter,
+            "the Host header does not name a host",
+        ));
+    }
+    Ok(format!("{}://{host}", info.scheme()))
+}
+
+/// The listed catalog as DCAT-AP 3 (datasets, a distribution per available
+/// version with its SHA-256, publishers, EU data themes, licences, and each
+/// active offer as an ODRL Offer), as JSON-LD (the default) or Turtle; the
+/// whole catalog in one document. Public.
+#[utoipa::path(tag = "catalog", params(CatalogParams), security((), ("bearer" = [])), responses(
+    (status = 200, description = "DCAT-AP 3 (https://semiceu.github.io/DCAT-AP/releases/3.0.0/)",
+        content((Object = "application/ld+json"), (String = "text/turtle")),
+        headers(
+            ("ETag" = String, description = "of the document; send it as If-None-Match to revalidate"),
+            ("Cache-Control" = String, description = "public, for a minute"),
+        )),
+    (status = 304, description = "not modified: the If-None-Match ETag is current"),
+    (status = 400, description = "invalid-parameter: the Host header names no host", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "invalid-token: a token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
+    (status = 406, description = "not-acceptable: unknown format or Accept", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/catalog")]
+pub async fn dcat_catalog(
+    market: web::Data<Market>,
+    _caller: MaybeCaller,
+    params: web::Query<CatalogParams>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let format = negotiate_rdf(params.format.as_deref(), &req)?;
+    let base = public_base(&market, &req)?;
+    let body = crate::trading::catalog::dcat_catalog(&market, &base, format).await?;
+    let mut response = with_etag(&req, format.media_type(), body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=60"),
+    );
+    headers.insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(response)
 }

@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(catalog::publish)
                 .service(catalog::review)
                 .service(catalog::delist)
+                .service(catalog::dcat_catalog)
                 .service(rights::of_dataset)
                 .service(rights::transfer)
                 .service(rights::certificate_of)
