@@ -25,7 +25,8 @@ import sys
 LAYERS = [
     ("operator tools", ["backup"]),
     ("http", ["gateway", "client"]),
-    ("services", ["grants", "supervision"]),
+    ("services", ["dataspace"]),
+    ("", ["grants", "supervision"]),
     ("", ["trading"]),
     ("", ["rights"]),
     ("", ["catalog"]),

@@ -31,6 +31,7 @@ use utoipa_actix_web::AppExt;
         (name = "grants", description = "Access requests, grants, data tokens"),
         (name = "trading", description = "Offers, orders, wallets, payments, payouts, statements and the ledger"),
         (name = "supervision", description = "Freezes, incidents along lineage, complaints, and each account's inbox"),
+        (name = "dataspace", description = "The Dataspace Protocol (2025-1) as provider: catalog, contract negotiations, transfer processes (JSON-LD)"),
         (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]

@@ -15,6 +15,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod cross_border;
+mod dataspace;
 mod early_warning;
 mod gateway;
 mod grants;
