@@ -122,8 +122,9 @@ pub async fn claim_due(market: &Market, limit: i64) -> Result<Vec<Due>> {
                         ),
                 )
                 .set((
-                    dsp_callbacks::claimed_until
-                        .eq(domain::to_db_time(domain::now() + Duration::seconds(LEASE_SECS))),
+                    dsp_callbacks::claimed_until.eq(domain::to_db_time(
+                        domain::now() + Duration::seconds(LEASE_SECS),
+                    )),
                     dsp_callbacks::attempts.eq(row.attempts + 1),
                 ))
                 .execute(conn)?;
@@ -161,7 +162,13 @@ pub async fn prepare(market: &Market, due: &Due) -> Result<Option<Value>> {
         | CallbackKind::TransferTerminated => Some(due.body.clone()),
     };
     if ready.is_none() {
-        close(market, &due.id, CallbackState::Failed, Some("superseded".into())).await?;
+        close(
+            market,
+            &due.id,
+            CallbackState::Failed,
+            Some("superseded".into()),
+        )
+        .await?;
     }
     Ok(ready)
 }
@@ -233,7 +240,13 @@ pub(crate) fn url(callback: &str, path: &str) -> String {
 }
 
 /// The body of a termination a provider sends.
-pub(crate) fn termination(kind: &str, provider_pid: &str, consumer_pid: &str, code: &str, reason: &str) -> Value {
+pub(crate) fn termination(
+    kind: &str,
+    provider_pid: &str,
+    consumer_pid: &str,
+    code: &str,
+    reason: &str,
+) -> Value {
     json!({
         "@context": [super::CONTEXT],
         "@type": kind,
@@ -243,4 +256,3 @@ pub(crate) fn termination(kind: &str, provider_pid: &str, consumer_pid: &str, co
         "reason": [reason],
     })
 }
-

@@ -96,7 +96,11 @@ pub async fn catalog(
     .await?;
     let home = market.settings.catalog.home_territory.clone();
     let mut datasets = Vec::with_capacity(page.items.len());
-    for dataset in page.items.iter().filter(|d| d.status == DatasetStatus::Listed) {
+    for dataset in page
+        .items
+        .iter()
+        .filter(|d| d.status == DatasetStatus::Listed)
+    {
         let offers = trading::offers::of_dataset(market, actor, dataset.id).await?;
         datasets.push(dataset_entry(dataset, &offers, base, &home));
     }
@@ -121,8 +125,7 @@ pub async fn dataset(
     id: Uuid,
     base: &str,
 ) -> Result<Value> {
-    let dataset = catalog::get(market, actor, id)
-        .await?;
+    let dataset = catalog::get(market, actor, id).await?;
     if dataset.status != DatasetStatus::Listed {
         return Err(Error::not_found("dataset"));
     }

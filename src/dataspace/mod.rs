@@ -134,7 +134,12 @@ pub(crate) fn consumer_pid(text: &str) -> Result<String> {
 }
 
 /// The protocol's answer describing one process.
-pub fn process_view(kind: &str, provider_pid: &str, consumer_pid: &str, state: &str) -> serde_json::Value {
+pub fn process_view(
+    kind: &str,
+    provider_pid: &str,
+    consumer_pid: &str,
+    state: &str,
+) -> serde_json::Value {
     json!({
         "@context": [CONTEXT],
         "@type": kind,

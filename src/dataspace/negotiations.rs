@@ -20,7 +20,7 @@ use super::callbacks::{self, CallbackKind};
 use super::messages::{ContractRequestMessage, ProcessMessage};
 use super::{
     NegotiationState, OFFER_DAYS, OFFER_DOWNLOADS, callback_base, consumer_pid, not_found,
-    participant, parse_urn, party, process_view, request_offer_id, urn, wrong_state,
+    parse_urn, participant, party, process_view, request_offer_id, urn, wrong_state,
 };
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::catalog;
@@ -86,7 +86,10 @@ fn load_own(conn: &mut DbConnection, actor: &Actor, provider_pid: &str) -> Resul
 /// A message must name the negotiation its path names.
 fn require_pids(row: &NegotiationRow, message: &ProcessMessage) -> Result<()> {
     if parse_urn(&message.provider_pid) != Some(domain::id_from_db(&row.id)?) {
-        return Err(Error::invalid("providerPid", "does not name this negotiation"));
+        return Err(Error::invalid(
+            "providerPid",
+            "does not name this negotiation",
+        ));
     }
     if message.consumer_pid != row.consumer_pid {
         return Err(Error::invalid("consumerPid", "is not this negotiation's"));
@@ -133,7 +136,9 @@ async fn offered_dataset(market: &Market, message: &ContractRequestMessage) -> R
         return Ok(dataset);
     }
     if let Some(id) = parse_urn(offer)
-        && crate::trading::offers::get(market, None, id, None).await.is_ok()
+        && crate::trading::offers::get(market, None, id, None)
+            .await
+            .is_ok()
     {
         return Err(Error::invalid(
             "offer",
@@ -189,7 +194,9 @@ pub async fn request(
             destination_country: None,
             legal_basis: None,
             personal_information_subjects: None,
-            message: Some(format!("Dataspace Protocol contract request {consumer_pid}")),
+            message: Some(format!(
+                "Dataspace Protocol contract request {consumer_pid}"
+            )),
         },
     )
     .await?;
@@ -217,7 +224,8 @@ pub async fn request(
                 ))
                 .execute(conn)
                 .map_err(|e| on_unique_violation(e, || already(&consumer_pid)))?;
-            let row = load(conn, id)?.ok_or_else(|| Error::Internal("new negotiation vanished".into()))?;
+            let row = load(conn, id)?
+                .ok_or_else(|| Error::Internal("new negotiation vanished".into()))?;
             let index = record(
                 conn,
                 Some(consumer),
@@ -304,7 +312,10 @@ pub async fn event(
     require_pids(&row, &message)?;
     let event = message.event_type.as_deref().unwrap_or_default();
     if event != "ACCEPTED" {
-        return Err(Error::invalid("eventType", "a consumer sends ACCEPTED only"));
+        return Err(Error::invalid(
+            "eventType",
+            "a consumer sends ACCEPTED only",
+        ));
     }
     Err(wrong_state(
         "negotiation",
@@ -338,7 +349,8 @@ pub async fn verify(
                 state: [NegotiationState::Agreed] => NegotiationState::Verified,
                 updated_at = now);
             if !made.made() {
-                let now = load(conn, domain::id_from_db(&row.id)?)?.ok_or_else(|| not_found("contract negotiation"))?;
+                let now = load(conn, domain::id_from_db(&row.id)?)?
+                    .ok_or_else(|| not_found("contract negotiation"))?;
                 return Err(refuse(&now));
             }
             row.state = NegotiationState::Verified;
@@ -360,7 +372,10 @@ pub async fn verify(
                 conn,
                 &row.id,
                 CallbackKind::Finalized,
-                callbacks::url(&row.callback_address, &format!("negotiations/{}/events", row.consumer_pid)),
+                callbacks::url(
+                    &row.callback_address,
+                    &format!("negotiations/{}/events", row.consumer_pid),
+                ),
                 &event,
             )?;
             Ok(Recorded::new(row.view()?, vec![index]))
@@ -488,7 +503,13 @@ async fn advance_one(market: &Market, row: &NegotiationRow) -> Result<bool> {
                 .decision
                 .and_then(|d| d.reason)
                 .unwrap_or_else(|| format!("the access request was {}", request.state.as_str()));
-            end(market, row.clone(), request.state.as_str().to_owned(), reason).await
+            end(
+                market,
+                row.clone(),
+                request.state.as_str().to_owned(),
+                reason,
+            )
+            .await
         }
         _ => Ok(false),
     }
@@ -556,7 +577,12 @@ async fn agree(market: &Market, mut row: NegotiationRow, grant: Grant) -> Result
         .await
 }
 
-async fn end(market: &Market, mut row: NegotiationRow, code: String, reason: String) -> Result<bool> {
+async fn end(
+    market: &Market,
+    mut row: NegotiationRow,
+    code: String,
+    reason: String,
+) -> Result<bool> {
     market
         .db
         .write(move |conn| {
@@ -585,7 +611,10 @@ async fn end(market: &Market, mut row: NegotiationRow, code: String, reason: Str
                 conn,
                 &row.id,
                 CallbackKind::NegotiationTerminated,
-                callbacks::url(&row.callback_address, &format!("negotiations/{}/termination", row.consumer_pid)),
+                callbacks::url(
+                    &row.callback_address,
+                    &format!("negotiations/{}/termination", row.consumer_pid),
+                ),
                 &message,
             )?;
             Ok(true)

@@ -82,10 +82,16 @@ fn load_own(conn: &mut DbConnection, actor: &Actor, provider_pid: &str) -> Resul
 
 fn require_pids(row: &TransferRow, message: &ProcessMessage) -> Result<()> {
     if parse_urn(&message.provider_pid) != Some(domain::id_from_db(&row.id)?) {
-        return Err(Error::invalid("providerPid", "does not name this transfer process"));
+        return Err(Error::invalid(
+            "providerPid",
+            "does not name this transfer process",
+        ));
     }
     if message.consumer_pid != row.consumer_pid {
-        return Err(Error::invalid("consumerPid", "is not this transfer process's"));
+        return Err(Error::invalid(
+            "consumerPid",
+            "is not this transfer process's",
+        ));
     }
     Ok(())
 }
@@ -131,7 +137,10 @@ pub async fn request(
         ));
     }
     if message.data_address.is_some() {
-        return Err(Error::invalid("dataAddress", "is for push transfers, which are not offered"));
+        return Err(Error::invalid(
+            "dataAddress",
+            "is for push transfers, which are not offered",
+        ));
     }
     let grant_id = parse_urn(&message.agreement_id)
         .ok_or_else(|| Error::invalid("agreementId", "is not an agreement of this provider"))?;
@@ -147,16 +156,33 @@ pub async fn request(
     }
     match grant.status {
         GrantStatus::Active => {}
-        GrantStatus::Revoked => return Err(Error::refused(Code::GrantRevoked, "the agreement's grant was revoked")),
-        GrantStatus::Expired => return Err(Error::refused(Code::GrantExpired, "the agreement's grant has expired")),
-        GrantStatus::Exhausted => return Err(Error::refused(Code::GrantExhausted, "the agreement's downloads are used up")),
+        GrantStatus::Revoked => {
+            return Err(Error::refused(
+                Code::GrantRevoked,
+                "the agreement's grant was revoked",
+            ));
+        }
+        GrantStatus::Expired => {
+            return Err(Error::refused(
+                Code::GrantExpired,
+                "the agreement's grant has expired",
+            ));
+        }
+        GrantStatus::Exhausted => {
+            return Err(Error::refused(
+                Code::GrantExhausted,
+                "the agreement's downloads are used up",
+            ));
+        }
     }
     let version = match grant.policy.version {
         Some(v) => v,
         None => catalog::get(market, Some(actor), grant.dataset)
             .await?
             .latest_version
-            .ok_or_else(|| Error::refused(Code::NoVersion, "the dataset has no version to transfer"))?,
+            .ok_or_else(|| {
+                Error::refused(Code::NoVersion, "the dataset has no version to transfer")
+            })?,
     };
     let endpoint = format!(
         "{}/api/v1/datasets/{}/versions/{version}/content",
@@ -238,7 +264,10 @@ fn queue_start(conn: &mut DbConnection, row: &TransferRow) -> Result<()> {
         conn,
         &row.id,
         CallbackKind::TransferStart,
-        callbacks::url(&row.callback_address, &format!("transfers/{}/start", row.consumer_pid)),
+        callbacks::url(
+            &row.callback_address,
+            &format!("transfers/{}/start", row.consumer_pid),
+        ),
         &message,
     )
 }
@@ -247,12 +276,19 @@ fn queue_start(conn: &mut DbConnection, row: &TransferRow) -> Result<()> {
 /// version (refused under a grant that no longer allows delivery: then the
 /// transfer is TERMINATED and a termination queued instead), and the
 /// transfer STARTED. None when the message is no longer to be sent.
-pub(crate) async fn start_message(market: &Market, id: Uuid, body: &Value) -> Result<Option<Value>> {
+pub(crate) async fn start_message(
+    market: &Market,
+    id: Uuid,
+    body: &Value,
+) -> Result<Option<Value>> {
     let row = market
         .db
         .read(move |conn| load(conn, id)?.ok_or_else(|| not_found("transfer process")))
         .await?;
-    if !matches!(row.state, TransferState::Requested | TransferState::Started | TransferState::Suspended) {
+    if !matches!(
+        row.state,
+        TransferState::Requested | TransferState::Started | TransferState::Suspended
+    ) {
         return Ok(None);
     }
     let consumer = party(domain::id_from_db(&row.consumer_id)?);
@@ -260,7 +296,9 @@ pub(crate) async fn start_message(market: &Market, id: Uuid, body: &Value) -> Re
         market,
         &consumer,
         domain::id_from_db(&row.agreement_id)?,
-        DataTokenInput { version: Some(row.version) },
+        DataTokenInput {
+            version: Some(row.version),
+        },
         None,
     )
     .await;
@@ -307,7 +345,12 @@ pub(crate) async fn start_message(market: &Market, id: Uuid, body: &Value) -> Re
 }
 
 /// The provider ends a transfer its grant no longer allows.
-async fn provider_terminates(market: &Market, id: Uuid, code: String, reason: String) -> Result<()> {
+async fn provider_terminates(
+    market: &Market,
+    id: Uuid,
+    code: String,
+    reason: String,
+) -> Result<()> {
     market
         .db
         .write(move |conn| {
@@ -365,12 +408,34 @@ pub enum Move {
 }
 
 impl Move {
-    fn rule(self) -> (&'static [TransferState], TransferState, Action, &'static str) {
+    fn rule(
+        self,
+    ) -> (
+        &'static [TransferState],
+        TransferState,
+        Action,
+        &'static str,
+    ) {
         use TransferState::*;
         match self {
-            Move::Resume => (&[Suspended], Suspended, Action::DspTransferStarted, "resume"),
-            Move::Complete => (&[Started], Completed, Action::DspTransferCompleted, "complete"),
-            Move::Suspend => (&[Started], Suspended, Action::DspTransferSuspended, "suspend"),
+            Move::Resume => (
+                &[Suspended],
+                Suspended,
+                Action::DspTransferStarted,
+                "resume",
+            ),
+            Move::Complete => (
+                &[Started],
+                Completed,
+                Action::DspTransferCompleted,
+                "complete",
+            ),
+            Move::Suspend => (
+                &[Started],
+                Suspended,
+                Action::DspTransferSuspended,
+                "suspend",
+            ),
             Move::Terminate => (
                 &[Requested, Started, Suspended],
                 Terminated,
@@ -403,7 +468,8 @@ pub async fn consumer_moves(
                 state: from.to_vec() => to,
                 updated_at = domain::to_db_time(domain::now()));
             if !made.made() {
-                let now = load(conn, domain::id_from_db(&row.id)?)?.ok_or_else(|| not_found("transfer process"))?;
+                let now = load(conn, domain::id_from_db(&row.id)?)?
+                    .ok_or_else(|| not_found("transfer process"))?;
                 return Err(wrong_state("transfer process", now.state.as_str(), doing));
             }
             let previous = row.state;

@@ -53,7 +53,10 @@ impl Log {
             .status()
             .is_ok_and(|s| s.success());
         if !available {
-            assert!(!required, "DSP_SCHEMA_REQUIRED=1 but {python} has no jsonschema");
+            assert!(
+                !required,
+                "DSP_SCHEMA_REQUIRED=1 but {python} has no jsonschema"
+            );
             eprintln!("note: {python} has no jsonschema; message schemas not checked here");
             return;
         }
@@ -124,7 +127,11 @@ impl Callback {
             .await
             .unwrap_or_else(|_| panic!("no callback to {path} within 20 s"))
             .expect("listener running");
-        assert_eq!(got, format!("/callback/{path}"), "callback path; body {body}");
+        assert_eq!(
+            got,
+            format!("/callback/{path}"),
+            "callback path; body {body}"
+        );
         body
     }
 }
@@ -196,7 +203,9 @@ impl Consumer {
     fn record_answer(&self, reply: &Reply) {
         let schema = match reply.body["@type"].as_str() {
             Some("ContractNegotiation") => "negotiation/contract-negotiation-schema.json",
-            Some("ContractNegotiationError") => "negotiation/contract-negotiation-error-schema.json",
+            Some("ContractNegotiationError") => {
+                "negotiation/contract-negotiation-error-schema.json"
+            }
             Some("TransferProcess") => "transfer/transfer-process-schema.json",
             Some("TransferError") => "transfer/transfer-error-schema.json",
             Some("Catalog") => "catalog/catalog-schema.json",
@@ -226,7 +235,11 @@ fn dsp_error(reply: &Reply, status: u16, kind: &str, code: &str) {
     reply.expect(status);
     assert_eq!(reply.body["@type"], kind, "{}", reply.body);
     assert_eq!(reply.body["code"], code, "{}", reply.body);
-    assert!(reply.body["reason"][0].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(
+        reply.body["reason"][0]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
 }
 
 /// A negotiation of `consumer` on `dataset` driven to FINALIZED, the holder
@@ -254,7 +267,10 @@ async fn finalized(
         .find(|d| d["@id"] == format!("urn:uuid:{dataset}"))
         .expect("the listed dataset is in the catalog")
         .clone();
-    let offer = entry["hasPolicy"][0]["@id"].as_str().expect("an offer").to_owned();
+    let offer = entry["hasPolicy"][0]["@id"]
+        .as_str()
+        .expect("an offer")
+        .to_owned();
     assert_eq!(entry["distribution"][0]["format"], "HttpData-PULL");
 
     let consumer_pid = urn();
@@ -275,18 +291,26 @@ async fn finalized(
     assert_eq!(created.body["@type"], "ContractNegotiation");
     assert_eq!(created.body["state"], "REQUESTED");
     assert_eq!(created.body["consumerPid"], consumer_pid);
-    let provider_pid = created.body["providerPid"].as_str().expect("providerPid").to_owned();
+    let provider_pid = created.body["providerPid"]
+        .as_str()
+        .expect("providerPid")
+        .to_owned();
 
     // The holder decides the market's own access request, as ever.
     let incoming = app
-        .get("/api/v1/access-requests?role=incoming&state=pending", Some(&holder.token))
+        .get(
+            "/api/v1/access-requests?role=incoming&state=pending",
+            Some(&holder.token),
+        )
         .await;
     incoming.expect(200);
     let request_id = incoming.body["items"]
         .as_array()
         .expect("items")
         .iter()
-        .find(|r| r["dataset"] == dataset.to_string() && r["consumer"] == consumer.user.id.to_string())
+        .find(|r| {
+            r["dataset"] == dataset.to_string() && r["consumer"] == consumer.user.id.to_string()
+        })
         .expect("the negotiation's access request")["id"]
         .as_str()
         .expect("id")
@@ -307,13 +331,22 @@ async fn finalized(
         .await;
     assert_eq!(agreement["@type"], "ContractAgreementMessage");
     assert_eq!(agreement["providerPid"], provider_pid);
-    let agreement_id = agreement["agreement"]["@id"].as_str().expect("agreement id").to_owned();
-    assert_eq!(agreement["agreement"]["target"], format!("urn:uuid:{dataset}"));
-    let state = consumer.get(app, &format!("/dsp/negotiations/{provider_pid}")).await;
+    let agreement_id = agreement["agreement"]["@id"]
+        .as_str()
+        .expect("agreement id")
+        .to_owned();
+    assert_eq!(
+        agreement["agreement"]["target"],
+        format!("urn:uuid:{dataset}")
+    );
+    let state = consumer
+        .get(app, &format!("/dsp/negotiations/{provider_pid}"))
+        .await;
     state.expect(200);
     assert_eq!(state.body["state"], "AGREED");
 
-    let mut verification = example("negotiation/example/contract-agreement-verification-message.json");
+    let mut verification =
+        example("negotiation/example/contract-agreement-verification-message.json");
     verification["providerPid"] = json!(provider_pid);
     verification["consumerPid"] = json!(consumer_pid);
     let verified = consumer
@@ -333,7 +366,9 @@ async fn finalized(
         )
         .await;
     assert_eq!(event["eventType"], "FINALIZED");
-    let state = consumer.get(app, &format!("/dsp/negotiations/{provider_pid}")).await;
+    let state = consumer
+        .get(app, &format!("/dsp/negotiations/{provider_pid}"))
+        .await;
     assert_eq!(state.body["state"], "FINALIZED");
     (provider_pid, consumer_pid, agreement_id)
 }
@@ -346,7 +381,10 @@ async fn request_transfer(app: &TestApp, consumer: &Consumer, agreement: &str) -
     request["agreementId"] = json!(agreement);
     request["format"] = json!("HttpData-PULL");
     request["callbackAddress"] = json!(consumer.callback.base);
-    request.as_object_mut().expect("object").remove("dataAddress");
+    request
+        .as_object_mut()
+        .expect("object")
+        .remove("dataAddress");
     let reply = consumer
         .send(
             app,
@@ -371,7 +409,10 @@ fn data_address(start: &Value) -> (String, String) {
         .as_str()
         .expect("token")
         .to_owned();
-    (address["endpoint"].as_str().expect("endpoint").to_owned(), token)
+    (
+        address["endpoint"].as_str().expect("endpoint").to_owned(),
+        token,
+    )
 }
 
 async fn pull(app: &TestApp, endpoint: &str, token: &str) -> reqwest::Response {

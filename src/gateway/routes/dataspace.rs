@@ -432,7 +432,15 @@ pub async fn transfer_start(
     pid: web::Path<String>,
     body: web::Bytes,
 ) -> DspResult<HttpResponse> {
-    transfer_move(&market, caller, &pid, &body, "TransferStartMessage", Move::Resume).await
+    transfer_move(
+        &market,
+        caller,
+        &pid,
+        &body,
+        "TransferStartMessage",
+        Move::Resume,
+    )
+    .await
 }
 
 /// Complete a started transfer.
@@ -449,7 +457,15 @@ pub async fn transfer_completion(
     pid: web::Path<String>,
     body: web::Bytes,
 ) -> DspResult<HttpResponse> {
-    transfer_move(&market, caller, &pid, &body, "TransferCompletionMessage", Move::Complete).await
+    transfer_move(
+        &market,
+        caller,
+        &pid,
+        &body,
+        "TransferCompletionMessage",
+        Move::Complete,
+    )
+    .await
 }
 
 /// End a transfer (not once COMPLETED or TERMINATED).
@@ -466,7 +482,15 @@ pub async fn transfer_termination(
     pid: web::Path<String>,
     body: web::Bytes,
 ) -> DspResult<HttpResponse> {
-    transfer_move(&market, caller, &pid, &body, "TransferTerminationMessage", Move::Terminate).await
+    transfer_move(
+        &market,
+        caller,
+        &pid,
+        &body,
+        "TransferTerminationMessage",
+        Move::Terminate,
+    )
+    .await
 }
 
 /// Suspend a started transfer.
@@ -483,6 +507,13 @@ pub async fn transfer_suspension(
     pid: web::Path<String>,
     body: web::Bytes,
 ) -> DspResult<HttpResponse> {
-    transfer_move(&market, caller, &pid, &body, "TransferSuspensionMessage", Move::Suspend).await
+    transfer_move(
+        &market,
+        caller,
+        &pid,
+        &body,
+        "TransferSuspensionMessage",
+        Move::Suspend,
+    )
+    .await
 }
-
