@@ -8,6 +8,7 @@
 //! transfer's data token, issued then and never stored).
 
 use chrono::Duration;
+use serde::{Deserialize, Serialize};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
@@ -192,7 +193,7 @@ async fn close(
             .set((
                 dsp_callbacks::state.eq(state),
                 dsp_callbacks::sent_at.eq((state == CallbackState::Sent).then_some(now)),
-                dsp_callbacks::last_error.eq(error),
+                dsp_callbacks::last_error.eq(error.clone()),
                 dsp_callbacks::claimed_until.eq(None::<chrono::NaiveDateTime>),
             ))
             .execute(conn)?;

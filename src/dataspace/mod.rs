@@ -19,6 +19,7 @@ pub mod messages;
 pub mod negotiations;
 pub mod transfers;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -80,8 +80,9 @@ impl Log {
             .expect("run validate.py");
         assert!(
             out.status.success(),
-            "messages invalid against the schemas:\n{}",
-            String::from_utf8_lossy(&out.stdout)
+            "messages invalid against the schemas:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }
