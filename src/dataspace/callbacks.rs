@@ -8,8 +8,8 @@
 //! transfer's data token, issued then and never stored).
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{negotiations, transfers};

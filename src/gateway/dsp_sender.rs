@@ -36,7 +36,7 @@ pub fn spawn(market: Market) -> tokio::task::JoinHandle<()> {
         loop {
             ticker.tick().await;
             round = round.wrapping_add(1);
-            if round % ADVANCE_EVERY == 0
+            if round.is_multiple_of(ADVANCE_EVERY)
                 && let Err(e) = dataspace::negotiations::advance(&market, 100).await
             {
                 tracing::warn!(error = %e, "dataspace: advancing negotiations failed");

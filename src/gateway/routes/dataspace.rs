@@ -36,7 +36,7 @@ pub struct Dsp {
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct DspError {
-    dsp: Dsp,
+    dsp: Box<Dsp>,
     error: Error,
 }
 
@@ -111,7 +111,10 @@ impl Dsp {
     }
 
     fn fail(self, error: Error) -> DspError {
-        DspError { dsp: self, error }
+        DspError {
+            dsp: Box::new(self),
+            error,
+        }
     }
 
     fn actor(&self, caller: Result<Caller, ApiError>) -> DspResult<Actor> {
@@ -124,11 +127,11 @@ impl Dsp {
 
     fn clone_with(&self, error: Error) -> DspError {
         DspError {
-            dsp: Dsp {
+            dsp: Box::new(Dsp {
                 error_type: self.error_type,
                 provider_pid: self.provider_pid.clone(),
                 consumer_pid: self.consumer_pid.clone(),
-            },
+            }),
             error,
         }
     }
