@@ -25,7 +25,8 @@ import sys
 LAYERS = [
     ("operator tools", ["backup"]),
     ("http", ["gateway", "client", "witness"]),
-    ("services", ["grants", "supervision", "events"]),
+    ("services", ["dataspace"]),
+    ("", ["grants", "supervision", "events"]),
     ("", ["trading"]),
     ("", ["rights"]),
     ("", ["catalog"]),

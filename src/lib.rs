@@ -10,6 +10,7 @@ pub mod backup;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod dataspace;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -108,6 +108,16 @@ market_words!(
         WebhookRegistered = "webhook.registered",
         WebhookRemoved = "webhook.removed",
         WebhookRedelivered = "webhook.redelivered",
+        DspNegotiationRequested = "dsp_negotiation.requested",
+        DspNegotiationAgreed = "dsp_negotiation.agreed",
+        DspNegotiationVerified = "dsp_negotiation.verified",
+        DspNegotiationFinalized = "dsp_negotiation.finalized",
+        DspNegotiationTerminated = "dsp_negotiation.terminated",
+        DspTransferRequested = "dsp_transfer.requested",
+        DspTransferStarted = "dsp_transfer.started",
+        DspTransferSuspended = "dsp_transfer.suspended",
+        DspTransferCompleted = "dsp_transfer.completed",
+        DspTransferTerminated = "dsp_transfer.terminated",
     }
 );
 

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod auth;
+mod dsp_sender;
 mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -30,6 +31,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     pub server: Server,
+    /// The Dataspace Protocol's sender of this instance.
+    pub dataspace: tokio::task::JoinHandle<()>,
 }
 
 /// Binds the configured address (port 0 picks a free port) and starts the
@@ -54,6 +57,7 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
         metrics: web::Data::new(metrics::Metrics::new()),
         tokens: web::Data::new(auth::TokenCache::default()),
     };
+    let sender = market.clone();
     let data = web::Data::new(market);
     // A streamed payload goes out as headers, then body chunks: with Nagle's
     // algorithm on, the second small write waits for the client's delayed
@@ -74,6 +78,7 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
         addr,
         handle: server.handle(),
         server,
+        dataspace: dsp_sender::spawn(sender),
     })
 }
 

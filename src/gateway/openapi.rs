@@ -32,6 +32,7 @@ use utoipa_actix_web::AppExt;
         (name = "trading", description = "Offers, orders, wallets, payments, payouts, statements and the ledger"),
         (name = "supervision", description = "Freezes, incidents along lineage, complaints, and each account's inbox"),
         (name = "events", description = "Webhooks signed per Standard Webhooks, their delivery logs, and the event feed and stream (Server-Sent Events)"),
+        (name = "dataspace", description = "The Dataspace Protocol (2025-1) as provider: catalog, contract negotiations, transfer processes (JSON-LD)"),
         (name = "audit", description = "The verifiable audit log: entries, signed tree heads (C2SP checkpoints), inclusion and consistency proofs"),
     )
 )]

@@ -568,3 +568,53 @@ diesel::allow_tables_to_appear_in_same_query!(complaints, accounts);
 diesel::allow_tables_to_appear_in_same_query!(complaints, datasets);
 diesel::allow_tables_to_appear_in_same_query!(access_requests, accounts);
 diesel::allow_tables_to_appear_in_same_query!(datasets, rights);
+
+diesel::table! {
+    dsp_negotiations (id) {
+        id -> Text,
+        consumer_pid -> Text,
+        consumer_id -> Text,
+        dataset_id -> Text,
+        offer_id -> Text,
+        callback_address -> Text,
+        request_id -> Text,
+        agreement_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dsp_transfers (id) {
+        id -> Text,
+        consumer_pid -> Text,
+        consumer_id -> Text,
+        agreement_id -> Text,
+        dataset_id -> Text,
+        version -> Integer,
+        format -> Text,
+        callback_address -> Text,
+        endpoint -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dsp_callbacks (id) {
+        id -> Text,
+        process_id -> Text,
+        kind -> Text,
+        url -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}

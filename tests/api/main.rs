@@ -16,6 +16,7 @@ mod cli;
 mod crash;
 mod cross_border;
 mod dcat;
+mod dataspace;
 mod early_warning;
 mod events;
 mod gateway;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod events;
+pub mod dataspace;
 pub mod grants;
 pub mod rights;
 pub mod supervision;
@@ -19,6 +20,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(system::jwks)
         .service(system::problem_type)
         .service(system::metrics)
+        .service(dataspace::version)
+        .service(
+            utoipa_actix_web::scope("/dsp")
+                .service(dataspace::catalog_request)
+                .service(dataspace::catalog_dataset)
+                .service(dataspace::negotiation_request)
+                .service(dataspace::negotiation)
+                .service(dataspace::negotiation_counter_request)
+                .service(dataspace::negotiation_event)
+                .service(dataspace::negotiation_verification)
+                .service(dataspace::negotiation_termination)
+                .service(dataspace::transfer_request)
+                .service(dataspace::transfer)
+                .service(dataspace::transfer_start)
+                .service(dataspace::transfer_completion)
+                .service(dataspace::transfer_termination)
+                .service(dataspace::transfer_suspension),
+        )
         .service(
             // actix matches a scope's routes in this order, each dynamic one
             // by a regular expression: the busiest come first.

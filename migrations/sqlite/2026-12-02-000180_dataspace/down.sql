@@ -1,0 +1,3 @@
+DROP TABLE dsp_callbacks;
+DROP TABLE dsp_transfers;
+DROP TABLE dsp_negotiations;
