@@ -106,21 +106,12 @@ pub(crate) fn wrong_state(what: &str, state: &str, doing: &str) -> Error {
     .with("current_state", state)
 }
 
-/// A callback address: an absolute http(s) URL, without its trailing `/`.
-pub(crate) fn callback_base(address: &str) -> Result<String> {
+/// A callback address: an http(s) URL the market may send to
+/// ([`crate::events::target`]), without its trailing `/`.
+pub(crate) fn callback_base(address: &str, allow_private: bool) -> Result<String> {
     let trimmed = address.trim().trim_end_matches('/');
-    let ok = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
-        && trimmed.len() > "https://".len()
-        && trimmed.len() <= 2000
-        && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(Error::invalid(
-            "callbackAddress",
-            "must be an absolute http or https URL",
-        ))
-    }
+    crate::events::target::check_url(trimmed, "callbackAddress", allow_private)?;
+    Ok(trimmed.to_owned())
 }
 
 /// A process identifier the consumer chose: 1 to 500 characters, printable.

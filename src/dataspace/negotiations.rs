@@ -162,7 +162,10 @@ pub async fn request(
         ));
     }
     let consumer_pid = consumer_pid(&message.consumer_pid)?;
-    let callback = callback_base(message.callback_address.as_deref().unwrap_or_default())?;
+    let callback = callback_base(
+        message.callback_address.as_deref().unwrap_or_default(),
+        market.settings.events.allow_private_targets,
+    )?;
     let dataset = offered_dataset(market, &message).await?;
     let taken = {
         let (me, pid) = (actor.id.to_string(), consumer_pid.clone());

@@ -129,7 +129,10 @@ pub async fn request(
     content_base: &str,
 ) -> Result<Recorded<Value>> {
     let consumer_pid = consumer_pid(&message.consumer_pid)?;
-    let callback = callback_base(&message.callback_address)?;
+    let callback = callback_base(
+        &message.callback_address,
+        market.settings.events.allow_private_targets,
+    )?;
     if message.format != HTTP_PULL {
         return Err(Error::invalid(
             "format",

@@ -13,12 +13,12 @@
 //! least once, never lost.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use futures_util::StreamExt;
 
+use super::target;
 use super::webhooks::{self, DeliveryRow, DeliveryState, SubscriptionRow, WebhookState};
 use super::{Audience, Event, EventType, Hearing};
 use crate::accounts::{self, AccountStatus};
@@ -319,7 +319,7 @@ async fn attempt(
 ) -> std::result::Result<u16, String> {
     let url = reqwest::Url::parse(&taken.url).map_err(|e| format!("the webhook URL: {e}"))?;
     if !settings.allow_private_targets {
-        public_target(&url).await?;
+        target::public_target(&url).await?;
     }
     let signer = standardwebhooks::Webhook::new(&taken.secret)
         .map_err(|e| format!("the webhook's secret: {e}"))?;
@@ -340,25 +340,6 @@ async fn attempt(
         // Without the URL: its path or query may hold the receiver's secret.
         .map_err(|e| e.without_url().to_string())?;
     Ok(response.status().as_u16())
-}
-
-/// Refuses a target whose name resolves to this machine or a private
-/// network, as the check at registration refuses such an address written
-/// out. (Between this lookup and the connection the name could change;
-/// a receiver's DNS is trusted that far.)
-async fn public_target(url: &reqwest::Url) -> std::result::Result<(), String> {
-    let host = url.host_str().ok_or("the webhook URL names no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve the webhook's host: {e}"))?
-        .map(|a| a.ip())
-        .collect();
-    if addresses.is_empty() || addresses.into_iter().any(webhooks::is_private) {
-        return Err("the webhook's host resolves to a private address".into());
-    }
-    Ok(())
 }
 
 /// Records an attempt in the delivery log and moves the delivery on —

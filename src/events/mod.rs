@@ -20,6 +20,7 @@
 
 pub mod dispatch;
 pub mod feed;
+pub mod target;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,6 @@
 //! delivery log, and have a delivery sent again. An account sees and
 //! touches only its own webhooks: another's is not found.
 
-use std::net::IpAddr;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use diesel::prelude::*;
@@ -13,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::EventType;
+use super::{EventType, target};
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::config::EventSettings;
 use crate::domain::{self, Actor, market_words};
@@ -22,9 +20,6 @@ use crate::market::Market;
 use crate::page;
 use crate::store::schema::{webhook_attempts, webhook_deliveries, webhook_subscriptions};
 use crate::store::{DbConnection, transition};
-
-/// The longest webhook URL accepted.
-const MAX_URL_CHARS: usize = 2000;
 
 /// The most attempts a delivery's log shows, newest first.
 const ATTEMPTS_SHOWN: i64 = 20;
@@ -186,7 +181,7 @@ pub async fn register(
     input: NewWebhook,
 ) -> Result<Recorded<RegisteredWebhook>> {
     let settings = market.settings.events.clone();
-    let url = check_url(&input.url, settings.allow_private_targets)?;
+    let url = target::check_url(&input.url, "url", settings.allow_private_targets)?;
     let mut types = input.event_types;
     types.sort();
     types.dedup();
@@ -501,77 +496,6 @@ fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(key))
 }
 
-/// A webhook URL as accepted: http or https, no credentials or fragment,
-/// and — unless the market allows it — no host that names this machine or
-/// a private network. (A name is resolved again when it is sent to: see
-/// [`super::dispatch`].)
-fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url> {
-    if url.chars().count() > MAX_URL_CHARS {
-        return Err(Error::invalid(
-            "url",
-            format!("at most {MAX_URL_CHARS} characters"),
-        ));
-    }
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::invalid("url", e))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Error::invalid("url", "must be an http or https URL"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(Error::invalid("url", "must not carry credentials"));
-    }
-    if parsed.fragment().is_some() {
-        return Err(Error::invalid("url", "must not have a fragment"));
-    }
-    let Some(host) = parsed.host() else {
-        return Err(Error::invalid("url", "must name a host"));
-    };
-    if !allow_private {
-        let private = match host {
-            url::Host::Domain(name) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost")
-            }
-            url::Host::Ipv4(ip) => is_private(IpAddr::V4(ip)),
-            url::Host::Ipv6(ip) => is_private(IpAddr::V6(ip)),
-        };
-        if private {
-            return Err(Error::invalid(
-                "url",
-                "must not point at this machine or a private network",
-            ));
-        }
-    }
-    Ok(parsed)
-}
-
-/// Loopback, private, link-local, unspecified or otherwise not a public
-/// address.
-pub(crate) fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 0
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                // fc00::/7 unique local, fe80::/10 link-local
-                || (v6.segments()[0] & 0xFE00) == 0xFC00
-                || (v6.segments()[0] & 0xFFC0) == 0xFE80
-        }
-    }
-}
-
 /// How long a delivery waits after its `attempts`-th failed attempt.
 pub(crate) fn backoff(settings: &EventSettings, attempts: i32) -> chrono::Duration {
     let doublings = u32::try_from(attempts.saturating_sub(1))
@@ -587,26 +511,6 @@ pub(crate) fn backoff(settings: &EventSettings, attempts: i32) -> chrono::Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_checked() {
-        assert!(check_url("https://hooks.example.com/market?k=1", false).is_ok());
-        for bad in [
-            "ftp://example.com/",
-            "https://user:pw@example.com/",
-            "https://example.com/#x",
-            "http://127.0.0.1:8080/",
-            "http://localhost/",
-            "http://10.1.2.3/",
-            "http://[::1]/",
-            "http://[fd00::1]/",
-            "http://169.254.169.254/latest/meta-data",
-            "not a url",
-        ] {
-            assert!(check_url(bad, false).is_err(), "{bad} was accepted");
-        }
-        assert!(check_url("http://127.0.0.1:8080/", true).is_ok());
-    }
 
     #[test]
     fn retries_back_off_to_a_ceiling() {

@@ -63,6 +63,18 @@ async fn deliver(market: &Market, client: &reqwest::Client, due: Due) {
             return;
         }
     };
+    if !market.settings.events.allow_private_targets {
+        let checked = match reqwest::Url::parse(&due.url) {
+            Ok(url) => crate::events::target::public_target(&url).await,
+            Err(e) => Err(format!("the callback URL: {e}")),
+        };
+        if let Err(why) = checked {
+            if let Err(e) = dataspace::callbacks::failed(market, &due, why).await {
+                tracing::warn!(error = %e, callback = %due.id, "dataspace: recording a callback failed");
+            }
+            return;
+        }
+    }
     let outcome = client.post(&due.url).json(&body).send().await;
     let result = match outcome {
         Ok(response) if response.status().is_success() => {

@@ -432,8 +432,13 @@ fn actions(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The consumers' callback listeners are on this machine.
+fn local_callbacks(settings: &mut datamarket::config::Settings) {
+    settings.events.allow_private_targets = true;
+}
+
 both_backends! {
-    async fn negotiation_transfer_and_download(app: TestApp) {
+    async fn negotiation_transfer_and_download(app: TestApp, Box::new(local_callbacks)) {
         let log = Log::default();
         let version = app.get("/.well-known/dspace-version", None).await;
         version.expect(200);
@@ -515,7 +520,7 @@ both_backends! {
         log.validate();
     }
 
-    async fn refusals(app: TestApp) {
+    async fn refusals(app: TestApp, Box::new(local_callbacks)) {
         let log = Log::default();
         let holder = app.provider("holder").await;
         let dataset = app.listed_dataset(&holder, "Intersection counts").await;
@@ -639,5 +644,25 @@ both_backends! {
             .await;
         dsp_error(&push_reply, 400, "TransferError", "validation-failed");
         log.validate();
+    }
+}
+
+both_backends! {
+    async fn callbacks_into_this_machine_are_refused(app: TestApp) {
+        // By default the market sends to no loopback or private address:
+        // a consumer must not make it reach what only it can reach.
+        let consumer = app.consumer("consumer").await;
+        for address in ["http://127.0.0.1:9/callback", "http://localhost/cb", "http://10.0.0.8/cb"] {
+            let mut message = example("negotiation/example/contract-request-message_initial.json");
+            message["callbackAddress"] = json!(address);
+            let refused = app.post("/dsp/negotiations/request", Some(&consumer.token), message).await;
+            dsp_error(&refused, 400, "ContractNegotiationError", "validation-failed");
+            assert!(refused.body["reason"][0].as_str().unwrap().contains("private network"), "{}", refused.body);
+        }
+        let negotiations: i64 = app.market.db.read(|conn| {
+            use diesel::prelude::*;
+            Ok(datamarket::store::schema::dsp_negotiations::table.count().get_result(conn)?)
+        }).await.unwrap();
+        assert_eq!(negotiations, 0, "nothing was written");
     }
 }

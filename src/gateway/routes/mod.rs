@@ -3,8 +3,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
-pub mod events;
 pub mod dataspace;
+pub mod events;
 pub mod grants;
 pub mod rights;
 pub mod supervision;
