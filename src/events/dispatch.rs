@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 
 use super::target;
 use super::webhooks::{self, DeliveryRow, DeliveryState, SubscriptionRow, WebhookState};
-use super::{Audience, Event, EventType, Hearing};
+use super::{Audience, Event, EventType, Heard, Hearing};
 use crate::accounts::{self, AccountStatus};
 use crate::audit::window;
 use crate::config::EventSettings;
@@ -110,14 +110,18 @@ pub async fn fan_out(market: &Market) -> Result<FanOut> {
                 };
                 let concerned = parties.get(&entry.index).map(Vec::as_slice).unwrap_or(&[]);
                 for (subscription, types, audience) in &listeners {
-                    if types.contains(&event_type)
-                        && hearing.hears(conn, *audience, event_type, entry, concerned)?
+                    if !types.contains(&event_type) {
+                        continue;
+                    }
+                    if let Some(heard) =
+                        hearing.hears(conn, *audience, event_type, entry, concerned)?
                     {
                         made.push((
                             webhook_deliveries::id.eq(domain::new_id().to_string()),
                             webhook_deliveries::subscription_id.eq(subscription.id.clone()),
                             webhook_deliveries::event_index.eq(entry.index as i64),
                             webhook_deliveries::event_type.eq(event_type),
+                            webhook_deliveries::as_news.eq(heard == Heard::AsNews),
                             webhook_deliveries::state.eq(DeliveryState::Pending),
                             webhook_deliveries::attempts.eq(0),
                             webhook_deliveries::next_attempt_at.eq(now),
@@ -201,55 +205,67 @@ pub async fn send_due(market: &Market, client: &reqwest::Client) -> Result<usize
     if due.is_empty() {
         return Ok(0);
     }
+    // Each delivery is taken only as its turn to be sent comes, and its
+    // outcome recorded as soon as it is known: a lease covers one attempt
+    // (the receiver's time and the lookup's), never a queue behind others.
+    let attempts = futures_util::stream::iter(due)
+        .map(|id| attempt_one(market, client, id))
+        .buffer_unordered(settings.concurrency as usize)
+        .collect::<Vec<Result<bool>>>()
+        .await;
+    let mut sent = 0;
+    for attempt in attempts {
+        if attempt? {
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// Takes one delivery (if it is still due and no other sender holds it),
+/// sends it, and records the outcome. Whether it was sent.
+async fn attempt_one(market: &Market, client: &reqwest::Client, id: String) -> Result<bool> {
+    let settings = market.settings.events.clone();
+    // Twice the receiver's time: the lookup of its name is bounded by it too.
     let lease = chrono::Duration::milliseconds(
-        i64::try_from(settings.timeout_ms).unwrap_or(i64::MAX / 4) + 30_000,
+        i64::try_from(settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX / 4) + 30_000,
     );
-    let taken: Vec<Taken> = market
+    let taken = market
         .db
         .write(move |conn| {
             let now = domain::to_db_time(domain::now());
-            let mut taken = Vec::new();
-            for id in &due {
-                let claimed = diesel::update(
-                    webhook_deliveries::table
-                        .filter(webhook_deliveries::id.eq(id))
-                        .filter(webhook_deliveries::state.eq(DeliveryState::Pending))
-                        .filter(webhook_deliveries::next_attempt_at.le(now))
-                        .filter(
-                            webhook_deliveries::lease_until
-                                .is_null()
-                                .or(webhook_deliveries::lease_until.lt(now)),
-                        ),
-                )
-                .set((
-                    webhook_deliveries::lease_until.eq(Some(now + lease)),
-                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
-                ))
-                .execute(conn)?;
-                if claimed == 1 {
-                    taken.push(take(conn, id)?);
-                }
+            let claimed = diesel::update(
+                webhook_deliveries::table
+                    .filter(webhook_deliveries::id.eq(&id))
+                    .filter(webhook_deliveries::state.eq(DeliveryState::Pending))
+                    .filter(webhook_deliveries::next_attempt_at.le(now))
+                    .filter(
+                        webhook_deliveries::lease_until
+                            .is_null()
+                            .or(webhook_deliveries::lease_until.lt(now)),
+                    ),
+            )
+            .set((
+                webhook_deliveries::lease_until.eq(Some(now + lease)),
+                webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+            ))
+            .execute(conn)?;
+            if claimed == 1 {
+                take(conn, &id).map(Some)
+            } else {
+                Ok(None)
             }
-            Ok(taken)
         })
         .await?;
-    let sent = taken.len();
-    let outcomes: Vec<Outcome> = futures_util::stream::iter(taken)
-        .map(|taken| send(client, &settings, taken))
-        .buffer_unordered(settings.concurrency as usize)
-        .collect()
-        .await;
-    let settings = market.settings.events.clone();
+    let Some(taken) = taken else {
+        return Ok(false);
+    };
+    let outcome = send(client, &settings, taken).await;
     market
         .db
-        .write(move |conn| {
-            for outcome in &outcomes {
-                record(conn, &settings, outcome)?;
-            }
-            Ok(())
-        })
+        .write(move |conn| record(conn, &settings, &outcome))
         .await?;
-    Ok(sent)
+    Ok(true)
 }
 
 /// Pending deliveries whose time has come and that no sender holds.
@@ -279,7 +295,12 @@ fn take(conn: &mut DbConnection, id: &str) -> Result<Taken> {
         .into_iter()
         .next()
         .ok_or_else(|| Error::Internal(format!("event {index} is not in the log")))?;
-    let event = Event::from_entry(delivery.event_type, &entry);
+    let heard = if delivery.as_news {
+        Heard::AsNews
+    } else {
+        Heard::Fully
+    };
+    let event = Event::from_entry(delivery.event_type, &entry, heard);
     Ok(Taken {
         id: delivery.id,
         attempt: delivery.attempts,
@@ -317,10 +338,10 @@ async fn attempt(
     settings: &EventSettings,
     taken: &Taken,
 ) -> std::result::Result<u16, String> {
-    let url = reqwest::Url::parse(&taken.url).map_err(|e| format!("the webhook URL: {e}"))?;
-    if !settings.allow_private_targets {
-        target::public_target(&url).await?;
-    }
+    // Refused at registration too; checked again, as the rule may have
+    // changed since.
+    let url = target::check_url(&taken.url, "url", settings.allow_private_targets)
+        .map_err(|e| e.to_string())?;
     let signer = standardwebhooks::Webhook::new(&taken.secret)
         .map_err(|e| format!("the webhook's secret: {e}"))?;
     let timestamp = chrono::Utc::now().timestamp();
@@ -399,12 +420,10 @@ fn record(conn: &mut DbConnection, settings: &EventSettings, outcome: &Outcome) 
 /// round that found a full batch is followed by another at once.
 pub fn spawn_dispatcher(market: Market) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            // A redirect would lead past the check on where it may send.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("datamarket-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
+        let client = match target::client(
+            market.settings.events.allow_private_targets,
+            concat!("datamarket-webhooks/", env!("CARGO_PKG_VERSION")),
+        ) {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(error = %e, "the webhook sender cannot start");

@@ -68,8 +68,8 @@ pub async fn read(
                     continue;
                 }
                 let concerned = parties.get(&entry.index).map(Vec::as_slice).unwrap_or(&[]);
-                if hearing.hears(conn, audience, event_type, entry, concerned)? {
-                    items.push(Event::from_entry(event_type, entry));
+                if let Some(heard) = hearing.hears(conn, audience, event_type, entry, concerned)? {
+                    items.push(Event::from_entry(event_type, entry, heard));
                     if items.len() >= limit as usize {
                         next_from = entry.index + 1;
                         break;

@@ -138,8 +138,9 @@ pub struct Event {
     pub data: EventData,
 }
 
-/// The audit entry an event is: prove it with
-/// `GET /api/v1/audit/entries/{audit_index}/proof`.
+/// The audit entry an event is: its parties and oversight can prove it
+/// with `GET /api/v1/audit/proofs/inclusion?index={audit_index}`. Catalog
+/// news to anyone else carries no actor and an empty detail.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventData {
     pub audit_index: u64,
@@ -155,7 +156,11 @@ pub struct EventData {
 }
 
 impl Event {
-    fn from_entry(event_type: EventType, entry: &Seen) -> Event {
+    /// The event an entry is, as `heard`: catalog news leaves out the
+    /// entry's actor and detail (a reviewer's reason, say), which the audit
+    /// trail shows only to the entry's parties and oversight.
+    fn from_entry(event_type: EventType, entry: &Seen, heard: Heard) -> Event {
+        let news = heard == Heard::AsNews;
         Event {
             id: event_id(entry.index),
             event_type,
@@ -163,10 +168,18 @@ impl Event {
             data: EventData {
                 audit_index: entry.index,
                 action: entry.action.as_str().to_owned(),
-                actor: entry.actor.map(|a| a.to_string()),
+                actor: if news {
+                    None
+                } else {
+                    entry.actor.map(|a| a.to_string())
+                },
                 dataset: entry.dataset.map(|d| d.to_string()),
                 subject: entry.subject.clone(),
-                detail: entry.detail.clone(),
+                detail: if news {
+                    Value::Object(Default::default())
+                } else {
+                    entry.detail.clone()
+                },
             },
         }
     }
@@ -194,6 +207,15 @@ pub(crate) struct Audience {
     pub oversight: bool,
 }
 
+/// How an account hears of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// As its actor, a party, or oversight: the whole entry.
+    Fully,
+    /// As the catalog's news, which anyone hears: without actor and detail.
+    AsNews,
+}
+
 /// Decides who hears of which entries.
 #[derive(Default)]
 pub(crate) struct Hearing {
@@ -202,8 +224,8 @@ pub(crate) struct Hearing {
 }
 
 impl Hearing {
-    /// Whether `audience` hears of `entry` (of type `event_type`), whose
-    /// actor and parties are `parties`.
+    /// Whether and how `audience` hears of `entry` (of type `event_type`),
+    /// whose actor and parties are `parties`.
     pub fn hears(
         &mut self,
         conn: &mut DbConnection,
@@ -211,21 +233,22 @@ impl Hearing {
         event_type: EventType,
         entry: &Seen,
         parties: &[Uuid],
-    ) -> Result<bool> {
+    ) -> Result<Option<Heard>> {
         if audience.oversight || entry.actor == Some(audience.id) || parties.contains(&audience.id)
         {
-            return Ok(true);
+            return Ok(Some(Heard::Fully));
         }
-        match event_type {
-            EventType::ListingPublished | EventType::ListingDelisted => Ok(true),
+        let news = match event_type {
+            EventType::ListingPublished | EventType::ListingDelisted => true,
             // A draft's edits are its provider's business: a change is
             // news only while the listing is listed.
             EventType::ListingChanged => match entry.dataset {
-                Some(dataset) => self.listed_at(conn, dataset, entry.index),
-                None => Ok(false),
+                Some(dataset) => self.listed_at(conn, dataset, entry.index)?,
+                None => false,
             },
-            _ => Ok(false),
-        }
+            _ => false,
+        };
+        Ok(news.then_some(Heard::AsNews))
     }
 
     fn listed_at(&mut self, conn: &mut DbConnection, dataset: Uuid, index: u64) -> Result<bool> {

@@ -14,8 +14,8 @@ const MAX_URL_CHARS: usize = 2000;
 /// A URL as the market accepts one to send to (`field` names it in the
 /// refusal): http or https, no credentials or fragment, and — unless the
 /// market allows it (`events.allow_private_targets`) — no host that names
-/// this machine or a private network. A name is resolved and checked again
-/// before each send: [`public_target`].
+/// this machine or a private network. A name is resolved only to its public
+/// addresses when it is sent to: [`client`].
 pub fn check_url(url: &str, field: &str, allow_private: bool) -> Result<reqwest::Url> {
     if url.chars().count() > MAX_URL_CHARS {
         return Err(Error::invalid(
@@ -55,51 +55,92 @@ pub fn check_url(url: &str, field: &str, allow_private: bool) -> Result<reqwest:
     Ok(parsed)
 }
 
-/// Loopback, private, link-local, unspecified or otherwise not a public
-/// address.
+/// Loopback, private, link-local, unspecified, multicast, reserved or
+/// otherwise not a public address — also an IPv4 one carried inside IPv6
+/// (mapped, compatible, NAT64, 6to4).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 0
+                || v4.is_multicast()
+                || a == 0
                 // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
+                || (a == 100 && (b & 0xC0) == 64)
+                // 198.18.0.0/15, benchmarking
+                || (a == 198 && (b & 0xFE) == 18)
+                // 240.0.0.0/4, reserved
+                || a >= 240
         }
         IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [h1, h2] = high.to_be_bytes();
+                let [l1, l2] = low.to_be_bytes();
+                std::net::Ipv4Addr::new(h1, h2, l1, l2)
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
+            // ::a.b.c.d (IPv4-compatible) and 64:ff9b::/96 (NAT64)
+            if segments[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified()
+                || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+            {
+                return is_private(IpAddr::V4(embedded(segments[6], segments[7])));
+            }
+            // 2002::/16 (6to4) carries its IPv4 address in the next 32 bits.
+            if segments[0] == 0x2002 {
+                return is_private(IpAddr::V4(embedded(segments[1], segments[2])));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
-                // fc00::/7 unique local, fe80::/10 link-local
-                || (v6.segments()[0] & 0xFE00) == 0xFC00
-                || (v6.segments()[0] & 0xFFC0) == 0xFE80
+                || v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local
+                || (segments[0] & 0xFE00) == 0xFC00
+                || (segments[0] & 0xFFC0) == 0xFE80
+                || (segments[0] & 0xFFC0) == 0xFEC0
         }
     }
 }
 
-/// Refuses a target whose name resolves to this machine or a private
-/// network, as the check at registration refuses such an address written
-/// out. (Between this lookup and the connection the name could change;
-/// a receiver's DNS is trusted that far.)
-pub async fn public_target(url: &reqwest::Url) -> std::result::Result<(), String> {
-    let host = url.host_str().ok_or("the URL names no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve the host: {e}"))?
-        .map(|a| a.ip())
-        .collect();
-    if addresses.is_empty() || addresses.into_iter().any(is_private) {
-        return Err("the host resolves to a private address".into());
+/// The HTTP client the market sends with on its own initiative. It follows
+/// no redirect (one could lead past the rule) and, unless private targets
+/// are allowed, resolves names with [`PublicOnly`]: the addresses checked
+/// are the addresses connected to, so a name cannot show one address to a
+/// check and another to the connection. (An address written out in a URL
+/// is not resolved: [`check_url`] refuses it, at registration and again
+/// before each send.)
+pub fn client(allow_private: bool, user_agent: &str) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent);
+    if !allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
     }
-    Ok(())
+    builder.build()
+}
+
+/// A resolver that gives out a name's public addresses only, and fails
+/// when it has none.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> = found.filter(|a| !is_private(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +165,27 @@ mod tests {
             assert!(check_url(bad, "url", false).is_err(), "{bad} was accepted");
         }
         assert!(check_url("http://127.0.0.1:8080/", "url", true).is_ok());
+        for hidden in [
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "fec0::1",
+            "ff02::1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(
+                is_private(hidden.parse().unwrap()),
+                "{hidden} passed as public"
+            );
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::", "2002:5db8:d822::"] {
+            assert!(
+                !is_private(public.parse().unwrap()),
+                "{public} taken for private"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::page;
 use crate::store::schema::{webhook_attempts, webhook_deliveries, webhook_subscriptions};
-use crate::store::{DbConnection, transition};
+use crate::store::{DbConnection, lock_row, transition};
 
 /// The most attempts a delivery's log shows, newest first.
 const ATTEMPTS_SHOWN: i64 = 20;
@@ -155,6 +155,7 @@ pub(crate) struct DeliveryRow {
     pub id: String,
     pub event_index: i64,
     pub event_type: EventType,
+    pub as_news: bool,
     pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: chrono::NaiveDateTime,
@@ -196,6 +197,8 @@ pub async fn register(
     market
         .db
         .write(move |conn| {
+            // Two registrations at once must not both pass the count.
+            lock_row!(conn, accounts, actor.id.to_string());
             let active: i64 = webhook_subscriptions::table
                 .filter(webhook_subscriptions::account_id.eq(actor.id.to_string()))
                 .filter(webhook_subscriptions::state.eq(WebhookState::Active))

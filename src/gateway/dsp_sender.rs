@@ -20,11 +20,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts the sender; it runs until aborted.
 pub fn spawn(market: Market) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(SEND_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
+        let client = match crate::events::target::client(
+            market.settings.events.allow_private_targets,
+            concat!("datamarket-dataspace/", env!("CARGO_PKG_VERSION")),
+        ) {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(error = %e, "the Dataspace Protocol sender cannot start");
@@ -63,19 +62,23 @@ async fn deliver(market: &Market, client: &reqwest::Client, due: Due) {
             return;
         }
     };
-    if !market.settings.events.allow_private_targets {
-        let checked = match reqwest::Url::parse(&due.url) {
-            Ok(url) => crate::events::target::public_target(&url).await,
-            Err(e) => Err(format!("the callback URL: {e}")),
-        };
-        if let Err(why) = checked {
-            if let Err(e) = dataspace::callbacks::failed(market, &due, why).await {
-                tracing::warn!(error = %e, callback = %due.id, "dataspace: recording a callback failed");
-            }
-            return;
+    // Refused on arrival too; checked again, as the rule may have changed.
+    if let Err(why) = crate::events::target::check_url(
+        &due.url,
+        "callbackAddress",
+        market.settings.events.allow_private_targets,
+    ) {
+        if let Err(e) = dataspace::callbacks::failed(market, &due, why.to_string()).await {
+            tracing::warn!(error = %e, callback = %due.id, "dataspace: recording a callback failed");
         }
+        return;
     }
-    let outcome = client.post(&due.url).json(&body).send().await;
+    let outcome = client
+        .post(&due.url)
+        .timeout(SEND_TIMEOUT)
+        .json(&body)
+        .send()
+        .await;
     let result = match outcome {
         Ok(response) if response.status().is_success() => {
             dataspace::callbacks::sent(market, &due).await

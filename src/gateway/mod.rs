@@ -216,6 +216,62 @@ async fn request_id_header(
     Ok(res)
 }
 
+/// The market's public base URL, for links in documents others keep (the
+/// DCAT-AP catalog, the Dataspace Protocol's data addresses).
+pub(crate) struct PublicBase {
+    pub url: String,
+    /// Taken from the request, as `server.public_url` is not set: then it
+    /// is only as good as the request's `Host`, and not to be cached for
+    /// others.
+    pub from_request: bool,
+}
+
+/// `server.public_url`, or else the scheme and `Host` this request came to —
+/// never `Forwarded` or `X-Forwarded-*`, which any client sets. A `Host`
+/// that does not make a URL is refused (400).
+pub(crate) fn public_base(
+    market: &Market,
+    req: &actix_web::HttpRequest,
+) -> Result<PublicBase, crate::error::Error> {
+    let configured = market.settings.server.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return Ok(PublicBase {
+            url: configured.to_owned(),
+            from_request: false,
+        });
+    }
+    let refused = || {
+        crate::error::Error::refused(
+            crate::error::Code::InvalidParameter,
+            "the Host header does not name a host",
+        )
+        .with("parameter", "Host")
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .ok_or_else(refused)?;
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{host}");
+    match reqwest::Url::parse(&url) {
+        Ok(parsed) if parsed.host_str().is_some() && parsed.path() == "/" => Ok(PublicBase {
+            url,
+            from_request: true,
+        }),
+        _ => Err(refused()),
+    }
+}
+
 /// The page size a list request asked for, within the configured bounds.
 pub(crate) fn page_size(market: &Market, requested: Option<u32>) -> problem::ApiResult<u32> {
     let limits = &market.settings.limits;

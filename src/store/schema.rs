@@ -531,6 +531,7 @@ diesel::table! {
         subscription_id -> Text,
         event_index -> BigInt,
         event_type -> Text,
+        as_news -> Bool,
         state -> Text,
         attempts -> Integer,
         next_attempt_at -> Timestamp,

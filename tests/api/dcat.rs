@@ -104,7 +104,9 @@ both_backends! {
         let jsonld = fetch(&app, None, "/api/v1/catalog").await;
         jsonld.expect(200);
         assert_eq!(jsonld.header("content-type"), Some("application/ld+json"));
-        assert_eq!(jsonld.header("cache-control"), Some("public, max-age=60"));
+        // The test market sets no server.public_url: the links come from
+        // the request, and the answer is not for shared caches.
+        assert_eq!(jsonld.header("cache-control"), Some("private, max-age=60"));
         assert!(jsonld.body.is_object(), "a JSON object");
         let turtle = fetch(&app, Some("text/turtle"), "/api/v1/catalog").await;
         turtle.expect(200);
@@ -208,5 +210,28 @@ both_backends! {
         // Public, but a token that is sent must be valid.
         app.get("/api/v1/catalog", Some("not-a-token")).await.problem(401, "invalid-token");
         app.get("/api/v1/catalog", Some(&acme.token)).await.expect(200);
+    }
+}
+
+both_backends! {
+    async fn the_catalog_links_come_from_the_host_not_from_forwarded_headers(app: TestApp) {
+        let provider = app.provider("acme").await;
+        app.listed_dataset(&provider, "traffic counts").await;
+        // A client's X-Forwarded-Host does not become the catalog's links,
+        // and an answer built from the request's Host is not for caches.
+        let forged = app.client.get(app.url("/api/v1/catalog?format=turtle"))
+            .header("X-Forwarded-Host", "evil.example")
+            .header("Forwarded", "host=evil.example;proto=https")
+            .send().await.unwrap();
+        assert_eq!(forged.status(), 200);
+        assert_eq!(forged.headers()["cache-control"], "private, max-age=60");
+        let text = forged.text().await.unwrap();
+        assert!(!text.contains("evil.example"));
+        assert!(text.contains(&app.base), "links name the Host the request came to");
+        // A Host that makes no URL is the client's mistake, not a 500.
+        for host in ["[", "a:b:c"] {
+            let bad = app.client.get(app.url("/api/v1/catalog")).header("Host", host).send().await.unwrap();
+            assert_eq!(bad.status(), 400, "Host: {host}");
+        }
     }
 }

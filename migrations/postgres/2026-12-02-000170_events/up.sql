@@ -26,6 +26,10 @@ CREATE TABLE webhook_deliveries (
     subscription_id TEXT NOT NULL REFERENCES webhook_subscriptions (id),
     event_index BIGINT NOT NULL,
     event_type TEXT NOT NULL,
+    -- Whether the account hears of it only as catalog news (not as a party
+    -- or as oversight): then it is sent without the entry's actor and
+    -- detail, which the audit trail shows to parties and oversight only.
+    as_news BOOLEAN NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL,
     next_attempt_at TIMESTAMP NOT NULL,

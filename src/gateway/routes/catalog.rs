@@ -471,28 +471,6 @@ fn negotiate_rdf(format: Option<&str>, req: &HttpRequest) -> ApiResult<dcat::For
         .ok_or_else(|| not_acceptable(&format!("Accept: {accept}")))
 }
 
-/// The market's public base URL: `server.public_url`, or else the scheme
-/// and host this request came to.
-fn public_base(market: &Market, req: &HttpRequest) -> ApiResult<String> {
-    let configured = market.settings.server.public_url.trim_end_matches('/');
-    if !configured.is_empty() {
-        return Ok(configured.to_owned());
-    }
-    let info = req.connection_info();
-    let host = info.host();
-    let valid = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    if !valid {
-        return Err(ApiError::new(
-            Code::InvalidParameter,
-            "the Host header does not name a host",
-        ));
-    }
-    Ok(format!("{}://{host}", info.scheme()))
-}
-
 /// The listed catalog as DCAT-AP 3 (datasets, a distribution per available
 /// version with its SHA-256, publishers, EU data themes, licences, and each
 /// active offer as an ODRL Offer), as JSON-LD (the default) or Turtle; the
@@ -502,7 +480,7 @@ fn public_base(market: &Market, req: &HttpRequest) -> ApiResult<String> {
         content((Object = "application/ld+json"), (String = "text/turtle")),
         headers(
             ("ETag" = String, description = "of the document; send it as If-None-Match to revalidate"),
-            ("Cache-Control" = String, description = "public, for a minute"),
+            ("Cache-Control" = String, description = "public for a minute (private when server.public_url is not set and the links come from the request's Host)"),
         )),
     (status = 304, description = "not modified: the If-None-Match ETag is current"),
     (status = 400, description = "invalid-parameter: the Host header names no host", body = Problem, content_type = "application/problem+json"),
@@ -517,13 +495,19 @@ pub async fn dcat_catalog(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let format = negotiate_rdf(params.format.as_deref(), &req)?;
-    let base = public_base(&market, &req)?;
-    let body = crate::trading::catalog::dcat_catalog(&market, &base, format).await?;
+    let base = crate::gateway::public_base(&market, &req)?;
+    let body = crate::trading::catalog::dcat_catalog(&market, &base.url, format).await?;
     let mut response = with_etag(&req, format.media_type(), body);
     let headers = response.headers_mut();
+    // A document whose links came from the request's Host is that
+    // request's, not one for a shared cache to hand to others.
     headers.insert(
         header::CACHE_CONTROL,
-        header::HeaderValue::from_static("public, max-age=60"),
+        header::HeaderValue::from_static(if base.from_request {
+            "private, max-age=60"
+        } else {
+            "public, max-age=60"
+        }),
     );
     headers.insert(header::VARY, header::HeaderValue::from_static("Accept"));
     Ok(response)

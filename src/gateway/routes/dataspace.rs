@@ -147,16 +147,9 @@ fn answer(status: StatusCode, recorded: Recorded<Value>) -> HttpResponse {
     response.json(recorded.value)
 }
 
-/// Where the market is reached: `server.public_url`, or what this request
-/// came to.
-fn base_url(market: &Market, req: &HttpRequest) -> String {
-    let configured = market.settings.server.public_url.trim_end_matches('/');
-    if configured.is_empty() {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    } else {
-        configured.to_owned()
-    }
+/// Where the market is reached ([`crate::gateway::public_base`]).
+fn base_url(market: &Market, req: &HttpRequest) -> Result<String, crate::error::Error> {
+    crate::gateway::public_base(market, req).map(|base| base.url)
 }
 
 /// The protocol versions served (unauthenticated).
@@ -193,9 +186,14 @@ pub async fn catalog_request(
     let actor = caller.map_err(|e| dsp.clone_with(e.0))?.0;
     let _: messages::CatalogRequestMessage = dsp.parse(&body, "CatalogRequestMessage")?;
     let limit = market.settings.limits.page_size_max;
-    let doc = catalog::catalog(&market, actor.as_ref(), &base_url(&market, &req), limit)
-        .await
-        .map_err(|e| dsp.clone_with(e))?;
+    let doc = catalog::catalog(
+        &market,
+        actor.as_ref(),
+        &base_url(&market, &req).map_err(|e| dsp.clone_with(e))?,
+        limit,
+    )
+    .await
+    .map_err(|e| dsp.clone_with(e))?;
     Ok(HttpResponse::Ok().json(doc))
 }
 
@@ -215,9 +213,14 @@ pub async fn catalog_dataset(
     let dsp = Dsp::catalog();
     let actor = caller.map_err(|e| dsp.clone_with(e.0))?.0;
     let id = parse_urn(&id).ok_or_else(|| dsp.clone_with(Error::not_found("dataset")))?;
-    let doc = catalog::dataset(&market, actor.as_ref(), id, &base_url(&market, &req))
-        .await
-        .map_err(|e| dsp.fail(e))?;
+    let doc = catalog::dataset(
+        &market,
+        actor.as_ref(),
+        id,
+        &base_url(&market, &req).map_err(|e| dsp.clone_with(e))?,
+    )
+    .await
+    .map_err(|e| dsp.fail(e))?;
     Ok(HttpResponse::Ok().json(doc))
 }
 
@@ -377,9 +380,14 @@ pub async fn transfer_request(
     let dsp = Dsp::transfer(None, &body);
     let actor = dsp.actor(caller)?;
     let message = dsp.parse(&body, "TransferRequestMessage")?;
-    let recorded = transfers::request(&market, &actor, message, &base_url(&market, &req))
-        .await
-        .map_err(|e| dsp.clone_with(e))?;
+    let recorded = transfers::request(
+        &market,
+        &actor,
+        message,
+        &base_url(&market, &req).map_err(|e| dsp.clone_with(e))?,
+    )
+    .await
+    .map_err(|e| dsp.clone_with(e))?;
     Ok(answer(StatusCode::CREATED, recorded))
 }
 

@@ -228,7 +228,12 @@ pub async fn event_stream(
     let p = params.into_inner();
     let types = EventType::parse_list(p.types.as_deref().unwrap_or(""))?;
     let from = match last_event_id(&req)? {
-        Some(index) => index + 1,
+        Some(index) => index.checked_add(1).ok_or_else(|| {
+            ApiError(
+                Error::refused(Code::InvalidParameter, "Last-Event-ID is beyond any log")
+                    .with("parameter", "Last-Event-ID"),
+            )
+        })?,
         None => match p.from {
             Some(from) => from,
             None => feed::end(&market).await?,
