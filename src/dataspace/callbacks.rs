@@ -153,19 +153,22 @@ pub async fn claim_next(market: &Market) -> Result<Option<Due>> {
 }
 
 /// Commits the state a claimed message announces and returns the message
-/// to send; None when it is no longer to be sent (then it is closed, and
-/// whatever replaces it queued).
+/// to send; None when it is no longer to be sent: the process moved on
+/// (the consumer ended the negotiation, suspended the transfer), or a
+/// termination replaces it. Then it is closed as superseded, not sent.
 pub async fn prepare(market: &Market, due: &Due) -> Result<Option<Value>> {
     let process = domain::id_from_db(&due.process_id)?;
     let ready = match due.kind {
-        CallbackKind::Finalized => {
-            negotiations::finalize(market, process).await?;
+        CallbackKind::Finalized => negotiations::finalize(market, process)
+            .await?
+            .then(|| due.body.clone()),
+        CallbackKind::Agreement => negotiations::agreement_due(market, process)
+            .await?
+            .then(|| due.body.clone()),
+        CallbackKind::TransferStart => transfers::start_message(market, process, &due.body).await?,
+        CallbackKind::NegotiationTerminated | CallbackKind::TransferTerminated => {
             Some(due.body.clone())
         }
-        CallbackKind::TransferStart => transfers::start_message(market, process, &due.body).await?,
-        CallbackKind::Agreement
-        | CallbackKind::NegotiationTerminated
-        | CallbackKind::TransferTerminated => Some(due.body.clone()),
     };
     if ready.is_none() {
         close(

@@ -387,8 +387,9 @@ pub async fn verify(
 }
 
 /// VERIFIED → FINALIZED, before the event announcing it goes out (done
-/// already is fine: the event is being sent again).
-pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<()> {
+/// already is fine: the event is being sent again). Returns whether the
+/// negotiation is FINALIZED now: not when the consumer ended it meanwhile.
+pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<bool> {
     market
         .db
         .write(move |conn| {
@@ -396,17 +397,34 @@ pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<()> {
             let made = transition!(conn, dsp_negotiations, &row.id,
                 state: [NegotiationState::Verified] => NegotiationState::Finalized,
                 updated_at = domain::to_db_time(domain::now()));
-            if made.made() {
-                row.state = NegotiationState::Finalized;
-                record(
-                    conn,
-                    None,
-                    Action::DspNegotiationFinalized,
-                    &row,
-                    json!({ "state": row.state, "agreement": row.agreement_id }),
-                )?;
+            if !made.made() {
+                let now = load(conn, id)?.ok_or_else(|| not_found("contract negotiation"))?;
+                return Ok(now.state == NegotiationState::Finalized);
             }
-            Ok(())
+            row.state = NegotiationState::Finalized;
+            record(
+                conn,
+                None,
+                Action::DspNegotiationFinalized,
+                &row,
+                json!({ "state": row.state, "agreement": row.agreement_id }),
+            )?;
+            Ok(true)
+        })
+        .await
+}
+
+/// Whether the agreement of a negotiation is still to be sent: it is
+/// AGREED or VERIFIED (not when the consumer ended it meanwhile).
+pub(crate) async fn agreement_due(market: &Market, id: Uuid) -> Result<bool> {
+    market
+        .db
+        .read(move |conn| {
+            let row = load(conn, id)?.ok_or_else(|| not_found("contract negotiation"))?;
+            Ok(matches!(
+                row.state,
+                NegotiationState::Agreed | NegotiationState::Verified
+            ))
         })
         .await
 }

@@ -616,6 +616,22 @@ both_backends! {
                 "negotiation/contract-negotiation-termination-message-schema.json", termination)
             .await;
         dsp_error(&again, 400, "ContractNegotiationError", "invalid-state");
+        // A message queued before the consumer ended the negotiation (an
+        // agreement, a FINALIZED event) is not sent, nor its state made.
+        for kind in [datamarket::dataspace::CallbackKind::Agreement, datamarket::dataspace::CallbackKind::Finalized] {
+            let due = datamarket::dataspace::Due {
+                id: Uuid::new_v4().to_string(),
+                process_id: second_pid.trim_start_matches("urn:uuid:").to_owned(),
+                kind,
+                url: format!("{}/negotiations/{second_cpid}/agreement", consumer.callback.base),
+                body: json!({}),
+                attempts: 1,
+            };
+            let ready = datamarket::dataspace::callbacks::prepare(&app.market, &due).await.expect("prepare");
+            assert_eq!(ready, None, "{kind:?} after the termination");
+        }
+        let state = consumer.get(&app, &format!("/dsp/negotiations/{second_pid}")).await;
+        assert_eq!(state.body["state"], "TERMINATED");
 
         // A started transfer, then the grant revoked: the download is
         // refused, and so is a new transfer.
