@@ -91,9 +91,13 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
-/// Claims up to `limit` due messages, the oldest pending one of each
-/// process only (a process's messages go out in order).
-pub async fn claim_due(market: &Market, limit: i64) -> Result<Vec<Due>> {
+/// How many pending rows a claim looks through for a due one.
+const SCAN: i64 = 100;
+
+/// Claims the next due message, if any: of each process only its oldest
+/// pending one (a process's messages go out in order). The sender claims
+/// one message just before sending it, so the lease outlasts that one send.
+pub async fn claim_next(market: &Market) -> Result<Option<Due>> {
     market
         .db
         .write(move |conn| {
@@ -101,20 +105,21 @@ pub async fn claim_due(market: &Market, limit: i64) -> Result<Vec<Due>> {
             let rows: Vec<CallbackRow> = dsp_callbacks::table
                 .filter(dsp_callbacks::state.eq(CallbackState::Pending))
                 .order(dsp_callbacks::id.asc())
-                .limit(limit * 4)
+                .limit(SCAN)
                 .select(CallbackRow::as_select())
                 .load(conn)?;
             let mut seen = std::collections::HashSet::new();
-            let mut claimed = Vec::new();
             for row in rows {
-                if !seen.insert(row.process_id.clone()) || claimed.len() as i64 >= limit {
+                if !seen.insert(row.process_id.clone()) {
                     continue;
                 }
-                // The claim: due, and nobody else's lease running.
+                // The claim: due, nobody else's lease running, and no claim
+                // made since the row was read (its attempt number unchanged).
                 let changed = diesel::update(
                     dsp_callbacks::table
                         .filter(dsp_callbacks::id.eq(&row.id))
                         .filter(dsp_callbacks::state.eq(CallbackState::Pending))
+                        .filter(dsp_callbacks::attempts.eq(row.attempts))
                         .filter(dsp_callbacks::next_attempt_at.le(now))
                         .filter(
                             dsp_callbacks::claimed_until
@@ -126,46 +131,49 @@ pub async fn claim_due(market: &Market, limit: i64) -> Result<Vec<Due>> {
                     dsp_callbacks::claimed_until.eq(domain::to_db_time(
                         domain::now() + Duration::seconds(LEASE_SECS),
                     )),
-                    dsp_callbacks::attempts.eq(row.attempts + 1),
+                    dsp_callbacks::attempts.eq(dsp_callbacks::attempts + 1),
                 ))
                 .execute(conn)?;
                 if changed == 1 {
                     let body = serde_json::from_str(&row.body)
                         .map_err(|e| Error::Internal(format!("stored callback: {e}")))?;
-                    claimed.push(Due {
+                    return Ok(Some(Due {
                         id: row.id,
                         process_id: row.process_id,
                         kind: row.kind,
                         url: row.url,
                         body,
                         attempts: row.attempts + 1,
-                    });
+                    }));
                 }
             }
-            Ok(claimed)
+            Ok(None)
         })
         .await
 }
 
 /// Commits the state a claimed message announces and returns the message
-/// to send; None when it is no longer to be sent (then it is closed, and
-/// whatever replaces it queued).
+/// to send; None when it is no longer to be sent: the process moved on
+/// (the consumer ended the negotiation, suspended the transfer), or a
+/// termination replaces it. Then it is closed as superseded, not sent.
 pub async fn prepare(market: &Market, due: &Due) -> Result<Option<Value>> {
     let process = domain::id_from_db(&due.process_id)?;
     let ready = match due.kind {
-        CallbackKind::Finalized => {
-            negotiations::finalize(market, process).await?;
+        CallbackKind::Finalized => negotiations::finalize(market, process)
+            .await?
+            .then(|| due.body.clone()),
+        CallbackKind::Agreement => negotiations::agreement_due(market, process)
+            .await?
+            .then(|| due.body.clone()),
+        CallbackKind::TransferStart => transfers::start_message(market, process, &due.body).await?,
+        CallbackKind::NegotiationTerminated | CallbackKind::TransferTerminated => {
             Some(due.body.clone())
         }
-        CallbackKind::TransferStart => transfers::start_message(market, process, &due.body).await?,
-        CallbackKind::Agreement
-        | CallbackKind::NegotiationTerminated
-        | CallbackKind::TransferTerminated => Some(due.body.clone()),
     };
     if ready.is_none() {
         close(
             market,
-            &due.id,
+            due,
             CallbackState::Failed,
             Some("superseded".into()),
         )
@@ -174,21 +182,25 @@ pub async fn prepare(market: &Market, due: &Due) -> Result<Option<Value>> {
     Ok(ready)
 }
 
+/// Closes a claimed message; only the claim's owner (the sender that took
+/// this attempt) does: if the lease ran out and another sender claimed it
+/// again, nothing changes.
 async fn close(
     market: &Market,
-    id: &str,
+    due: &Due,
     state: CallbackState,
     error: Option<String>,
 ) -> Result<()> {
-    let id = id.to_owned();
-    market
+    let (id, attempt) = (due.id.clone(), due.attempts);
+    let changed = market
         .db
         .write(move |conn| {
             let now = domain::to_db_time(domain::now());
-            diesel::update(
+            Ok(diesel::update(
                 dsp_callbacks::table
                     .filter(dsp_callbacks::id.eq(&id))
-                    .filter(dsp_callbacks::state.eq(CallbackState::Pending)),
+                    .filter(dsp_callbacks::state.eq(CallbackState::Pending))
+                    .filter(dsp_callbacks::attempts.eq(attempt)),
             )
             .set((
                 dsp_callbacks::state.eq(state),
@@ -196,32 +208,42 @@ async fn close(
                 dsp_callbacks::last_error.eq(error.clone()),
                 dsp_callbacks::claimed_until.eq(None::<chrono::NaiveDateTime>),
             ))
-            .execute(conn)?;
-            Ok(())
+            .execute(conn)?)
         })
-        .await
+        .await?;
+    lost_claim(due, changed);
+    Ok(())
+}
+
+/// A closing update that changed nothing: the claim was no longer this
+/// sender's.
+fn lost_claim(due: &Due, changed: usize) {
+    if changed == 0 {
+        tracing::warn!(callback = %due.id, attempt = due.attempts, "dataspace: a callback's claim passed to another sender; left to it");
+    }
 }
 
 /// The consumer took the message.
 pub async fn sent(market: &Market, due: &Due) -> Result<()> {
-    close(market, &due.id, CallbackState::Sent, None).await
+    close(market, due, CallbackState::Sent, None).await
 }
 
 /// The send failed: retried after 2^attempts seconds (at most five
 /// minutes), given up after `MAX_ATTEMPTS`.
 pub async fn failed(market: &Market, due: &Due, error: String) -> Result<()> {
     if due.attempts >= MAX_ATTEMPTS {
-        return close(market, &due.id, CallbackState::Failed, Some(error)).await;
+        return close(market, due, CallbackState::Failed, Some(error)).await;
     }
-    let id = due.id.clone();
+    let (id, attempt) = (due.id.clone(), due.attempts);
     let delay = 2_i64.pow(due.attempts.clamp(0, 8) as u32).min(300);
-    market
+    let changed = market
         .db
         .write(move |conn| {
-            diesel::update(
+            Ok(diesel::update(
                 dsp_callbacks::table
                     .filter(dsp_callbacks::id.eq(&id))
-                    .filter(dsp_callbacks::state.eq(CallbackState::Pending)),
+                    .filter(dsp_callbacks::state.eq(CallbackState::Pending))
+                    .filter(dsp_callbacks::attempts.eq(attempt)),
             )
             .set((
                 dsp_callbacks::next_attempt_at
@@ -229,10 +251,11 @@ pub async fn failed(market: &Market, due: &Due, error: String) -> Result<()> {
                 dsp_callbacks::claimed_until.eq(None::<chrono::NaiveDateTime>),
                 dsp_callbacks::last_error.eq(error.chars().take(2000).collect::<String>()),
             ))
-            .execute(conn)?;
-            Ok(())
+            .execute(conn)?)
         })
-        .await
+        .await?;
+    lost_claim(due, changed);
+    Ok(())
 }
 
 /// The URL of a consumer's callback path.

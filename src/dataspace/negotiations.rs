@@ -184,7 +184,8 @@ pub async fn request(
     if taken {
         return Err(already(&consumer_pid));
     }
-    let requested = grants::create_request(
+    // The access request and the negotiation carrying it: one transaction.
+    let checked = grants::check_request(
         market,
         actor,
         NewRequest {
@@ -201,15 +202,15 @@ pub async fn request(
                 "Dataspace Protocol contract request {consumer_pid}"
             )),
         },
-    )
-    .await?;
-    let request = requested.value.id;
-    let mut indexes = requested.audit_indexes;
+    )?;
     let offer = request_offer_id(dataset);
     let consumer = actor.id;
-    let inserted = market
+    market
         .db
         .write(move |conn| {
+            let requested = grants::create_request_in(conn, &checked)?;
+            let request = requested.value.id;
+            let mut indexes = requested.audit_indexes;
             let id = domain::new_id();
             let now = domain::to_db_time(domain::now());
             diesel::insert_into(dsp_negotiations::table)
@@ -229,7 +230,7 @@ pub async fn request(
                 .map_err(|e| on_unique_violation(e, || already(&consumer_pid)))?;
             let row = load(conn, id)?
                 .ok_or_else(|| Error::Internal("new negotiation vanished".into()))?;
-            let index = record(
+            indexes.push(record(
                 conn,
                 Some(consumer),
                 Action::DspNegotiationRequested,
@@ -241,23 +242,10 @@ pub async fn request(
                     "access_request": request,
                     "callback_address": row.callback_address,
                 }),
-            )?;
-            Ok(Recorded::new(row.view()?, vec![index]))
+            )?);
+            Ok(Recorded::new(row.view()?, indexes))
         })
-        .await;
-    match inserted {
-        Ok(mut recorded) => {
-            indexes.append(&mut recorded.audit_indexes);
-            Ok(Recorded::new(recorded.value, indexes))
-        }
-        Err(e) => {
-            // The request the negotiation would have carried goes too.
-            if let Err(undo) = grants::withdraw(market, actor, request).await {
-                tracing::warn!(error = %undo, %request, "could not withdraw an orphaned access request");
-            }
-            Err(e)
-        }
-    }
+        .await
 }
 
 fn already(consumer_pid: &str) -> Error {
@@ -387,8 +375,9 @@ pub async fn verify(
 }
 
 /// VERIFIED → FINALIZED, before the event announcing it goes out (done
-/// already is fine: the event is being sent again).
-pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<()> {
+/// already is fine: the event is being sent again). Returns whether the
+/// negotiation is FINALIZED now: not when the consumer ended it meanwhile.
+pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<bool> {
     market
         .db
         .write(move |conn| {
@@ -396,17 +385,34 @@ pub(crate) async fn finalize(market: &Market, id: Uuid) -> Result<()> {
             let made = transition!(conn, dsp_negotiations, &row.id,
                 state: [NegotiationState::Verified] => NegotiationState::Finalized,
                 updated_at = domain::to_db_time(domain::now()));
-            if made.made() {
-                row.state = NegotiationState::Finalized;
-                record(
-                    conn,
-                    None,
-                    Action::DspNegotiationFinalized,
-                    &row,
-                    json!({ "state": row.state, "agreement": row.agreement_id }),
-                )?;
+            if !made.made() {
+                let now = load(conn, id)?.ok_or_else(|| not_found("contract negotiation"))?;
+                return Ok(now.state == NegotiationState::Finalized);
             }
-            Ok(())
+            row.state = NegotiationState::Finalized;
+            record(
+                conn,
+                None,
+                Action::DspNegotiationFinalized,
+                &row,
+                json!({ "state": row.state, "agreement": row.agreement_id }),
+            )?;
+            Ok(true)
+        })
+        .await
+}
+
+/// Whether the agreement of a negotiation is still to be sent: it is
+/// AGREED or VERIFIED (not when the consumer ended it meanwhile).
+pub(crate) async fn agreement_due(market: &Market, id: Uuid) -> Result<bool> {
+    market
+        .db
+        .read(move |conn| {
+            let row = load(conn, id)?.ok_or_else(|| not_found("contract negotiation"))?;
+            Ok(matches!(
+                row.state,
+                NegotiationState::Agreed | NegotiationState::Verified
+            ))
         })
         .await
 }
@@ -424,8 +430,8 @@ pub async fn terminate(
     require_pids(&row, &message)?;
     let reason = message.reason_text();
     let code = message.code.clone();
-    let (actor_id, id) = (actor.id, domain::id_from_db(&row.id)?);
-    let recorded = market
+    let (actor, id) = (actor.clone(), domain::id_from_db(&row.id)?);
+    market
         .db
         .write(move |conn| {
             let mut row = load(conn, id)?.ok_or_else(|| not_found("contract negotiation"))?;
@@ -444,26 +450,25 @@ pub async fn terminate(
             }
             let previous = row.state;
             row.state = NegotiationState::Terminated;
-            let index = record(
+            let mut indexes = vec![record(
                 conn,
-                Some(actor_id),
+                Some(actor.id),
                 Action::DspNegotiationTerminated,
                 &row,
                 json!({ "state": row.state, "previous_state": previous, "by": "consumer", "code": code, "reason": reason }),
-            )?;
-            Ok((Recorded::new(row.view()?, vec![index]), previous, row.request_id.clone()))
+            )?];
+            // The request still pending is withdrawn in the same transaction.
+            if previous == NegotiationState::Requested {
+                match grants::withdraw_request_in(conn, &actor, domain::id_from_db(&row.request_id)?) {
+                    Ok(withdrawn) => indexes.extend(withdrawn.audit_indexes),
+                    // Decided meanwhile: the decision stands, the negotiation is over.
+                    Err(e) if e.code() == Code::InvalidState => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Recorded::new(row.view()?, indexes))
         })
-        .await?;
-    let (mut recorded, previous, request) = recorded;
-    if previous == NegotiationState::Requested {
-        match grants::withdraw(market, actor, domain::id_from_db(&request)?).await {
-            Ok(withdrawn) => recorded.audit_indexes.extend(withdrawn.audit_indexes),
-            // Decided meanwhile: the decision stands, the negotiation is over.
-            Err(e) if e.code() == Code::InvalidState => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(recorded)
+        .await
 }
 
 /// Brings every REQUESTED negotiation up to date with its access request:

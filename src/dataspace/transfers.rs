@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! REQUESTED ──(start message sent)──► STARTED ──completion──► COMPLETED
-//!                                      │  ▲
-//!                          suspension  ▼  │ start (consumer resumes)
-//!                                    SUSPENDED
+//!     ▲                                │
+//!     │ start (consumer resumes)       ▼ suspension
+//!     └───────────────────────────  SUSPENDED
 //! any but COMPLETED ──termination──► TERMINATED
 //! ```
 //!
@@ -288,10 +288,9 @@ pub(crate) async fn start_message(
         .db
         .read(move |conn| load(conn, id)?.ok_or_else(|| not_found("transfer process")))
         .await?;
-    if !matches!(
-        row.state,
-        TransferState::Requested | TransferState::Started | TransferState::Suspended
-    ) {
+    // A suspended transfer is not started by a message still queued from
+    // before: only the consumer's resume (back to REQUESTED) does.
+    if !matches!(row.state, TransferState::Requested | TransferState::Started) {
         return Ok(None);
     }
     let consumer = party(domain::id_from_db(&row.consumer_id)?);
@@ -319,7 +318,7 @@ pub(crate) async fn start_message(
             let mut row = load(conn, id)?.ok_or_else(|| not_found("transfer process"))?;
             let previous = row.state;
             let made = transition!(conn, dsp_transfers, &row.id,
-                state: [TransferState::Requested, TransferState::Suspended] => TransferState::Started,
+                state: [TransferState::Requested] => TransferState::Started,
                 updated_at = domain::to_db_time(domain::now()));
             if made.made() {
                 row.state = TransferState::Started;
@@ -402,8 +401,10 @@ pub async fn get(market: &Market, actor: &Actor, provider_pid: &str) -> Result<V
 /// What a consumer's message does to a transfer.
 #[derive(Clone, Copy, Debug)]
 pub enum Move {
-    /// TransferStartMessage: a suspended transfer resumes (a new start
-    /// message, with a new token, is queued).
+    /// TransferStartMessage: a suspended transfer resumes: REQUESTED again,
+    /// and a new start message, with a new token, queued (STARTED once it
+    /// goes out). A second resume meanwhile finds it REQUESTED and is
+    /// refused.
     Resume,
     Complete,
     Suspend,
@@ -423,8 +424,8 @@ impl Move {
         match self {
             Move::Resume => (
                 &[Suspended],
-                Suspended,
-                Action::DspTransferStarted,
+                Requested,
+                Action::DspTransferRequested,
                 "resume",
             ),
             Move::Complete => (
@@ -477,26 +478,24 @@ pub async fn consumer_moves(
             }
             let previous = row.state;
             row.state = to;
-            let mut indexes = vec![];
+            let index = record(
+                conn,
+                Some(actor.id),
+                action,
+                &row,
+                json!({
+                    "state": row.state,
+                    "previous_state": previous,
+                    "by": "consumer",
+                    "code": message.code,
+                    "reason": message.reason_text(),
+                }),
+            )?;
             if matches!(how, Move::Resume) {
                 // STARTED again once the new start message goes out.
                 queue_start(conn, &row)?;
-            } else {
-                indexes.push(record(
-                    conn,
-                    Some(actor.id),
-                    action,
-                    &row,
-                    json!({
-                        "state": row.state,
-                        "previous_state": previous,
-                        "by": "consumer",
-                        "code": message.code,
-                        "reason": message.reason_text(),
-                    }),
-                )?);
             }
-            Ok(Recorded::new(row.view()?, indexes))
+            Ok(Recorded::new(row.view()?, vec![index]))
         })
         .await
 }

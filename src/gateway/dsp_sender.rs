@@ -1,8 +1,8 @@
 //! The Dataspace Protocol's outgoing half: every instance runs one sender,
 //! which brings negotiations up to date with their access requests, claims
-//! the messages due to consumers' callback addresses (a lease by
-//! conditional update, so instances sharing a database never send one
-//! twice at once), commits the state each announces, POSTs it, and marks it
+//! the messages due to consumers' callback addresses one at a time, just
+//! before sending each (a lease by conditional update, so instances sharing
+//! a database never send one twice at once), commits the state each announces, POSTs it, and marks it
 //! sent, or failed for a later retry with backoff.
 
 use std::time::Duration;
@@ -14,6 +14,8 @@ use crate::market::Market;
 const TICK: Duration = Duration::from_millis(300);
 /// Every how many ticks open negotiations are compared with their requests.
 const ADVANCE_EVERY: u32 = 3;
+/// At most how many callbacks one tick sends.
+const PER_TICK: usize = 20;
 /// How long one callback may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,13 +42,17 @@ pub fn spawn(market: Market) -> tokio::task::JoinHandle<()> {
             {
                 tracing::warn!(error = %e, "dataspace: advancing negotiations failed");
             }
-            match dataspace::callbacks::claim_due(&market, 20).await {
-                Ok(due) => {
-                    for message in due {
-                        deliver(&market, &client, message).await;
+            // Each message is claimed just before it is sent, so no lease
+            // runs out while earlier ones of the round are being sent.
+            for _ in 0..PER_TICK {
+                match dataspace::callbacks::claim_next(&market).await {
+                    Ok(Some(message)) => deliver(&market, &client, message).await,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dataspace: claiming a callback failed");
+                        break;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "dataspace: claiming callbacks failed"),
             }
         }
     })

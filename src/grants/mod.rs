@@ -21,7 +21,8 @@ pub mod types;
 pub use licences::{get_grant, issue_data_token, list_grants, odrl_policy, revoke};
 pub use purchases::{NewOrder, cancel_order, place_order, renew_order};
 pub use requests::{
-    approve, create_request, get_request, list_requests, reject, review, review_queue, withdraw,
+    CheckedRequest, approve, check_request, create_request, create_request_in, get_request,
+    list_requests, reject, review, review_queue, withdraw, withdraw_request_in,
 };
 pub use sweeper::{spawn_sweeper, sweep_grants, sweep_requests};
 pub use types::{

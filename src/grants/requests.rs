@@ -15,12 +15,13 @@ use super::policy;
 use super::purchases;
 use super::rows::RequestRow;
 use super::types::{
-    AccessRequest, ApproveInput, NewRequest, PolicyOverride, ReasonInput, RequestPage,
+    AccessRequest, ApproveInput, LegalBasis, NewRequest, PolicyOverride, ReasonInput, RequestPage,
     RequestReviewInput, RequestRole, RequestState,
 };
 use crate::access;
 use crate::audit::{self, Action, Entry, Recorded};
 use crate::catalog::{self, DatasetRow};
+use crate::config::CrossBorderSettings;
 use crate::domain::text::{Message, Purpose, Reason};
 use crate::domain::{self, Actor, Classification, DatasetStatus, Decision, Role};
 use crate::error::{Code, Error, Result, on_unique_violation};
@@ -232,12 +233,36 @@ pub(super) fn insert_request(conn: &mut DbConnection, new: NewRow) -> Result<(Re
     Ok((row, index))
 }
 
+/// A consumer's access request checked against the market's settings, to
+/// be made by [`create_request_in`] in the caller's transaction.
+#[derive(Clone)]
+pub struct CheckedRequest {
+    actor: Actor,
+    input: NewRequest,
+    purpose: Purpose,
+    destination: Option<String>,
+    stated: Option<(LegalBasis, u64)>,
+    rules: CrossBorderSettings,
+    message: Option<Message>,
+    ttl: Duration,
+    home: String,
+}
+
 /// A consumer asks for licensed access to a listed dataset.
 pub async fn create_request(
     market: &Market,
     actor: &Actor,
     input: NewRequest,
 ) -> Result<Recorded<AccessRequest>> {
+    let checked = check_request(market, actor, input)?;
+    market
+        .db
+        .write(move |conn| create_request_in(conn, &checked))
+        .await
+}
+
+/// The checks of [`create_request`] that need no database.
+pub fn check_request(market: &Market, actor: &Actor, input: NewRequest) -> Result<CheckedRequest> {
     actor.require_any(&[Role::Consumer])?;
     let limits = &market.settings.grants;
     let purpose = Purpose::parse("purpose", &input.purpose)?;
@@ -286,65 +311,92 @@ pub async fn create_request(
     let rules = market.settings.grants.cross_border.clone();
     let message = Message::parse_optional("message", input.message.as_deref())?;
     let ttl = Duration::seconds(i64::try_from(limits.request_ttl_secs).unwrap_or(i64::MAX / 2));
-    let actor = actor.clone();
-    market
-        .db
-        .write(move |conn| {
-            // Only listed datasets take requests; anything else "does not exist".
-            let dataset = catalog::load(conn, input.dataset)?
-                .filter(|d| d.status == DatasetStatus::Listed)
-                .ok_or_else(|| Error::not_found("dataset"))?;
-            if dataset.personal_data && purpose.as_str().is_empty() {
-                return Err(Error::refused(
-                    Code::PurposeRequired,
-                    "this dataset holds personal data: state the purpose of the processing",
-                ));
-            }
-            // Where the data would go is where the consumer is registered:
-            // from abroad, a request is a cross-border one to there.
-            let registered = crate::accounts::find(conn, actor.id)?;
-            require_verified_for(&registered, &dataset)?;
-            let territory = registered.territory_or(&home);
-            if territory != home && destination.as_deref() != Some(territory) {
-                return Err(Error::invalid(
-                    if input.cross_border { "destination_country" } else { "cross_border" },
-                    format!(
-                        "your registered territory is {territory}: a request from there is cross-border, with {territory} as its destination"
-                    ),
-                ));
-            }
-            let transfer = destination
-                .clone()
-                .zip(stated)
-                .map(|(to, (basis, subjects))| {
-                    Transfer::admit(&dataset, to, basis, subjects, &rules)
-                })
-                .transpose()?;
-            if access::may_decide(conn, &actor, input.dataset)? {
-                return Err(Error::invalid(
-                    "dataset",
-                    "you already hold rights over this dataset",
-                ));
-            }
-            let (row, index) = insert_request(
-                conn,
-                NewRow {
-                    dataset: &dataset,
-                    consumer: actor.id,
-                    purpose: purpose.as_str(),
-                    duration_days: input.duration_days,
-                    max_downloads: input.max_downloads,
-                    processing: input.processing,
-                    transfer,
-                    message: message.as_ref().map(Message::as_str),
-                    ttl,
-                    order: None,
-                    policy: None,
-                },
-            )?;
-            Ok(Recorded::new(row.to_request()?, vec![index]))
-        })
-        .await
+    Ok(CheckedRequest {
+        actor: actor.clone(),
+        input,
+        purpose,
+        destination,
+        stated,
+        rules,
+        message,
+        ttl,
+        home,
+    })
+}
+
+/// Makes a checked request ([`check_request`]) in the caller's transaction,
+/// with its audit entry: [`create_request`] in a larger transaction.
+pub fn create_request_in(
+    conn: &mut DbConnection,
+    checked: &CheckedRequest,
+) -> Result<Recorded<AccessRequest>> {
+    let CheckedRequest {
+        actor,
+        input,
+        purpose,
+        destination,
+        stated,
+        rules,
+        message,
+        ttl,
+        home,
+    } = checked;
+    let (stated, ttl, home) = (*stated, *ttl, home.as_str());
+    // Only listed datasets take requests; anything else "does not exist".
+    let dataset = catalog::load(conn, input.dataset)?
+        .filter(|d| d.status == DatasetStatus::Listed)
+        .ok_or_else(|| Error::not_found("dataset"))?;
+    if dataset.personal_data && purpose.as_str().is_empty() {
+        return Err(Error::refused(
+            Code::PurposeRequired,
+            "this dataset holds personal data: state the purpose of the processing",
+        ));
+    }
+    // Where the data would go is where the consumer is registered:
+    // from abroad, a request is a cross-border one to there.
+    let registered = crate::accounts::find(conn, actor.id)?;
+    require_verified_for(&registered, &dataset)?;
+    let territory = registered.territory_or(home);
+    if territory != home && destination.as_deref() != Some(territory) {
+        return Err(Error::invalid(
+            if input.cross_border {
+                "destination_country"
+            } else {
+                "cross_border"
+            },
+            format!(
+                "your registered territory is {territory}: a request from there is cross-border, with {territory} as its destination"
+            ),
+        ));
+    }
+    let transfer = destination
+        .clone()
+        .zip(stated)
+        .map(|(to, (basis, subjects))| Transfer::admit(&dataset, to, basis, subjects, rules))
+        .transpose()?;
+    if access::may_decide(conn, actor, input.dataset)? {
+        return Err(Error::invalid(
+            "dataset",
+            "you already hold rights over this dataset",
+        ));
+    }
+    let (row, index) = insert_request(
+        conn,
+        NewRow {
+            dataset: &dataset,
+            consumer: actor.id,
+            purpose: purpose.as_str(),
+            duration_days: input.duration_days,
+            max_downloads: input.max_downloads,
+            processing: input.processing,
+            transfer,
+            message: message.as_ref().map(Message::as_str),
+            ttl,
+            order: None,
+            policy: None,
+        },
+    )?;
+    Ok(Recorded::new(row.to_request()?, vec![index]))
 }
 
 /// One request; a pending one whose time is up is expired on the way.
@@ -572,13 +624,20 @@ pub async fn withdraw(market: &Market, actor: &Actor, id: Uuid) -> Result<Record
     let actor = actor.clone();
     market
         .db
-        .write(move |conn| {
-            let (mut row, dataset) = load_request_visible(conn, &actor, id)?;
-            let indexes = withdraw_in(conn, &actor, &mut row, &dataset)?;
-            let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
-            Ok(Recorded::new(row.to_request()?, indexes))
-        })
+        .write(move |conn| withdraw_request_in(conn, &actor, id))
         .await
+}
+
+/// [`withdraw`] in the caller's transaction.
+pub fn withdraw_request_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Recorded<AccessRequest>> {
+    let (mut row, dataset) = load_request_visible(conn, actor, id)?;
+    let indexes = withdraw_in(conn, actor, &mut row, &dataset)?;
+    let row = load_request(conn, id)?.ok_or_else(|| Error::not_found("access request"))?;
+    Ok(Recorded::new(row.to_request()?, indexes))
 }
 
 /// Withdraws a pending request in the caller's transaction (and cancels

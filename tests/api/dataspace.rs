@@ -488,6 +488,58 @@ both_backends! {
         assert_eq!(download.status(), 200);
         assert_eq!(download.bytes().await.expect("bytes").as_ref(), PAYLOAD);
 
+        // Suspended, then resumed: REQUESTED until the new start message
+        // goes out; a second resume meanwhile changes nothing.
+        let mut suspension = example("transfer/example/transfer-suspension-message.json");
+        suspension["providerPid"] = json!(transfer_pid);
+        suspension["consumerPid"] = json!(transfer_cpid);
+        let suspended = consumer
+            .send(&app, &format!("/dsp/transfers/{transfer_pid}/suspension"),
+                "transfer/transfer-suspension-message-schema.json", suspension)
+            .await;
+        suspended.expect(200);
+        assert_eq!(suspended.body["state"], "SUSPENDED");
+        let mut resume = example("transfer/example/transfer-start-message.json");
+        resume["providerPid"] = json!(transfer_pid);
+        resume["consumerPid"] = json!(transfer_cpid);
+        let resumed = consumer
+            .send(&app, &format!("/dsp/transfers/{transfer_pid}/start"),
+                "transfer/transfer-start-message-schema.json", resume.clone())
+            .await;
+        resumed.expect(200);
+        assert_eq!(resumed.body["state"], "REQUESTED");
+        let twice = consumer
+            .send(&app, &format!("/dsp/transfers/{transfer_pid}/start"),
+                "transfer/transfer-start-message-schema.json", resume)
+            .await;
+        dsp_error(&twice, 400, "TransferError", "invalid-state");
+        let restart = consumer
+            .expect_callback(&format!("transfers/{transfer_cpid}/start"),
+                "transfer/transfer-start-message-schema.json")
+            .await;
+        let (_, second_token) = data_address(&restart);
+        assert_ne!(second_token, token, "a new data token");
+        let state = consumer.get(&app, &format!("/dsp/transfers/{transfer_pid}")).await;
+        assert_eq!(state.body["state"], "STARTED");
+        // One start message per resume, and it went out (marked sent just
+        // after the listener answered).
+        let mut pending = -1;
+        for _ in 0..50 {
+            pending = app.market.db.read(|conn| {
+                use datamarket::store::schema::dsp_callbacks;
+                use diesel::prelude::*;
+                Ok(dsp_callbacks::table
+                    .filter(dsp_callbacks::state.eq("pending"))
+                    .count()
+                    .get_result::<i64>(conn)?)
+            }).await.unwrap();
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(pending, 0, "no start message left pending");
+
         let mut completion = example("transfer/example/transfer-completion-message.json");
         completion["providerPid"] = json!(transfer_pid);
         completion["consumerPid"] = json!(transfer_cpid);
@@ -510,7 +562,8 @@ both_backends! {
             "access_request.created", "dsp_negotiation.requested", "access_request.approved",
             "grant.created", "dsp_negotiation.agreed", "dsp_negotiation.verified",
             "dsp_negotiation.finalized", "dsp_transfer.requested", "data_token.issued",
-            "dsp_transfer.started", "delivery.completed", "dsp_transfer.completed",
+            "dsp_transfer.started", "delivery.completed", "dsp_transfer.suspended",
+            "dsp_transfer.completed",
         ] {
             assert!(seen.iter().any(|a| a == action), "audit has {action}: {seen:?}");
         }
@@ -616,6 +669,22 @@ both_backends! {
                 "negotiation/contract-negotiation-termination-message-schema.json", termination)
             .await;
         dsp_error(&again, 400, "ContractNegotiationError", "invalid-state");
+        // A message queued before the consumer ended the negotiation (an
+        // agreement, a FINALIZED event) is not sent, nor its state made.
+        for kind in [datamarket::dataspace::CallbackKind::Agreement, datamarket::dataspace::CallbackKind::Finalized] {
+            let due = datamarket::dataspace::Due {
+                id: Uuid::new_v4().to_string(),
+                process_id: second_pid.trim_start_matches("urn:uuid:").to_owned(),
+                kind,
+                url: format!("{}/negotiations/{second_cpid}/agreement", consumer.callback.base),
+                body: json!({}),
+                attempts: 1,
+            };
+            let ready = datamarket::dataspace::callbacks::prepare(&app.market, &due).await.expect("prepare");
+            assert_eq!(ready, None, "{kind:?} after the termination");
+        }
+        let state = consumer.get(&app, &format!("/dsp/negotiations/{second_pid}")).await;
+        assert_eq!(state.body["state"], "TERMINATED");
 
         // A started transfer, then the grant revoked: the download is
         // refused, and so is a new transfer.
