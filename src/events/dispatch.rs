@@ -228,7 +228,7 @@ async fn attempt_one(market: &Market, client: &reqwest::Client, id: String) -> R
     let settings = market.settings.events.clone();
     // Twice the receiver's time: the lookup of its name is bounded by it too.
     let lease = chrono::Duration::milliseconds(
-        i64::try_from(settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX / 4) + 30_000,
+        i64::try_from(settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX / 4) + 5_000,
     );
     let taken = market
         .db

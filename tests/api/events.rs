@@ -136,7 +136,7 @@ impl Receiver {
 
     /// Waits until `path` has accepted every id in `ids` (answered 2xx).
     async fn wait_for(&self, path: &str, ids: &BTreeSet<String>) {
-        for _ in 0..400 {
+        for _ in 0..1200 {
             if ids.iter().all(|id| self.accepted(path, id) > 0) {
                 return;
             }
@@ -484,6 +484,9 @@ async fn kill_nine_loses_no_committed_event(backend: Backend) {
         ("DATAMARKET__EVENTS__RETRY_BASE_MS", "50"),
         ("DATAMARKET__EVENTS__RETRY_MAX_MS", "200"),
         ("DATAMARKET__EVENTS__MAX_ATTEMPTS", "1000"),
+        // A delivery the killed process held waits out its lease (twice
+        // this plus 5 s) before another sender takes it.
+        ("DATAMARKET__EVENTS__TIMEOUT_MS", "1000"),
     ];
     let start = || ServerProcess::start_configured(&url, dir.path(), 4, "error", &settings);
     let mut server = start();
