@@ -46,10 +46,13 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The methods the document lists for `path`, if it knows the path.
+    /// The methods the document lists for `path`, if it knows the path. A
+    /// path that a concrete template names (`/dsp/negotiations/request`)
+    /// is that template's, not also a templated one's
+    /// (`/dsp/negotiations/{id}`), as OpenAPI matches them.
     pub fn methods(&self, path: &str) -> Option<Vec<&'static str>> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut methods: Vec<&'static str> = self
+        let matching: Vec<(usize, &Vec<&'static str>)> = self
             .routes
             .iter()
             .filter(|(segments, _)| {
@@ -62,11 +65,20 @@ impl RouteTable {
                             Segment::Parameter => true,
                         })
             })
+            .map(|(segments, methods)| {
+                let literals = segments
+                    .iter()
+                    .filter(|s| matches!(s, Segment::Literal(_)))
+                    .count();
+                (literals, methods)
+            })
+            .collect();
+        let most = matching.iter().map(|(literals, _)| *literals).max()?;
+        let mut methods: Vec<&'static str> = matching
+            .into_iter()
+            .filter(|(literals, _)| *literals == most)
             .flat_map(|(_, methods)| methods.iter().copied())
             .collect();
-        if methods.is_empty() {
-            return None;
-        }
         methods.sort_unstable();
         methods.dedup();
         Some(methods)

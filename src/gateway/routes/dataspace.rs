@@ -255,7 +255,7 @@ pub async fn negotiation_request(
     (status = 401, description = "ContractNegotiationError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "ContractNegotiationError: not-found", body = Object),
 ))]
-#[get("/negotiations/{provider_pid}")]
+#[get("/negotiations/{id}")]
 pub async fn negotiation(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -275,7 +275,7 @@ pub async fn negotiation(
     (status = 401, description = "ContractNegotiationError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "ContractNegotiationError: not-found", body = Object),
 ))]
-#[post("/negotiations/{provider_pid}/request")]
+#[post("/negotiations/{id}/request")]
 pub async fn negotiation_counter_request(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -297,7 +297,7 @@ pub async fn negotiation_counter_request(
     (status = 401, description = "ContractNegotiationError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "ContractNegotiationError: not-found", body = Object),
 ))]
-#[post("/negotiations/{provider_pid}/events")]
+#[post("/negotiations/{id}/events")]
 pub async fn negotiation_event(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -321,7 +321,7 @@ pub async fn negotiation_event(
     (status = 401, description = "ContractNegotiationError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "ContractNegotiationError: not-found", body = Object),
 ))]
-#[post("/negotiations/{provider_pid}/agreement/verification")]
+#[post("/negotiations/{id}/agreement/verification")]
 pub async fn negotiation_verification(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -344,7 +344,7 @@ pub async fn negotiation_verification(
     (status = 401, description = "ContractNegotiationError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "ContractNegotiationError: not-found", body = Object),
 ))]
-#[post("/negotiations/{provider_pid}/termination")]
+#[post("/negotiations/{id}/termination")]
 pub async fn negotiation_termination(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -397,7 +397,7 @@ pub async fn transfer_request(
     (status = 401, description = "TransferError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "TransferError: not-found", body = Object),
 ))]
-#[get("/transfers/{provider_pid}")]
+#[get("/transfers/{id}")]
 pub async fn transfer(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -436,7 +436,7 @@ async fn transfer_move(
     (status = 401, description = "TransferError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "TransferError: not-found", body = Object),
 ))]
-#[post("/transfers/{provider_pid}/start")]
+#[post("/transfers/{id}/start")]
 pub async fn transfer_start(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -461,7 +461,7 @@ pub async fn transfer_start(
     (status = 401, description = "TransferError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "TransferError: not-found", body = Object),
 ))]
-#[post("/transfers/{provider_pid}/completion")]
+#[post("/transfers/{id}/completion")]
 pub async fn transfer_completion(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -486,7 +486,7 @@ pub async fn transfer_completion(
     (status = 401, description = "TransferError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "TransferError: not-found", body = Object),
 ))]
-#[post("/transfers/{provider_pid}/termination")]
+#[post("/transfers/{id}/termination")]
 pub async fn transfer_termination(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
@@ -511,7 +511,7 @@ pub async fn transfer_termination(
     (status = 401, description = "TransferError: unauthenticated, invalid-token", body = Object),
     (status = 404, description = "TransferError: not-found", body = Object),
 ))]
-#[post("/transfers/{provider_pid}/suspension")]
+#[post("/transfers/{id}/suspension")]
 pub async fn transfer_suspension(
     market: web::Data<Market>,
     caller: Result<Caller, ApiError>,
