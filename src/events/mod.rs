@@ -197,6 +197,7 @@ pub fn parse_event_id(id: &str) -> Option<u64> {
         .unwrap_or(id.trim())
         .parse()
         .ok()
+        .filter(|index| *index <= i64::MAX as u64)
 }
 
 /// Who is to hear of events: an account, and whether it oversees the
@@ -295,5 +296,10 @@ mod tests {
         assert_eq!(parse_event_id(&event_id(42)), Some(42));
         assert_eq!(parse_event_id("7"), Some(7));
         assert_eq!(parse_event_id("evt_x"), None);
+        assert_eq!(
+            parse_event_id("evt_9223372036854775808"),
+            None,
+            "beyond any log"
+        );
     }
 }

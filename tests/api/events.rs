@@ -440,6 +440,7 @@ both_backends! {
         assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
         app.get("/api/v1/events?types=grant.mangled", Some(&consumer.token)).await.problem(400, "invalid-parameter");
         app.get("/api/v1/events?limit=0", Some(&consumer.token)).await.problem(400, "invalid-parameter");
+        app.get("/api/v1/events?from=9223372036854775808", Some(&consumer.token)).await.problem(400, "invalid-parameter");
 
         // A grant near its end is told once, to its parties: the other
         // consumer's (the consumer's own is revoked).

@@ -192,8 +192,9 @@ pub async fn list_events(
     let p = params.into_inner();
     let limit = page_size(&market, p.limit)?;
     let types = EventType::parse_list(p.types.as_deref().unwrap_or(""))?;
+    let from = log_position(p.from)?.unwrap_or(0);
     Ok(web::Json(
-        feed::read(&market, &caller.0, p.from.unwrap_or(0), types, limit).await?,
+        feed::read(&market, &caller.0, from, types, limit).await?,
     ))
 }
 
@@ -234,7 +235,7 @@ pub async fn event_stream(
                     .with("parameter", "Last-Event-ID"),
             )
         })?,
-        None => match p.from {
+        None => match log_position(p.from)? {
             Some(from) => from,
             None => feed::end(&market).await?,
         },
@@ -264,6 +265,18 @@ pub async fn event_stream(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
+}
+
+/// A log position as a query names it: the log's indexes are signed 64-bit
+/// in the store, so anything above is no position.
+fn log_position(from: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match from {
+        Some(from) if from > i64::MAX as u64 => Err(ApiError(
+            Error::refused(Code::InvalidParameter, "from is beyond any log position")
+                .with("parameter", "from"),
+        )),
+        from => Ok(from),
+    }
 }
 
 /// The `Last-Event-ID` a reconnecting client sends (`evt_<index>`).
