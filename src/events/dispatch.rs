@@ -24,7 +24,7 @@ use super::{Audience, Event, EventType, Heard, Hearing};
 use crate::accounts::{self, AccountStatus};
 use crate::audit::window;
 use crate::config::EventSettings;
-use crate::domain::{self, Role};
+use crate::domain::{self, Roles};
 use crate::error::{Error, Result};
 use crate::market::Market;
 use crate::store::schema::{
@@ -85,11 +85,10 @@ pub async fn fan_out(market: &Market) -> Result<FanOut> {
             if subscriptions.is_empty() {
                 return Ok(FanOut { read, made: 0 });
             }
-            let seen = window::entries_between(conn, from, to, EventType::actions())?;
-            if seen.is_empty() {
+            let events = super::logged_between(conn, from, to)?;
+            if events.is_empty() {
                 return Ok(FanOut { read, made: 0 });
             }
-            let parties = window::parties_between(conn, from, to)?;
             let mut listeners = Vec::with_capacity(subscriptions.len());
             let mut audiences: HashMap<String, Option<Audience>> = HashMap::new();
             for subscription in &subscriptions {
@@ -104,18 +103,13 @@ pub async fn fan_out(market: &Market) -> Result<FanOut> {
             let now = domain::to_db_time(domain::now());
             let mut hearing = Hearing::default();
             let mut made = Vec::new();
-            for entry in &seen {
-                let Some(event_type) = EventType::of(entry) else {
-                    continue;
-                };
-                let concerned = parties.get(&entry.index).map(Vec::as_slice).unwrap_or(&[]);
+            for event in &events {
+                let (entry, event_type) = (&event.entry, event.event_type);
                 for (subscription, types, audience) in &listeners {
                     if !types.contains(&event_type) {
                         continue;
                     }
-                    if let Some(heard) =
-                        hearing.hears(conn, *audience, event_type, entry, concerned)?
-                    {
+                    if let Some(heard) = hearing.hears(conn, *audience, event)? {
                         made.push((
                             webhook_deliveries::id.eq(domain::new_id().to_string()),
                             webhook_deliveries::subscription_id.eq(subscription.id.clone()),
@@ -153,10 +147,7 @@ pub(crate) fn audience(conn: &mut DbConnection, account: &str) -> Result<Option<
     }
     Ok(Some(Audience {
         id: account.id,
-        oversight: account
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::Regulator | Role::Auditor)),
+        oversight: Roles::new(account.roles).is_oversight(),
     }))
 }
 

@@ -55,23 +55,18 @@ pub async fn read(
                     caught_up: true,
                 });
             }
-            let seen = window::entries_between(conn, from, to, EventType::actions())?;
-            let parties = window::parties_between(conn, from, to)?;
+            let events = super::logged_between(conn, from, to)?;
             let mut hearing = Hearing::default();
             let mut items = Vec::new();
             let mut next_from = to;
-            for entry in &seen {
-                let Some(event_type) = EventType::of(entry) else {
-                    continue;
-                };
-                if !types.is_empty() && !types.contains(&event_type) {
+            for event in &events {
+                if !types.is_empty() && !types.contains(&event.event_type) {
                     continue;
                 }
-                let concerned = parties.get(&entry.index).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(heard) = hearing.hears(conn, audience, event_type, entry, concerned)? {
-                    items.push(Event::from_entry(event_type, entry, heard));
+                if let Some(heard) = hearing.hears(conn, audience, event)? {
+                    items.push(Event::from_entry(event.event_type, &event.entry, heard));
                     if items.len() >= limit as usize {
-                        next_from = entry.index + 1;
+                        next_from = event.entry.index + 1;
                         break;
                     }
                 }

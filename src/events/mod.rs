@@ -208,6 +208,36 @@ pub(crate) struct Audience {
     pub oversight: bool,
 }
 
+/// An event the log holds: its entry, its type, and the accounts the entry
+/// names (actor and parties).
+pub(crate) struct Logged {
+    pub entry: Seen,
+    pub event_type: EventType,
+    pub parties: Vec<Uuid>,
+}
+
+/// The events among the log entries with an index in `from..to`, oldest
+/// first: what the dispatcher fans out and the feed reads.
+pub(crate) fn logged_between(conn: &mut DbConnection, from: u64, to: u64) -> Result<Vec<Logged>> {
+    let seen = window::entries_between(conn, from, to, EventType::actions())?;
+    if seen.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut parties = window::parties_between(conn, from, to)?;
+    Ok(seen
+        .into_iter()
+        .filter_map(|entry| {
+            let event_type = EventType::of(&entry)?;
+            let parties = parties.remove(&entry.index).unwrap_or_default();
+            Some(Logged {
+                entry,
+                event_type,
+                parties,
+            })
+        })
+        .collect())
+}
+
 /// How an account hears of an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Heard {
@@ -225,21 +255,23 @@ pub(crate) struct Hearing {
 }
 
 impl Hearing {
-    /// Whether and how `audience` hears of `entry` (of type `event_type`),
-    /// whose actor and parties are `parties`.
+    /// Whether and how `audience` hears of `event`.
     pub fn hears(
         &mut self,
         conn: &mut DbConnection,
         audience: Audience,
-        event_type: EventType,
-        entry: &Seen,
-        parties: &[Uuid],
+        event: &Logged,
     ) -> Result<Option<Heard>> {
+        let Logged {
+            entry,
+            event_type,
+            parties,
+        } = event;
         if audience.oversight || entry.actor == Some(audience.id) || parties.contains(&audience.id)
         {
             return Ok(Some(Heard::Fully));
         }
-        let news = match event_type {
+        let news = match *event_type {
             EventType::ListingPublished | EventType::ListingDelisted => true,
             // A draft's edits are its provider's business: a change is
             // news only while the listing is listed.
