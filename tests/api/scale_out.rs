@@ -36,8 +36,12 @@ async fn two_instances_are_one_market() {
     let _schema = SchemaGuard(schema);
     // Both start at once: one applies the migrations while the other waits,
     // and both find (or make) the platform key in the shared directory.
-    let a = ServerProcess::start(&url, dir.path(), 6);
-    let b = ServerProcess::start(&url, dir.path(), 6);
+    // Both sweep every second, so the grant's coming expiry (it ends within
+    // `grants.expiry_notice_secs`) is noticed while the test runs, by
+    // whichever instance gets there first, and must be noticed once.
+    let settings = [("DATAMARKET__GRANTS__SWEEP_INTERVAL_SECS", "1")];
+    let a = ServerProcess::start_configured(&url, dir.path(), 6, "warn", &settings);
+    let b = ServerProcess::start_configured(&url, dir.path(), 6, "warn", &settings);
     let client = reqwest::Client::new();
     a.ready().await;
     b.ready().await;
@@ -180,8 +184,33 @@ async fn two_instances_are_one_market() {
     }
     assert_eq!((delivered, refused), (10, 190));
 
-    // One gap-free log, with exactly ten deliveries.
+    // Both sweepers race to tell of the grant's coming expiry: it is told
+    // once. Wait for it, then for a few more sweeps of both instances, so
+    // that the count below is the log's last word.
     let mut conn = diesel::PgConnection::establish(&url).unwrap();
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let notices = |conn: &mut diesel::PgConnection| {
+        diesel::sql_query("SELECT COUNT(*) AS n FROM audit_entries WHERE action = 'grant.expiring'")
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while notices(&mut conn) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sweep told of the expiry"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(notices(&mut conn), 1, "the expiry is told once");
+
+    // One gap-free log, with exactly ten deliveries.
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
