@@ -55,6 +55,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub client_request_timeout_secs: u64,
     pub public_url: String,
+    /// Bytes of public catalog answers kept between requests (0 = none).
+    pub public_answers_bytes: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -6,6 +6,7 @@
 //! Before it changes anything it asks the rule book ([`crate::access`]).
 
 pub mod dcat;
+pub mod freshness;
 pub mod lineage;
 pub mod listings;
 pub mod queue;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod problem;
+mod public_answers;
 mod respond;
 mod routes;
 mod routes_table;
@@ -56,6 +57,9 @@ pub fn start_on(market: Market, listener: TcpListener) -> std::io::Result<Runnin
         api,
         metrics: web::Data::new(metrics::Metrics::new()),
         tokens: web::Data::new(auth::TokenCache::default()),
+        public_answers: web::Data::new(public_answers::PublicAnswers::new(
+            settings.server.public_answers_bytes,
+        )),
     };
     let sender = market.clone();
     let data = web::Data::new(market);
@@ -89,6 +93,7 @@ pub struct Shared {
     pub routes: web::Data<routes_table::RouteTable>,
     pub metrics: web::Data<metrics::Metrics>,
     pub tokens: web::Data<auth::TokenCache>,
+    pub public_answers: web::Data<public_answers::PublicAnswers>,
 }
 
 /// The whole application: middleware, extractor configuration, every route.
@@ -122,6 +127,7 @@ pub fn app(
         .app_data(shared.routes)
         .app_data(shared.metrics)
         .app_data(shared.tokens)
+        .app_data(shared.public_answers)
         // Before the /api/v1 scope, which would otherwise swallow the path.
         .route(
             "/api/v1/openapi.json",

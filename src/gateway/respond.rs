@@ -66,11 +66,16 @@ pub fn json_with_etag<T: Serialize>(req: &HttpRequest, value: &T) -> HttpRespons
     with_etag(req, "application/json", body)
 }
 
+/// The strong `ETag` of a body: its SHA-256, shortened to 128 bits.
+pub fn etag_of(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
+}
+
 /// 200 with `body` as `content_type` and a strong `ETag` of its bytes, or
 /// 304 when the client already has exactly these bytes.
 pub fn with_etag(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
-    use sha2::{Digest, Sha256};
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    let etag = etag_of(&body);
     // Public documents may be revalidated by caches; the ETag makes that
     // a 304 instead of the whole body.
     if matches_if_none_match(req, &etag) {

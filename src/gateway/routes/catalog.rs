@@ -12,16 +12,15 @@ use crate::catalog::{
     self, ByteRange, Content, Dataset, DatasetPage, DatasetPatch, DelistInput, NewDataset,
     ReviewInput, SearchOrder, SearchQuery, Version, VersionReviewInput,
 };
-use crate::domain::Classification;
+use crate::domain::{Classification, DatasetStatus};
 use crate::error::Code;
 use crate::gateway::auth::{Caller, ContentCaller, MaybeCaller};
 use crate::gateway::extract::OptionalJson;
 use crate::gateway::metrics::Metrics;
 use crate::gateway::openapi::Binary;
 use crate::gateway::problem::{ApiError, ApiResult, Problem};
-use crate::gateway::respond::{
-    AUDIT_INDEX, changed, created, json_with_etag, matches_if_none_match, with_etag,
-};
+use crate::gateway::public_answers::PublicAnswers;
+use crate::gateway::respond::{AUDIT_INDEX, changed, created, matches_if_none_match, with_etag};
 use crate::grants::delivery::{self, Delivery};
 use crate::market::Market;
 
@@ -58,17 +57,20 @@ pub struct SearchParams {
 
 /// Search the public catalog (listed datasets, newest first).
 #[utoipa::path(tag = "catalog", params(SearchParams), security((), ("bearer" = [])), responses(
-    (status = 200, body = DatasetPage),
+    (status = 200, body = DatasetPage, headers(("ETag" = String, description = "of the page; send it as If-None-Match to revalidate"))),
+    (status = 304, description = "not modified: the If-None-Match ETag is current"),
     (status = 400, description = "invalid-parameter, invalid-cursor", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "invalid-token: a token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/datasets")]
 pub async fn search(
     market: web::Data<Market>,
+    answers: web::Data<PublicAnswers>,
     // Public, but a token that is sent must be valid (401 otherwise).
     _caller: MaybeCaller,
     params: web::Query<SearchParams>,
-) -> ApiResult<web::Json<DatasetPage>> {
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let query = SearchQuery {
         q: p.q,
@@ -82,7 +84,12 @@ pub async fn search(
         limit: p.limit,
         cursor: p.cursor,
     };
-    Ok(web::Json(catalog::search(&market, query).await?))
+    // A page depends on the query alone, not on who asks.
+    let key = format!("search?{}", req.query_string());
+    let read = catalog::search(&market, query);
+    answers
+        .answer(&market, &req, key, read, |_: &DatasetPage| true)
+        .await
 }
 
 /// Create a draft listing (providers).
@@ -119,12 +126,17 @@ pub async fn create(
 #[get("/datasets/{id}")]
 pub async fn get(
     market: web::Data<Market>,
+    answers: web::Data<PublicAnswers>,
     caller: MaybeCaller,
     id: web::Path<Uuid>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let dataset = catalog::get(&market, caller.0.as_ref(), *id).await?;
-    Ok(json_with_etag(&req, &dataset))
+    let read = catalog::get(&market, caller.0.as_ref(), *id);
+    // A listed dataset reads the same for everyone; a draft only for some.
+    let listed = |d: &Dataset| d.status == DatasetStatus::Listed;
+    answers
+        .answer(&market, &req, format!("dataset/{id}"), read, listed)
+        .await
 }
 
 /// Edit a draft (or a rejected listing, which returns to draft).
