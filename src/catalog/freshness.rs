@@ -20,12 +20,14 @@ use crate::market::Market;
 use crate::store::schema::{audit_entries, audit_log_head};
 
 /// The actions that leave every listing's public view and every search as
-/// they were: sign-ins, requests and grants, deliveries, trading, money,
+/// they were: new and verified accounts, sign-ins, requests and grants, deliveries, trading, money,
 /// complaints, alerts, webhooks and the Dataspace Protocol's processes. Any
 /// other action (including one added later and not named here) counts as a
 /// change of the catalog, so a new kind of change can make answers be read
 /// again, never make a stale one stand.
 const LEAVE_THE_CATALOG: &[Action] = &[
+    Action::AccountCreated,
+    Action::AccountVerified,
     Action::AccountLogin,
     Action::AccountLoginFailed,
     Action::AccessRequestCreated,
@@ -77,7 +79,7 @@ const LEAVE_THE_CATALOG: &[Action] = &[
 /// At most this many entries are looked through per reading; when more were
 /// appended since the last, the catalog counts as changed (a busy market
 /// loses its kept answers, never their freshness).
-const MAX_LOOK: u64 = 1024;
+const MAX_LOOK: u64 = 256;
 
 /// Where the catalog stood at one reading of the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -93,7 +93,9 @@ impl PublicAnswers {
             body: Bytes::from(body),
         };
         let response = respond(req, &answer);
-        if public(&value) {
+        // A reading that already knows of a later change could never be
+        // served again: keeping it would only push out answers that can.
+        if public(&value) && now.still_stands(now) {
             kept.insert(key, answer);
         }
         Ok(response)
