@@ -555,14 +555,7 @@ pub fn require_oversight(actor: &Actor) -> Result<()> {
 
 /// How many entries the log holds.
 pub async fn size(db: &crate::store::Db) -> Result<u64> {
-    db.read(|conn| {
-        let size: i64 = audit_log_head::table
-            .filter(audit_log_head::id.eq(1))
-            .select(audit_log_head::size)
-            .first(conn)?;
-        Ok(size.max(0) as u64)
-    })
-    .await
+    db.read(window::log_size).await
 }
 
 /// How many entries of one action concern one subject (an account's

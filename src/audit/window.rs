@@ -11,7 +11,32 @@ use super::{Action, EntryRecord, merkle};
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::store::DbConnection;
-use crate::store::schema::{audit_entries, audit_entry_parties};
+use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
+
+/// How many entries the log holds, read in the caller's connection.
+pub fn log_size(conn: &mut DbConnection) -> Result<u64> {
+    let size: i64 = audit_log_head::table
+        .filter(audit_log_head::id.eq(1))
+        .select(audit_log_head::size)
+        .first(conn)?;
+    Ok(size.max(0) as u64)
+}
+
+/// The index and action word of every entry in `from..to`, oldest first,
+/// as stored (unchecked against the leaf: for a look that only needs to
+/// know what kind of changes happened).
+pub fn actions_between(conn: &mut DbConnection, from: u64, to: u64) -> Result<Vec<(u64, String)>> {
+    let rows: Vec<(i64, String)> = audit_entries::table
+        .filter(audit_entries::idx.ge(from as i64))
+        .filter(audit_entries::idx.lt(to as i64))
+        .order(audit_entries::idx.asc())
+        .select((audit_entries::idx, audit_entries::action))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(index, action)| (index.max(0) as u64, action))
+        .collect())
+}
 
 /// An entry as its canonical bytes say, for a rule to look at.
 #[derive(Clone, Debug)]

@@ -7,21 +7,19 @@
 //! the public catalog shows. Reading that costs one short statement (the
 //! log's size) while the log stands still, and one more (the actions of the
 //! few entries appended since the last look) when it moved: far less than a
-//! search. The gateway keeps public answers on this
-//! basis; nothing stale is served, on one instance or several.
+//! search. The gateway keeps public answers on this basis; nothing stale is
+//! served, on one instance or several.
 
 use std::sync::Mutex;
 
-use diesel::prelude::*;
-
-use crate::audit::Action;
+use crate::audit::{Action, window};
 use crate::error::Result;
 use crate::market::Market;
-use crate::store::schema::{audit_entries, audit_log_head};
 
 /// The actions that leave every listing's public view and every search as
-/// they were: new and verified accounts, sign-ins, requests and grants, deliveries, trading, money,
-/// complaints, alerts, webhooks and the Dataspace Protocol's processes. Any
+/// they were: new and verified accounts, sign-ins, requests and grants,
+/// deliveries, trading, money, complaints, alerts, webhooks and the
+/// Dataspace Protocol's processes. Any
 /// other action (including one added later and not named here) counts as a
 /// change of the catalog, so a new kind of change can make answers be read
 /// again, never make a stale one stand.
@@ -130,31 +128,18 @@ impl Watermark {
         };
         // Both statements are the DSL's, prepared once per connection (a
         // hand-written or `IN (…)` query is parsed afresh every time); the
-        // second runs only when the log moved.
-        let (size, actions) = market
+        // second runs only when the log moved, and not at all when it moved
+        // too far to look through (`None`).
+        let (size, appended) = market
             .db
             .read_short(move |conn| {
-                let size: i64 = audit_log_head::table
-                    .filter(audit_log_head::id.eq(1))
-                    .select(audit_log_head::size)
-                    .first(conn)?;
-                let size = size.max(0) as u64;
+                let size = window::log_size(conn)?;
                 if size <= looked || size - looked > MAX_LOOK {
-                    return Ok((size, Vec::new()));
+                    return Ok((size, None));
                 }
-                let actions: Vec<(i64, String)> = audit_entries::table
-                    .filter(audit_entries::idx.ge(looked as i64))
-                    .filter(audit_entries::idx.lt(size as i64))
-                    .select((audit_entries::idx, audit_entries::action))
-                    .load(conn)?;
-                Ok((size, actions))
+                Ok((size, Some(window::actions_between(conn, looked, size)?)))
             })
             .await?;
-        let newest_change = actions
-            .iter()
-            .rev()
-            .find(|(_, action)| !LEAVE_THE_CATALOG.iter().any(|a| a.as_str() == action))
-            .map(|(index, _)| *index);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.epoch != epoch {
             // The log was replaced while this look was under way: what it
@@ -173,10 +158,13 @@ impl Watermark {
             state.changed_at = size;
         } else if size > looked {
             // `looked..size` was looked through, or was too long to be.
-            let changed_at = if size - looked > MAX_LOOK {
-                Some(size)
-            } else {
-                newest_change.map(|i| i.max(0) as u64 + 1)
+            let changed_at = match appended {
+                None => Some(size),
+                Some(actions) => actions
+                    .iter()
+                    .rev()
+                    .find(|(_, action)| !LEAVE_THE_CATALOG.iter().any(|a| a.as_str() == action))
+                    .map(|(index, _)| index + 1),
             };
             if let Some(changed_at) = changed_at {
                 state.changed_at = state.changed_at.max(changed_at);

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 
-use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -17,12 +16,12 @@ use crate::error::Result;
 use crate::market::Market;
 
 use super::problem::ApiResult;
-use super::respond::matches_if_none_match;
+use super::respond::{etag_of, json_with_etag, with_known_etag};
 
 #[derive(Clone)]
 struct Kept {
     then: Reading,
-    etag: header::HeaderValue,
+    etag: String,
     body: Bytes,
 }
 
@@ -74,7 +73,7 @@ impl PublicAnswers {
         F: Future<Output = Result<T>>,
     {
         let Some(kept) = &self.kept else {
-            return Ok(super::respond::json_with_etag(req, &read.await?));
+            return Ok(json_with_etag(req, &read.await?));
         };
         let now = self.watermark.read(market).await?;
         if let Some(answer) = kept.get(&key)
@@ -85,11 +84,9 @@ impl PublicAnswers {
         let value = read.await?;
         let body = serde_json::to_vec(&value)
             .map_err(|e| crate::error::Error::Internal(format!("an answer as JSON: {e}")))?;
-        let etag = header::HeaderValue::from_str(&super::respond::etag_of(&body))
-            .map_err(|e| crate::error::Error::Internal(format!("an ETag: {e}")))?;
         let answer = Kept {
             then: now,
-            etag,
+            etag: etag_of(&body),
             body: Bytes::from(body),
         };
         let response = respond(req, &answer);
@@ -103,14 +100,10 @@ impl PublicAnswers {
 }
 
 fn respond(req: &HttpRequest, answer: &Kept) -> HttpResponse {
-    let etag = answer.etag.clone();
-    if matches_if_none_match(req, etag.to_str().unwrap_or_default()) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .finish();
-    }
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, etag))
-        .content_type("application/json")
-        .body(answer.body.clone())
+    with_known_etag(
+        req,
+        "application/json",
+        answer.etag.clone(),
+        answer.body.clone(),
+    )
 }

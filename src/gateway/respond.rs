@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -76,6 +77,17 @@ pub fn etag_of(body: &[u8]) -> String {
 /// 304 when the client already has exactly these bytes.
 pub fn with_etag(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
     let etag = etag_of(&body);
+    with_known_etag(req, content_type, etag, Bytes::from(body))
+}
+
+/// [`with_etag`] for a body whose `ETag` was computed before (a kept
+/// answer's).
+pub fn with_known_etag(
+    req: &HttpRequest,
+    content_type: &str,
+    etag: String,
+    body: Bytes,
+) -> HttpResponse {
     // Public documents may be revalidated by caches; the ETag makes that
     // a 304 instead of the whole body.
     if matches_if_none_match(req, &etag) {
