@@ -181,6 +181,12 @@ pub fn catch_up(db: &Db) -> Result<u64> {
     db.write_blocking(tree::backfill)
 }
 
+/// [`catch_up`] inside a write transaction the caller holds, so that what
+/// the caller changed and the rebuilt tree commit together.
+pub fn catch_up_in(conn: &mut DbConnection) -> Result<u64> {
+    tree::backfill(conn)
+}
+
 /// The newest signed head as a C2SP checkpoint.
 pub async fn checkpoint(db: &Db) -> Result<String> {
     Ok(tree_head(db, None).await?.checkpoint)

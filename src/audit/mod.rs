@@ -40,7 +40,7 @@ pub use cosigned::{configured_witnesses, last_cosigned, record_cosignature, witn
 pub use entries::{
     EntryFields, EntryFilter, EntryPage, EntryStream, EntryView, NodeView, export, list,
 };
-pub use heads::{Sealer, TreeHead, catch_up, checkpoint, recent_heads, tree_head};
+pub use heads::{Sealer, TreeHead, catch_up, catch_up_in, checkpoint, recent_heads, tree_head};
 pub use merkle::leaf_hash;
 pub use proofs::{ConsistencyProof, InclusionProof, consistency_proof, inclusion_proof};
 

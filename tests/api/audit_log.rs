@@ -148,16 +148,38 @@ async fn verify_binary(args: Vec<String>) -> (bool, String) {
     .unwrap()
 }
 
-/// Runs SQL-level tampering on the app's database.
+/// Runs SQL-level tampering on the app's database, as one write
+/// transaction: the app's own background writers (sweeper, watch) take the
+/// writer too, and one of them committing between two tampering statements
+/// would sign a head over a half-tampered log.
 async fn tamper<F>(app: &TestApp, work: F)
 where
-    F: FnOnce(&mut datamarket::store::DbConnection) -> diesel::QueryResult<()> + Send + 'static,
+    F: Fn(&mut datamarket::store::DbConnection) -> diesel::QueryResult<()> + Send + 'static,
 {
     app.market
         .db
-        .read(move |conn| work(conn).map_err(Into::into))
+        .write(move |conn| work(conn).map_err(Into::into))
         .await
         .expect("tampering");
+}
+
+/// Tampers and then rebuilds the tree in the same transaction, whose commit
+/// signs a head if the tampering left none, as an insider with the platform
+/// key would: a head signed in between (by any write that finds the log
+/// without one) would cover the entries as they were. Returns how many
+/// leaves were rebuilt.
+async fn tamper_and_rebuild<F>(app: &TestApp, work: F) -> u64
+where
+    F: Fn(&mut datamarket::store::DbConnection) -> diesel::QueryResult<()> + Send + 'static,
+{
+    app.market
+        .db
+        .write(move |conn| {
+            work(conn)?;
+            audit::catch_up_in(conn)
+        })
+        .await
+        .expect("tampering")
 }
 
 fn hash_of(hex_text: &str) -> Hash {
@@ -602,7 +624,7 @@ both_backends! {
         // Rewrite entry 1 (the buyer's registration, a transaction of its
         // own) and every hash that depends on it, but not the signed heads,
         // which need the platform key.
-        tamper(&app, |c| {
+        let built = tamper_and_rebuild(&app, |c| {
             let canonical: String = audit_entries::table.filter(audit_entries::idx.eq(1)).select(audit_entries::canonical).first(c)?;
             let forged = canonical.replace("\"v\":1", "\"v\":2");
             assert_ne!(forged, canonical);
@@ -612,8 +634,6 @@ both_backends! {
             diesel::delete(audit_tree_nodes::table).execute(c).map(drop)
         }).await;
         // Rebuilding the nodes makes the tree agree with the entries again...
-        let db = app.market.db.clone();
-        let built = tokio::task::spawn_blocking(move || audit::catch_up(&db)).await.unwrap().unwrap();
         assert_eq!(built, app.audit_size().await);
         // ...but the head signed at size 2 committed to the old entry 1.
         assert_fails_at(verify_log(&app, &s.auditor, None).await, 1, "entries 1..=1 differ from what the signed tree head of size 2");
@@ -641,7 +661,7 @@ both_backends! {
         // An insider with the platform key rewrites entry 3 and re-signs
         // everything: the log is consistent in itself, so only the head
         // saved earlier can tell.
-        tamper(&app, |c| {
+        tamper_and_rebuild(&app, |c| {
             let canonical: String = audit_entries::table.filter(audit_entries::idx.eq(3)).select(audit_entries::canonical).first(c)?;
             let forged = canonical.replace("\"v\":1", "\"v\":3");
             diesel::update(audit_entries::table.filter(audit_entries::idx.eq(3)))
@@ -650,8 +670,6 @@ both_backends! {
             diesel::delete(audit_tree_nodes::table).execute(c)?;
             diesel::delete(audit_tree_heads::table).execute(c).map(drop)
         }).await;
-        let db = app.market.db.clone();
-        tokio::task::spawn_blocking(move || audit::catch_up(&db)).await.unwrap().unwrap();
         verify_log(&app, &s.auditor, None).await.expect("a re-signed log is consistent in itself");
         match verify_log(&app, &s.auditor, Some(&trusted)).await {
             Err(Problem::Failed(failure)) => {
