@@ -157,6 +157,7 @@ impl AlertRow {
 }
 
 /// What a rule found, to be raised as an alert.
+#[derive(Clone)]
 pub(super) struct Raise {
     pub rule: AlertRule,
     pub subject_kind: AlertSubject,
@@ -176,16 +177,56 @@ pub(super) struct Raise {
     pub fresh: usize,
 }
 
+/// Where alerts of one rule about one subject stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// None was ever raised.
+    Never,
+    /// One is open or acknowledged: no other is raised until it is resolved.
+    InForce,
+    /// All were resolved: another is raised only on fresh evidence.
+    Resolved,
+}
+
+/// The condition of the partial index `alerts_in_force`, as a literal: a
+/// bound `state <> ?` cannot be proven to imply the index's condition, so
+/// neither database would use the index for it.
+fn in_force() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("state <> 'resolved'")
+}
+
+pub(super) fn standing(
+    conn: &mut DbConnection,
+    rule: AlertRule,
+    subject: &str,
+) -> Result<Standing> {
+    let in_force: Option<String> = alerts::table
+        .filter(alerts::rule.eq(rule))
+        .filter(alerts::subject.eq(subject))
+        .filter(in_force())
+        .select(alerts::id)
+        .first(conn)
+        .optional()?;
+    if in_force.is_some() {
+        return Ok(Standing::InForce);
+    }
+    let any: Option<String> = alerts::table
+        .filter(alerts::rule.eq(rule))
+        .filter(alerts::subject.eq(subject))
+        .select(alerts::id)
+        .first(conn)
+        .optional()?;
+    Ok(if any.is_some() {
+        Standing::Resolved
+    } else {
+        Standing::Never
+    })
+}
+
 /// Raises an alert, unless one from the same rule about the same subject is
 /// still in force; returns its audit index when raised.
 pub(super) fn raise(conn: &mut DbConnection, mut found: Raise) -> Result<Option<u64>> {
-    let in_force: i64 = alerts::table
-        .filter(alerts::rule.eq(found.rule))
-        .filter(alerts::subject.eq(&found.subject))
-        .filter(alerts::state.ne(AlertState::Resolved))
-        .count()
-        .get_result(conn)?;
-    if in_force > 0 {
+    if standing(conn, found.rule, &found.subject)? == Standing::InForce {
         return Ok(None);
     }
     // A resolved alert is raised again only on entries logged after its

@@ -1,9 +1,10 @@
 //! The early-warning watch: reads the audit log forward from where it last
 //! stopped and runs the rules over what it reads, raising [`super::alerts`]
 //! with the entries that set them off as evidence. Its position is one row;
-//! a round claims the entries it reads with a conditional update of that
-//! row, so of several instances reading at once exactly one reads each
-//! entry, and its alerts commit with the claim or not at all.
+//! a round judges the entries after it on a read connection, then claims
+//! them with a conditional update of that row, so of several instances
+//! reading at once exactly one raises what each entry sets off, and its
+//! alerts commit with the claim or not at all.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +13,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::alerts::{self, AlertRule, AlertSubject, Raise};
+use super::alerts::{self, AlertRule, AlertSubject, Raise, Standing};
 use crate::audit::Action;
 use crate::audit::window::{self, About, Seen};
 use crate::catalog::{self, DatasetRow};
@@ -36,25 +37,18 @@ pub struct Round {
 }
 
 /// Reads the next entries of the log and raises what the rules find.
+///
+/// The rules read, and count, on a plain read connection: a round over a
+/// busy log counts a lot, and doing that inside the writer stalled every
+/// other change for as long (on SQLite, every download waited). Only the
+/// claim and the alerts take the writer. The claim is a conditional update
+/// of the position the rules read from, so of several instances looking at
+/// the same entries exactly one raises what they found.
 pub async fn round(market: &Market) -> Result<Round> {
     let rules = market.settings.supervision.clone();
-    // Most rounds find nothing new: they ask without taking the writer.
-    let behind = market
+    let looked = market
         .db
-        .read(|conn| {
-            let position: i64 = alert_watch::table
-                .find(1)
-                .select(alert_watch::position)
-                .first(conn)?;
-            Ok((position.max(0) as u64) < window::logged(conn)?)
-        })
-        .await?;
-    if !behind {
-        return Ok(Round::default());
-    }
-    market
-        .db
-        .write(move |conn| {
+        .read(move |conn| {
             let position: i64 = alert_watch::table
                 .find(1)
                 .select(alert_watch::position)
@@ -62,21 +56,9 @@ pub async fn round(market: &Market) -> Result<Round> {
             let from = position.max(0) as u64;
             let logged = window::logged(conn)?;
             if from >= logged {
-                return Ok(Round::default());
+                return Ok(None);
             }
             let to = logged.min(from + u64::from(rules.watch_batch));
-            // The claim comes first: another instance reading the same
-            // entries waits here, then finds the position moved and stops.
-            let claimed = diesel::update(
-                alert_watch::table
-                    .filter(alert_watch::id.eq(1))
-                    .filter(alert_watch::position.eq(position)),
-            )
-            .set(alert_watch::position.eq(to as i64))
-            .execute(conn)?;
-            if claimed == 0 {
-                return Ok(Round::default());
-            }
             let seen = window::entries_between(
                 conn,
                 from,
@@ -92,6 +74,7 @@ pub async fn round(market: &Market) -> Result<Round> {
                 conn,
                 rules: &rules,
                 datasets: HashMap::new(),
+                in_force: HashMap::new(),
                 found: Vec::new(),
             };
             look.delivery_surges(&seen)?;
@@ -99,17 +82,33 @@ pub async fn round(market: &Market) -> Result<Round> {
             look.refused_deliveries(&seen)?;
             look.cross_border_important(&seen)?;
             look.downgrades(&seen)?;
-            let found = std::mem::take(&mut look.found);
+            Ok(Some((position, to, look.found)))
+        })
+        .await?;
+    let Some((position, to, found)) = looked else {
+        return Ok(Round::default());
+    };
+    let read = to - position.max(0) as u64;
+    market
+        .db
+        .write(move |conn| {
+            let claimed = diesel::update(
+                alert_watch::table
+                    .filter(alert_watch::id.eq(1))
+                    .filter(alert_watch::position.eq(position)),
+            )
+            .set(alert_watch::position.eq(to as i64))
+            .execute(conn)?;
+            if claimed == 0 {
+                return Ok(Round::default());
+            }
             let mut raised = 0;
-            for alert in found {
-                if alerts::raise(conn, alert)?.is_some() {
+            for alert in &found {
+                if alerts::raise(conn, alert.clone())?.is_some() {
                     raised += 1;
                 }
             }
-            Ok(Round {
-                read: to - from,
-                raised,
-            })
+            Ok(Round { read, raised })
         })
         .await
 }
@@ -153,6 +152,9 @@ struct Look<'a> {
     conn: &'a mut DbConnection,
     rules: &'a SupervisionSettings,
     datasets: HashMap<Uuid, Option<DatasetRow>>,
+    /// Where alerts of a rule about a subject stand, as read this round and
+    /// as what this round found will leave them.
+    in_force: HashMap<(AlertRule, String), Standing>,
     found: Vec<Raise>,
 }
 
@@ -190,6 +192,25 @@ impl Look<'_> {
         Ok(self.datasets.get(&id).cloned().flatten())
     }
 
+    /// Whether what this round reads could still raise an alert of `rule`
+    /// about `subject`. Not while one is in force, in the database or found
+    /// earlier this round about a subject never alerted on: raising is then
+    /// a no-op, and judging every later entry about the subject (a count
+    /// over the window each) only cost time. After a resolved alert each
+    /// entry is still judged, since only fresh evidence raises it again.
+    fn open_to(&mut self, rule: AlertRule, subject: &str) -> Result<bool> {
+        let key = (rule, subject.to_owned());
+        let standing = match self.in_force.get(&key) {
+            Some(standing) => *standing,
+            None => {
+                let standing = alerts::standing(self.conn, rule, subject)?;
+                self.in_force.insert(key, standing);
+                standing
+            }
+        };
+        Ok(standing != Standing::InForce)
+    }
+
     /// Records what a rule found, with where it belongs: the concerned
     /// participant's region and the dataset's sector.
     #[allow(clippy::too_many_arguments)]
@@ -212,6 +233,13 @@ impl Look<'_> {
         let sector = self
             .dataset(dataset)?
             .and_then(|d| d.sector.map(|s| s.as_str().to_owned()));
+        let standing = self
+            .in_force
+            .entry((rule, subject.clone()))
+            .or_insert(Standing::Never);
+        if *standing == Standing::Never {
+            *standing = Standing::InForce;
+        }
         self.found.push(Raise {
             rule,
             subject_kind,
@@ -233,6 +261,9 @@ impl Look<'_> {
         let rule = &self.rules.delivery_surge;
         let (span, history) = (seconds(rule.window_secs), seconds(rule.history_secs));
         for (grant, entry) in each_by(seen, Action::DeliveryCompleted, grant_of) {
+            if !self.open_to(AlertRule::DeliverySurge, &grant)? {
+                continue;
+            }
             let t = entry.time;
             let about = About::Subject(&grant);
             let (recent, hits) = window::in_window(
@@ -294,6 +325,9 @@ impl Look<'_> {
             }
         }
         for (consumer, t) in askers {
+            if !self.open_to(AlertRule::PersonalDataSweep, &consumer.to_string())? {
+                continue;
+            }
             let (_, hits) = window::in_window(
                 self.conn,
                 Action::AccessRequestCreated,
@@ -341,6 +375,9 @@ impl Look<'_> {
         let span = seconds(rule.window_secs);
         let threshold = i64::from(rule.refusals);
         for (grant, entry) in each_by(seen, Action::DeliveryRefused, grant_of) {
+            if !self.open_to(AlertRule::RefusedDeliveries, &grant)? {
+                continue;
+            }
             let (count, hits) = window::in_window(
                 self.conn,
                 Action::DeliveryRefused,
@@ -368,6 +405,9 @@ impl Look<'_> {
             )?;
         }
         for (actor, entry) in each_by(seen, Action::DeliveryRefused, |e| e.actor) {
+            if !self.open_to(AlertRule::RefusedDeliveries, &actor.to_string())? {
+                continue;
+            }
             let (count, hits) = window::in_window(
                 self.conn,
                 Action::DeliveryRefused,
@@ -427,6 +467,9 @@ impl Look<'_> {
             }
         }
         for (destination, (t, dataset)) in destinations {
+            if !self.open_to(AlertRule::CrossBorderImportant, &destination)? {
+                continue;
+            }
             let (count, requests) = crate::grants::tally::cross_border_to(
                 self.conn,
                 &destination,
