@@ -10,6 +10,7 @@
 //! version a regulator has not yet reviewed is delivered to its holders
 //! only.
 
+use crate::catalog::DatasetRow;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
@@ -199,10 +200,11 @@ pub async fn open(
         .read_short(move |conn| {
             let account = crate::accounts::find(conn, actor)?;
             let territory = account.territory_or(&home).to_owned();
-            let plan = plan(conn, &bearer, dataset, number, &territory)?;
+            let mut row = None;
+            let plan = plan(conn, &bearer, dataset, number, &territory, &mut row)?;
             let destination = (territory != home).then(|| territory.clone());
             Ok((
-                unless_frozen(conn, plan, actor, dataset, destination)?,
+                unless_frozen(conn, plan, row, actor, dataset, destination)?,
                 territory,
             ))
         })
@@ -280,6 +282,7 @@ pub async fn open(
 fn unless_frozen(
     conn: &mut DbConnection,
     plan: Plan,
+    row: Option<DatasetRow>,
     actor: Uuid,
     dataset: Uuid,
     destination: Option<String>,
@@ -287,7 +290,10 @@ fn unless_frozen(
     if matches!(plan, Plan::Refuse { .. }) {
         return Ok(plan);
     }
-    let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
+    let row = match row {
+        Some(row) => row,
+        None => catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?,
+    };
     let probe = Probe {
         dataset: Some(dataset),
         accounts: vec![actor, row.provider()?],
@@ -326,11 +332,13 @@ fn plan(
     dataset: Uuid,
     number: i32,
     territory: &str,
+    loaded: &mut Option<DatasetRow>,
 ) -> Result<Plan> {
     let now = domain::to_db_time(domain::now());
     match bearer {
         Bearer::Account(actor) => {
-            let row = catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?;
+            let row = loaded
+                .insert(catalog::load(conn, dataset)?.ok_or_else(|| Error::not_found("dataset"))?);
             if let Some(right) = access::reading_right(conn, actor, dataset)? {
                 return Ok(Plan::Holder {
                     version: catalog::find_version(conn, dataset, number)?,
