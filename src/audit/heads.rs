@@ -182,7 +182,10 @@ pub fn catch_up(db: &Db) -> Result<u64> {
 }
 
 /// [`catch_up`] inside a write transaction the caller holds, so that what
-/// the caller changed and the rebuilt tree commit together.
+/// the caller changed and the rebuilt tree commit together. It builds the
+/// tree up to the size the log head row holds, which a batch moves only as
+/// it ends: for tools and tests that rewrite the tree, not for changes
+/// that append.
 pub fn catch_up_in(conn: &mut DbConnection) -> Result<u64> {
     tree::backfill(conn)
 }

@@ -188,13 +188,10 @@ pub(super) enum Standing {
     Resolved,
 }
 
-/// The condition of the partial index `alerts_in_force`, as a literal: a
-/// bound `state <> ?` cannot be proven to imply the index's condition, so
-/// neither database would use the index for it.
-fn in_force() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql("state <> 'resolved'")
-}
-
+/// Two reads at most, each served by `alerts_by_subject` (rule, subject,
+/// state). The bound `state <> ?` keeps the statement prepared; it cannot
+/// use the partial index `alerts_in_force`, which only keeps two alerts
+/// in force from being raised at once.
 pub(super) fn standing(
     conn: &mut DbConnection,
     rule: AlertRule,
@@ -203,7 +200,7 @@ pub(super) fn standing(
     let in_force: Option<String> = alerts::table
         .filter(alerts::rule.eq(rule))
         .filter(alerts::subject.eq(subject))
-        .filter(in_force())
+        .filter(alerts::state.ne(AlertState::Resolved))
         .select(alerts::id)
         .first(conn)
         .optional()?;
@@ -226,19 +223,24 @@ pub(super) fn standing(
 /// Raises an alert, unless one from the same rule about the same subject is
 /// still in force; returns its audit index when raised.
 pub(super) fn raise(conn: &mut DbConnection, mut found: Raise) -> Result<Option<u64>> {
-    if standing(conn, found.rule, &found.subject)? == Standing::InForce {
+    let standing = standing(conn, found.rule, &found.subject)?;
+    if standing == Standing::InForce {
         return Ok(None);
     }
     // A resolved alert is raised again only on entries logged after its
     // resolution.
-    let resolved: Vec<String> = alerts::table
-        .filter(alerts::rule.eq(found.rule))
-        .filter(alerts::subject.eq(&found.subject))
-        .filter(alerts::state.eq(AlertState::Resolved))
-        .order(alerts::resolved_at.desc())
-        .limit(1)
-        .select(alerts::id)
-        .load(conn)?;
+    let resolved: Vec<String> = if standing == Standing::Never {
+        Vec::new()
+    } else {
+        alerts::table
+            .filter(alerts::rule.eq(found.rule))
+            .filter(alerts::subject.eq(&found.subject))
+            .filter(alerts::state.eq(AlertState::Resolved))
+            .order(alerts::resolved_at.desc())
+            .limit(1)
+            .select(alerts::id)
+            .load(conn)?
+    };
     if !resolved.is_empty() {
         let resolution = audit::window::indexes_about(conn, Action::AlertResolved, &resolved)?
             .into_iter()
