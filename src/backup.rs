@@ -336,7 +336,9 @@ fn copy_keys(from: &Path, to: &Path) -> Result<KeysCopy, BackupError> {
     let mut pem = 0;
     for entry in entries {
         let entry = entry.map_err(|e| fail(format!("{}: {e}", from.display())))?;
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+        if !entry.file_type().is_ok_and(|t| t.is_file())
+            || entry.file_name() == crate::keys::LOCK_FILE
+        {
             continue;
         }
         let target = to.join(entry.file_name());

@@ -157,10 +157,19 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 impl PlatformKeys {
     /// Loads the keys in `dir`, creating the directory and a first key when
     /// there are none.
+    ///
+    /// Instances that share the directory and start at once must agree on
+    /// one first key: each would otherwise make its own and sign with it,
+    /// and for up to a second (until it re-reads the directory) refuse the
+    /// other's tokens. So the look and the making happen under an exclusive
+    /// lock on a file in the directory.
     pub fn load_or_create(dir: &Path) -> Result<PlatformKeys, KeyError> {
         create_private_dir(dir)?;
-        if key_files(dir)?.is_empty() {
-            generate_key_file(dir)?;
+        {
+            let _lock = lock_dir(dir)?;
+            if key_files(dir)?.is_empty() {
+                generate_key_file(dir)?;
+            }
         }
         Self::load(dir)
     }
@@ -177,6 +186,7 @@ impl PlatformKeys {
     /// Creates a new key in `dir`; returns its kid.
     pub fn rotate(dir: &Path) -> Result<String, KeyError> {
         create_private_dir(dir)?;
+        let _lock = lock_dir(dir)?;
         generate_key_file(dir)
     }
 
@@ -253,6 +263,27 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The file in the keys directory that instances lock to make a key; not a
+/// key, and not worth a backup.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive advisory lock on the directory's [`LOCK_FILE`], held until
+/// the file is dropped; other processes asking for it wait.
+fn lock_dir(dir: &Path) -> Result<fs::File, KeyError> {
+    let path = dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    file.lock().map_err(io_error(&path))?;
+    Ok(file)
+}
+
+/// Writes a new key under a name that is not read as a key (`.pem.part`),
+/// then renames it into place: a reader in another process sees the whole
+/// key or none.
 fn generate_key_file(dir: &Path) -> Result<String, KeyError> {
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     let kid = thumbprint(signing.verifying_key());
@@ -264,6 +295,7 @@ fn generate_key_file(dir: &Path) -> Result<String, KeyError> {
         })?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6f");
     let path = dir.join(format!("{stamp}-{kid}.pem"));
+    let part = dir.join(format!("{stamp}-{kid}.pem.part"));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -271,15 +303,40 @@ fn generate_key_file(dir: &Path) -> Result<String, KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&path).map_err(io_error(&path))?;
-    file.write_all(pem.as_bytes()).map_err(io_error(&path))?;
-    file.sync_all().map_err(io_error(&path))?;
+    let mut file = options.open(&part).map_err(io_error(&part))?;
+    file.write_all(pem.as_bytes()).map_err(io_error(&part))?;
+    file.sync_all().map_err(io_error(&part))?;
+    fs::rename(&part, &path).map_err(io_error(&path))?;
+    // The rename is durable once the directory is.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
     Ok(kid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_starting_at_once_agree_on_one_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    PlatformKeys::load_or_create(&dir)
+                        .unwrap()
+                        .active()
+                        .kid()
+                        .to_owned()
+                })
+            })
+            .collect();
+        let kids: Vec<String> = starts.into_iter().map(|s| s.join().unwrap()).collect();
+        assert!(kids.iter().all(|kid| *kid == kids[0]), "{kids:?}");
+        assert_eq!(key_files(dir.path()).unwrap().len(), 1);
+    }
 
     #[test]
     fn first_start_creates_a_private_key_and_rotation_keeps_old_ones() {
