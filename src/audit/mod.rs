@@ -555,7 +555,7 @@ pub fn require_oversight(actor: &Actor) -> Result<()> {
 
 /// How many entries the log holds.
 pub async fn size(db: &crate::store::Db) -> Result<u64> {
-    db.read(window::log_size).await
+    db.read(tree::log_size).await
 }
 
 /// How many entries of one action concern one subject (an account's

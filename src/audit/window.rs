@@ -11,16 +11,7 @@ use super::{Action, EntryRecord, merkle};
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::store::DbConnection;
-use crate::store::schema::{audit_entries, audit_entry_parties, audit_log_head};
-
-/// How many entries the log holds, read in the caller's connection.
-pub fn log_size(conn: &mut DbConnection) -> Result<u64> {
-    let size: i64 = audit_log_head::table
-        .filter(audit_log_head::id.eq(1))
-        .select(audit_log_head::size)
-        .first(conn)?;
-    Ok(size.max(0) as u64)
-}
+use crate::store::schema::{audit_entries, audit_entry_parties};
 
 /// The index and action word of every entry in `from..to`, oldest first,
 /// as stored (unchecked against the leaf: for a look that only needs to

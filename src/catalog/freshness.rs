@@ -133,7 +133,7 @@ impl Watermark {
         let (size, appended) = market
             .db
             .read_short(move |conn| {
-                let size = window::log_size(conn)?;
+                let size = window::logged(conn)?;
                 if size <= looked || size - looked > MAX_LOOK {
                     return Ok((size, None));
                 }

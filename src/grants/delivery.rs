@@ -10,7 +10,6 @@
 //! version a regulator has not yet reviewed is delivered to its holders
 //! only.
 
-use crate::catalog::DatasetRow;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
@@ -22,7 +21,7 @@ use super::types::GrantStatus;
 use crate::access;
 use crate::access::freezes::{self, Probe};
 use crate::audit::{self, Action, Entry, Recorded};
-use crate::catalog::{self, ByteRange, Content, VersionRow, VersionStatus};
+use crate::catalog::{self, ByteRange, Content, DatasetRow, VersionRow, VersionStatus};
 use crate::domain::{self, Actor, RightKind};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;

@@ -233,11 +233,11 @@ impl Look<'_> {
         let sector = self
             .dataset(dataset)?
             .and_then(|d| d.sector.map(|s| s.as_str().to_owned()));
-        let standing = self
-            .in_force
-            .entry((rule, subject.clone()))
-            .or_insert(Standing::Never);
-        if *standing == Standing::Never {
+        // A subject never alerted on gets this alert when the round ends;
+        // after a resolved one, fresh evidence decides, so it stays judged.
+        if let Some(standing) = self.in_force.get_mut(&(rule, subject.clone()))
+            && *standing == Standing::Never
+        {
             *standing = Standing::InForce;
         }
         self.found.push(Raise {
