@@ -9,8 +9,16 @@
 //! few entries appended since the last look) when it moved: far less than a
 //! search. The gateway keeps public answers on this basis; nothing stale is
 //! served, on one instance or several.
+//!
+//! Requests that arrive together share one reading ([`Turns`]): a reading
+//! that began after a request arrived is as good for it as its own, and on
+//! PostgreSQL each reading is a round trip.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Mutex;
+
+use tokio::sync::Notify;
 
 use crate::audit::{Action, window};
 use crate::error::Result;
@@ -109,6 +117,7 @@ const UNSETTLED: u64 = u64::MAX;
 #[derive(Debug, Default)]
 pub struct Watermark {
     state: Mutex<State>,
+    turns: Turns,
 }
 
 #[derive(Debug, Default)]
@@ -119,9 +128,15 @@ struct State {
 }
 
 impl Watermark {
-    /// Reads where the catalog stands now: the log's size, and the actions
-    /// of the entries appended since the last reading.
+    /// Where the catalog stands now: a reading of the log taken after this
+    /// call began, shared with the calls that wait for it.
     pub async fn read(&self, market: &Market) -> Result<Reading> {
+        self.turns.take(|| self.look(market)).await
+    }
+
+    /// Reads the log's size, and the actions of the entries appended since
+    /// the last reading.
+    async fn look(&self, market: &Market) -> Result<Reading> {
         let (epoch, looked) = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             (state.epoch, state.looked)
@@ -179,6 +194,90 @@ impl Watermark {
     }
 }
 
+/// Readings taken one at a time, each shared by every caller that arrived
+/// before it began: while one is under way, the callers that arrive wait
+/// for it to end and then share the next. A caller never takes a reading
+/// that began before it arrived, so it sees every change committed before
+/// its request, as a reading of its own would.
+#[derive(Debug, Default)]
+struct Turns {
+    state: Mutex<TurnState>,
+    ended: Notify,
+}
+
+#[derive(Debug, Default)]
+struct TurnState {
+    /// Readings begun so far; the next one is `begun + 1`.
+    begun: u64,
+    /// A reading is under way (or about to begin).
+    under_way: bool,
+    /// The latest reading that ended well, and its number.
+    latest: Option<(u64, Reading)>,
+}
+
+impl Turns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TurnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn take<F, Fut>(&self, look: F) -> Result<Reading>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Reading>>,
+    {
+        // Any reading numbered `wanted` or later begins after this moment.
+        let wanted = self.lock().begun + 1;
+        loop {
+            // Registered before the state is read, so an end between the
+            // two is not missed.
+            let ended = pin!(self.ended.notified());
+            {
+                let mut state = self.lock();
+                if let Some((number, reading)) = state.latest
+                    && number >= wanted
+                {
+                    return Ok(reading);
+                }
+                if !state.under_way {
+                    state.under_way = true;
+                    break;
+                }
+            }
+            ended.await;
+        }
+        let turn = TurnGuard(self);
+        // On SQLite a reading runs on the worker's own thread and holds it:
+        // the requests already waiting to run on this thread first come in
+        // and wait for this reading instead of each taking one after it.
+        tokio::task::yield_now().await;
+        let number = {
+            let mut state = self.lock();
+            state.begun += 1;
+            state.begun
+        };
+        let reading = look().await;
+        if let Ok(reading) = reading {
+            let mut state = self.lock();
+            if state.latest.is_none_or(|(latest, _)| latest < number) {
+                state.latest = Some((number, reading));
+            }
+        }
+        drop(turn);
+        reading
+    }
+}
+
+/// Ends a turn however its caller leaves (done, failed or dropped): the
+/// waiting callers then see its reading, or take the next.
+struct TurnGuard<'a>(&'a Turns);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().under_way = false;
+        self.0.ended.notify_waiters();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +320,68 @@ mod tests {
                 "{word} changes the catalog"
             );
         }
+    }
+
+    /// A reading that records the logical time it began as its size.
+    async fn timed_look(
+        clock: &std::sync::atomic::AtomicU64,
+        looks: &std::sync::atomic::AtomicU64,
+    ) -> Result<Reading> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let began = clock.fetch_add(1, SeqCst);
+        looks.fetch_add(1, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        Ok(reading(0, began, 0))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn callers_share_readings_that_began_after_they_arrived() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        let turns = Arc::new(Turns::default());
+        let clock = Arc::new(AtomicU64::new(0));
+        let looks = Arc::new(AtomicU64::new(0));
+        let callers: Vec<_> = (0..200)
+            .map(|_| {
+                let (turns, clock, looks) = (turns.clone(), clock.clone(), looks.clone());
+                tokio::spawn(async move {
+                    let arrived = clock.fetch_add(1, SeqCst);
+                    let reading = turns.take(|| timed_look(&clock, &looks)).await.unwrap();
+                    (arrived, reading.size)
+                })
+            })
+            .collect();
+        for caller in callers {
+            let (arrived, began) = caller.await.unwrap();
+            assert!(
+                began > arrived,
+                "a reading begun at {began} served a caller that arrived at {arrived}"
+            );
+        }
+        let looks = looks.load(SeqCst);
+        assert!(looks < 100, "200 callers took {looks} readings");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_mid_reading_does_not_hold_up_the_rest() {
+        use std::sync::Arc;
+        let turns = Arc::new(Turns::default());
+        let stuck = {
+            let turns = turns.clone();
+            tokio::spawn(async move { turns.take(std::future::pending).await })
+        };
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        assert!(turns.lock().under_way);
+        stuck.abort();
+        assert!(stuck.await.unwrap_err().is_cancelled());
+        let reading = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            turns.take(|| async { Ok(reading(0, 7, 0)) }),
+        )
+        .await
+        .expect("the next caller takes its own reading")
+        .unwrap();
+        assert_eq!(reading.size, 7);
     }
 }
