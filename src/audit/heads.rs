@@ -135,6 +135,21 @@ impl Sealer {
     /// that another transaction committed together with its head, and then
     /// miss that head: what it reads can only make it do nothing.
     pub fn seal(&self, conn: &mut DbConnection) -> Result<()> {
+        if let Some(size) = super::take_batch_growth() {
+            // This transaction has held the head row since before it
+            // appended, and grew the log to `size`: no other can sign in
+            // the meantime, so only a head already at `size` (a log cut
+            // back under the server) needs looking for.
+            let signed = audit_tree_heads::table
+                .find(size as i64)
+                .select(audit_tree_heads::tree_size)
+                .first::<i64>(conn)
+                .optional()?;
+            return match signed {
+                Some(_) => Ok(()),
+                None => self.sign(conn, size),
+            };
+        }
         if !self.needs_head(conn)? {
             return Ok(());
         }
@@ -147,6 +162,11 @@ impl Sealer {
             return Ok(());
         }
         let size = tree::log_size(conn)?;
+        self.sign(conn, size)
+    }
+
+    /// Signs and stores the head of the log at `size`.
+    fn sign(&self, conn: &mut DbConnection, size: u64) -> Result<()> {
         let root = tree::root_at(conn, size)?;
         let signed_at = domain::now();
         let key = self.keys.active();

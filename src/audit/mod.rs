@@ -222,6 +222,16 @@ thread_local! {
     static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
     /// The head of the batch the writer is running on this thread.
     static BATCH: std::cell::Cell<Option<BatchHead>> = const { std::cell::Cell::new(None) };
+    /// The size the batch ending on this thread grew the log to, for the
+    /// sealer that runs next in the same transaction.
+    static GREW_TO: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The size the batch now ending on this thread grew the log to, holding
+/// its head row throughout; `None` when it appended nothing (or this is no
+/// batch). Read once, by the sealer.
+pub(crate) fn take_batch_growth() -> Option<u64> {
+    GREW_TO.with(std::cell::Cell::take)
 }
 
 /// Installed with [`crate::store::Db::set_around_change`]. A batch takes
@@ -240,6 +250,7 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
         // against one that did the opposite, would. (SQLite's write
         // transaction holds the database already.)
         Change::BatchBegun => {
+            GREW_TO.with(|g| g.set(None));
             let size = take_head(conn)?;
             BATCH.with(|b| {
                 b.set(Some(BatchHead {
@@ -284,6 +295,7 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
                 diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
                     .set(log_head::size.eq(head.next))
                     .execute(conn)?;
+                GREW_TO.with(|g| g.set(u64::try_from(head.next).ok()));
                 Ok(())
             }
             _ => Ok(()),
@@ -388,9 +400,101 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     Ok(position)
 }
 
+/// Bind parameters one statement may carry on PostgreSQL (65,535), with room.
+const PG_MAX_PARAMS: usize = 60_000;
+
 impl Pending {
     /// The entries, their parties and the tree nodes they completed.
     fn write_rows(self, conn: &mut DbConnection) -> Result<()> {
+        if let DbConnection::Postgres(pg) = conn
+            && self.entries.len() * 8 + self.parties.len() * 2 + self.nodes.len() * 3
+                <= PG_MAX_PARAMS
+        {
+            return self.write_rows_at_once(pg);
+        }
+        self.write_rows_by_table(conn)
+    }
+
+    /// On PostgreSQL, the three inserts as one statement (the first ones as
+    /// data-modifying `WITH` queries): each audited change is one round trip
+    /// to the database instead of three.
+    fn write_rows_at_once(self, pg: &mut diesel::PgConnection) -> Result<()> {
+        use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamp};
+        let mut numbered = 0usize;
+        let mut values = |rows: usize, columns: usize| -> String {
+            (0..rows)
+                .map(|_| {
+                    let row: Vec<String> = (0..columns)
+                        .map(|_| {
+                            numbered += 1;
+                            format!("${numbered}")
+                        })
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut inserts = Vec::new();
+        if !self.entries.is_empty() {
+            inserts.push(format!(
+                "INSERT INTO audit_entries (idx, created_at, actor_id, action, dataset_id, subject, canonical, leaf_hash) VALUES {}",
+                values(self.entries.len(), 8)
+            ));
+        }
+        if !self.parties.is_empty() {
+            inserts.push(format!(
+                "INSERT INTO audit_entry_parties (account_id, idx) VALUES {}",
+                values(self.parties.len(), 2)
+            ));
+        }
+        if !self.nodes.is_empty() {
+            inserts.push(format!(
+                "INSERT INTO audit_tree_nodes (level, node_index, hash) VALUES {}",
+                values(self.nodes.len(), 3)
+            ));
+        }
+        let Some(last) = inserts.pop() else {
+            return Ok(());
+        };
+        let sql = if inserts.is_empty() {
+            last
+        } else {
+            let with: Vec<String> = inserts
+                .iter()
+                .enumerate()
+                .map(|(i, insert)| format!("written_{i} AS ({insert})"))
+                .collect();
+            format!("WITH {} {last}", with.join(", "))
+        };
+        // Bound in the order the placeholders were numbered.
+        let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+        for e in self.entries {
+            query = query
+                .bind::<BigInt, _>(e.idx)
+                .bind::<Timestamp, _>(e.created_at)
+                .bind::<Nullable<Text>, _>(e.actor_id)
+                .bind::<Text, _>(e.action.as_str())
+                .bind::<Nullable<Text>, _>(e.dataset_id)
+                .bind::<Text, _>(e.subject)
+                .bind::<Text, _>(e.canonical)
+                .bind::<Binary, _>(e.leaf_hash);
+        }
+        for (account, idx) in self.parties {
+            query = query.bind::<Text, _>(account).bind::<BigInt, _>(idx);
+        }
+        for (id, hash) in self.nodes {
+            let (level, index, hash) = tree::node_row(id, hash)?;
+            query = query
+                .bind::<Integer, _>(level)
+                .bind::<BigInt, _>(index)
+                .bind::<Binary, _>(hash);
+        }
+        query.execute(pg)?;
+        Ok(())
+    }
+
+    fn write_rows_by_table(self, conn: &mut DbConnection) -> Result<()> {
         let entries: Vec<_> = self
             .entries
             .into_iter()

@@ -136,15 +136,21 @@ pub(crate) fn advance(
     Ok(completed)
 }
 
+/// A tree node as its row stores it: (level, index, hash).
+pub(crate) fn node_row(id: NodeId, hash: Hash) -> Result<(i32, i64, Vec<u8>)> {
+    Ok((i32::from(id.level), db_index(id.index)?, hash.to_vec()))
+}
+
 /// Stores tree nodes (level, index, hash).
 pub(crate) fn insert_nodes(conn: &mut DbConnection, nodes: &[(NodeId, Hash)]) -> Result<()> {
     let rows = nodes
         .iter()
         .map(|(id, hash)| {
+            let (level, index, hash) = node_row(*id, *hash)?;
             Ok((
-                audit_tree_nodes::level.eq(i32::from(id.level)),
-                audit_tree_nodes::node_index.eq(db_index(id.index)?),
-                audit_tree_nodes::hash.eq(hash.to_vec()),
+                audit_tree_nodes::level.eq(level),
+                audit_tree_nodes::node_index.eq(index),
+                audit_tree_nodes::hash.eq(hash),
             ))
         })
         .collect::<Result<Vec<_>>>()?;
