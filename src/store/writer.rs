@@ -2,10 +2,11 @@
 //! writer, which gathers the changes that arrive while it is busy into one
 //! database transaction — one `BEGIN`, one signed audit tree head, one
 //! `COMMIT` for the lot — as PostgreSQL's own WAL and Trillian's sequencer
-//! do. Each change runs in its own savepoint, so one that fails (a refusal,
-//! a lost race) is rolled back alone and its batch-mates commit; each caller
-//! is answered only after its batch committed, so a 2xx still means
-//! committed and in the log.
+//! do. A batch first runs with no savepoints; if one of its changes fails
+//! (a refusal, a lost race), the batch is rolled back and run again with
+//! each change in its own savepoint, so the failed one is rolled back alone
+//! and its batch-mates commit. Each caller is answered only after its batch
+//! committed, so a 2xx still means committed and in the log.
 //!
 //! On SQLite this is also the single writer SQLite wants: one connection
 //! writes, instead of many racing for the database lock and sleeping in
@@ -39,8 +40,28 @@ trait Job: Send {
         retries: u32,
         around: Option<&AroundChangeFn>,
     ) -> bool;
+    /// Runs the change straight in the open transaction, without a
+    /// savepoint. A failure leaves the transaction fit only to be rolled
+    /// back; its outcome is kept only when `alone` (the batch's only change)
+    /// and it is not worth a retry, as it then stands as the answer.
+    fn run_bare(
+        &mut self,
+        conn: &mut DbConnection,
+        around: Option<&AroundChangeFn>,
+        alone: bool,
+    ) -> Ran;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
+}
+
+/// How a change run without a savepoint went.
+#[derive(PartialEq, Eq)]
+enum Ran {
+    Succeeded,
+    /// Failed, with its outcome kept as the answer.
+    Refused,
+    /// Failed; the batch must be run again with savepoints.
+    Failed,
 }
 
 struct TypedJob<T, F> {
@@ -73,6 +94,42 @@ where
                     let kept = outcome.is_ok();
                     self.outcome = Some(outcome);
                     return kept;
+                }
+            }
+        }
+    }
+
+    fn run_bare(
+        &mut self,
+        conn: &mut DbConnection,
+        around: Option<&AroundChangeFn>,
+        alone: bool,
+    ) -> Ran {
+        let outcome = (|| -> Result<T> {
+            if let Some(around) = around {
+                around(conn, Change::Started)?;
+            }
+            let value = (self.work)(conn)?;
+            if let Some(around) = around {
+                around(conn, Change::Succeeded)?;
+            }
+            Ok(value)
+        })();
+        match outcome {
+            Ok(value) => {
+                self.outcome = Some(Ok(value));
+                Ran::Succeeded
+            }
+            Err(e) => {
+                if let Some(around) = around {
+                    let _ = around(conn, Change::Failed);
+                }
+                if alone && !e.is_retryable() {
+                    self.outcome = Some(Err(e));
+                    Ran::Refused
+                } else {
+                    self.outcome = None;
+                    Ran::Failed
                 }
             }
         }
@@ -274,6 +331,7 @@ fn commit_batch(
         .map(|h| h.clone())
         .unwrap_or_default();
     let mut attempt = 0;
+    let mut guarded = false;
     loop {
         match try_batch(
             conn,
@@ -281,8 +339,11 @@ fn commit_batch(
             config.retries,
             hook.as_deref(),
             around.as_deref(),
+            guarded,
         ) {
-            Ok(()) => return Ok(()),
+            Ok(Pass::Committed) => return Ok(()),
+            Ok(Pass::Refused) => return Err("its only change was refused".into()),
+            Ok(Pass::Redo) => guarded = true,
             Err(e) if e.is_retryable() && attempt < config.retries => {
                 attempt += 1;
                 tracing::debug!(attempt, error = %e, "retrying a batch");
@@ -296,22 +357,54 @@ fn commit_batch(
     }
 }
 
+/// How one run of a batch ended, short of a database error.
+enum Pass {
+    Committed,
+    /// Rolled back: the batch's only change failed, and that is its answer.
+    Refused,
+    /// Rolled back: a change failed without a savepoint; run it again with.
+    Redo,
+}
+
+/// Runs the batch in one transaction. A first run goes without savepoints
+/// (`guarded` false): most changes succeed, and a savepoint and its release
+/// are two more statements per change — two more round trips on
+/// PostgreSQL. When a change fails, the whole batch is rolled back and run
+/// again with each change in its savepoint, which is why a change's work
+/// may run more than once.
 fn try_batch(
     conn: &mut DbConnection,
     batch: &mut [Box<dyn Job>],
     retries: u32,
     hook: Option<&super::BeforeCommitFn>,
     around: Option<&AroundChangeFn>,
-) -> Result<()> {
+    guarded: bool,
+) -> Result<Pass> {
+    type Transactions = <DbConnection as Connection>::TransactionManager;
     super::begin_write(conn)?;
     if let Some(around) = around
         && let Err(e) = around(conn, Change::BatchBegun)
     {
-        let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+        let _ = Transactions::rollback_transaction(conn);
         return Err(e);
     }
+    let alone = batch.len() == 1;
     for job in batch.iter_mut() {
-        job.run(conn, retries, around);
+        if guarded {
+            job.run(conn, retries, around);
+            continue;
+        }
+        match job.run_bare(conn, around, alone) {
+            Ran::Succeeded => {}
+            failed => {
+                Transactions::rollback_transaction(conn)?;
+                return Ok(if failed == Ran::Refused {
+                    Pass::Refused
+                } else {
+                    Pass::Redo
+                });
+            }
+        }
     }
     let ended = match around {
         Some(around) => around(conn, Change::BatchEnding),
@@ -326,7 +419,7 @@ fn try_batch(
             .map_err(Error::from)
     });
     if outcome.is_err() {
-        let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+        let _ = Transactions::rollback_transaction(conn);
     }
-    outcome
+    outcome.map(|()| Pass::Committed)
 }

@@ -953,3 +953,61 @@ async fn revocations_racing_the_sweep(arena: &Arena, check_previous: bool) {
         arena.name()
     );
 }
+
+both_backends! {
+    // Group commit: the changes that reach the writer together share one
+    // transaction, first run without savepoints. A refused change among
+    // them makes the writer roll the batch back and run it again with a
+    // savepoint per change: every allowed edit is then committed and logged
+    // once, at the index it was answered with, and the refused ones write
+    // nothing.
+    async fn a_refused_change_leaves_its_batch_mates_committed(app: TestApp) {
+        let acme = app.provider("acme").await;
+        let listed = app.listed_dataset(&acme, "Listed, so not editable").await;
+        let listed_path = format!("/api/v1/datasets/{listed}");
+        let listed_before = app.get(&listed_path, Some(&acme.token)).await.body.clone();
+        let mut drafts = Vec::new();
+        for i in 0..12 {
+            drafts.push(app.dataset(&acme, &format!("Draft {i}"), "general").await);
+        }
+        let before = app.audit_size().await;
+        let draft_paths: Vec<String> = drafts.iter().map(|d| format!("/api/v1/datasets/{d}")).collect();
+        let mut calls = Vec::new();
+        for round in 0..4 {
+            for draft in &draft_paths {
+                let edit = json!({ "description": format!("edit {round}") });
+                calls.push((true, app.patch(draft, Some(&acme.token), edit)));
+                let refused = json!({ "description": format!("refused {round}") });
+                calls.push((false, app.patch(&listed_path, Some(&acme.token), refused)));
+            }
+        }
+        let (allowed, calls): (Vec<bool>, Vec<_>) = calls.into_iter().unzip();
+        let replies = futures_util::future::join_all(calls).await;
+        let mut answered = Vec::new();
+        for (allowed, reply) in allowed.into_iter().zip(&replies) {
+            if allowed {
+                reply.expect(200);
+                let indexes = reply.audit_indexes();
+                assert_eq!(indexes.len(), 1, "one entry per edit: {indexes:?}");
+                answered.extend(indexes);
+            } else {
+                reply.problem(409, "invalid-state");
+                assert!(reply.audit_indexes().is_empty(), "a refusal is not logged");
+            }
+        }
+        answered.sort_unstable();
+        let logged: Vec<u64> = (before..before + 48).collect();
+        assert_eq!(answered, logged, "each edit at its own index, no gaps, none twice");
+        assert_eq!(app.audit_size().await, before + 48);
+        let entries = app.audit_since(before).await;
+        TestApp::assert_actions(&entries, &["dataset.updated"; 48]);
+        for entry in &entries {
+            assert_ne!(entry["dataset"], json!(listed.to_string()), "the refused edits wrote nothing");
+        }
+        assert_eq!(app.get(&listed_path, Some(&acme.token)).await.body, listed_before);
+        for draft in &drafts {
+            let description = app.get(&format!("/api/v1/datasets/{draft}"), Some(&acme.token)).await.body["description"].clone();
+            assert!(description.as_str().is_some_and(|d| d.starts_with("edit ")), "{description}");
+        }
+    }
+}
