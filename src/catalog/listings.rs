@@ -266,6 +266,7 @@ pub async fn update(
             .filter(|(_, differs)| *differs)
             .map(|(field, _)| field)
             .collect();
+            let updated_at = domain::to_db_time(domain::now());
             let made = transition!(conn, datasets, id.to_string(),
                 status: [DatasetStatus::Draft, DatasetStatus::Rejected] => DatasetStatus::Draft,
                 title = &new_title,
@@ -277,7 +278,7 @@ pub async fn update(
                 license = &new_license,
                 price_amount = new_price.amount,
                 price_currency = &new_price.currency,
-                updated_at = domain::to_db_time(domain::now()));
+                updated_at = updated_at);
             if !made.made() {
                 return Err(lost(conn, id, "edit")?);
             }
@@ -319,13 +320,30 @@ pub async fn update(
                     })
                 },
             )?;
+            // The row as the update left it, without reading it again: the
+            // update set every field that differs (the row was locked, and
+            // `updated_at` is already in the database's precision).
+            let edited = DatasetRow {
+                status: DatasetStatus::Draft,
+                title: new_title,
+                description: new_description,
+                tags: new_tags_json,
+                classification: new_classification,
+                personal_data: new_personal,
+                sector: new_sector,
+                license: new_license,
+                price_amount: new_price.amount,
+                price_currency: new_price.currency,
+                updated_at,
+                ..row
+            };
             let mut indexes = vec![index];
-            if let Some(derivation) = &derivation {
-                let edited = reload(conn, id)?;
-                indexes.push(lineage::record_derivation(
-                    conn, &actor, &edited, derivation,
-                )?);
-            }
+            let Some(derivation) = &derivation else {
+                return Ok(Recorded::new(edited.into_dataset()?, indexes));
+            };
+            indexes.push(lineage::record_derivation(
+                conn, &actor, &edited, derivation,
+            )?);
             Ok(Recorded::new(reload(conn, id)?.into_dataset()?, indexes))
         })
         .await

@@ -80,6 +80,16 @@ both_backends! {
         app.get(&format!("{path}/versions"), Some(&rival.token)).await.problem(404, "not-found");
         app.get(&path, Some(&acme.token)).await.expect(200);
         app.get(&path, Some(&regulator.token)).await.expect(200);
+        // The owner's edit answers with the listing exactly as it is read
+        // back afterwards.
+        let edited = app
+            .patch(&path, Some(&acme.token), json!({"title": "Private draft, edited", "tags": ["b", "a"],
+                "price": {"amount": 1250, "currency": "EUR"}, "sector": "transport"}))
+            .await;
+        edited.expect(200);
+        assert_eq!(edited.body["title"], "Private draft, edited");
+        assert_eq!(edited.body["price"], json!({"amount": 1250, "currency": "EUR"}));
+        assert_eq!(app.get(&path, Some(&acme.token)).await.body, edited.body);
         let before = app.audit_size().await;
         app.patch(&path, Some(&rival.token), json!({"title": "mine"})).await.problem(404, "not-found");
         app.upload(&rival, id, b"x").await.problem(404, "not-found");
