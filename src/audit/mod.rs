@@ -237,9 +237,10 @@ pub(crate) fn take_batch_growth() -> Option<u64> {
 /// Installed with [`crate::store::Db::set_around_change`]. A batch takes
 /// the log's head as it begins and writes the new size as it ends; each of
 /// its changes has its entries gathered from its start and written when its
-/// work has succeeded — still inside its savepoint, so a failure to write
-/// them rolls the change back with its entries, and a change that fails
-/// gives its indexes back.
+/// work has succeeded — still as part of the change, so a failure to write
+/// them fails the change with its entries, and a change that fails gives
+/// its indexes back. A batch rolled back forgets the tree's right edge this
+/// thread kept, whose leaves may be gone.
 pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
     use crate::store::Change;
     match change {
@@ -289,6 +290,13 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
             Some(pending) => pending.write_rows(conn),
             None => Ok(()),
         },
+        Change::BatchRolledBack => {
+            BATCH.with(|b| b.set(None));
+            PENDING.with(|p| p.borrow_mut().take());
+            GREW_TO.with(|g| g.set(None));
+            tree::forget_edge();
+            Ok(())
+        }
         Change::BatchEnding => match BATCH.with(|b| b.take()) {
             Some(head) if head.next != head.found => {
                 use audit_log_head::dsl as log_head;

@@ -102,11 +102,18 @@ thread_local! {
     /// of `root_nodes(size)`. Appends run on the database's writer thread,
     /// one after another, so the next append and the next root need no
     /// read of the stored tree. It is only ever trusted for the size it
-    /// names: a transaction rolled back after an append, or another
-    /// instance appending to the same PostgreSQL database, leaves it at a
-    /// size the log head does not have, and it is read again.
+    /// names, and dropped whenever the writer rolls a transaction back
+    /// ([`forget_edge`]): the leaves it holds may then be gone, and another
+    /// instance may have appended as many others, leaving the log at the
+    /// size it names with other leaves.
     static FRONTIER: std::cell::RefCell<Option<merkle::CompactRange>> =
         const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets this thread's right edge of the tree; the next append reads it
+/// from the stored nodes.
+pub(crate) fn forget_edge() {
+    FRONTIER.with(|f| f.borrow_mut().take());
 }
 
 /// The right edge of the tree of `size` leaves: this thread's, or read from
@@ -289,6 +296,46 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    /// A writer's batch appends and is rolled back; another instance (a
+    /// second `Db` on the same file, with its own writer thread) then
+    /// appends as many other leaves; the first writer's next append must
+    /// build on the stored tree, not on the edge it kept from the rolled
+    /// back leaves, which names the same size.
+    #[test]
+    fn a_rolled_back_append_leaves_no_stale_edge_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut one = db(dir.path());
+        one.set_around_change(std::sync::Arc::new(crate::audit::around_change));
+        let two = db(dir.path());
+        let leaf = |b: &[u8]| merkle::leaf_hash(b);
+        append_all(&one, &[leaf(b"a"), leaf(b"b")]);
+        let refused = one.write_blocking(move |conn| {
+            append_leaf(conn, 2, leaf(b"rolled back"))?;
+            Err::<(), _>(Error::Internal("refused after appending".into()))
+        });
+        assert!(refused.is_err());
+        two.write_blocking(move |conn| append_leaf(conn, 2, leaf(b"c")))
+            .unwrap();
+        one.write_blocking(move |conn| append_leaf(conn, 3, leaf(b"d")))
+            .unwrap();
+        let leaves = [leaf(b"a"), leaf(b"b"), leaf(b"c"), leaf(b"d")];
+        let mut expected = merkle::CompactRange::new();
+        for l in leaves {
+            expected.push(l).unwrap();
+        }
+        let stored = two
+            .write_blocking(|conn| {
+                forget_edge();
+                root_at(conn, 4)
+            })
+            .unwrap();
+        assert_eq!(
+            stored,
+            expected.root(),
+            "the stored tree holds the leaves that committed"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use crate::audit::{Action, window};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::market::Market;
 
 /// The actions that leave every listing's public view and every search as
@@ -213,6 +213,10 @@ struct TurnState {
     under_way: bool,
     /// The latest reading that ended well, and its number.
     latest: Option<(u64, Reading)>,
+    /// The latest reading that failed, its number and why: the callers
+    /// that waited for it fail with it, instead of each trying again in
+    /// turn (against a database that is down, one timeout after another).
+    failed: Option<(u64, String)>,
 }
 
 impl Turns {
@@ -238,6 +242,11 @@ impl Turns {
                 {
                     return Ok(reading);
                 }
+                if let Some((number, why)) = &state.failed
+                    && *number >= wanted
+                {
+                    return Err(Error::Unavailable(why.clone()));
+                }
                 if !state.under_way {
                     state.under_way = true;
                     break;
@@ -256,10 +265,17 @@ impl Turns {
             state.begun
         };
         let reading = look().await;
-        if let Ok(reading) = reading {
+        {
             let mut state = self.lock();
-            if state.latest.is_none_or(|(latest, _)| latest < number) {
-                state.latest = Some((number, reading));
+            match &reading {
+                Ok(reading) => {
+                    if state.latest.is_none_or(|(latest, _)| latest < number) {
+                        state.latest = Some((number, *reading));
+                    }
+                }
+                Err(e) => {
+                    state.failed = Some((number, format!("the catalog's freshness: {e}")));
+                }
             }
         }
         drop(turn);
@@ -360,6 +376,38 @@ mod tests {
         }
         let looks = looks.load(SeqCst);
         assert!(looks < 100, "200 callers took {looks} readings");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn callers_waiting_for_a_failed_reading_fail_with_it() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        let turns = Arc::new(Turns::default());
+        let looks = Arc::new(AtomicU64::new(0));
+        let callers: Vec<_> = (0..50)
+            .map(|_| {
+                let (turns, looks) = (turns.clone(), looks.clone());
+                tokio::spawn(async move {
+                    turns
+                        .take(|| async {
+                            looks.fetch_add(1, SeqCst);
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            Err::<Reading, _>(Error::Unavailable("down".into()))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert!(caller.await.unwrap().is_err());
+        }
+        // Each failed reading fails everyone who waited for it: a few
+        // readings in all, not one per caller.
+        let looks = looks.load(SeqCst);
+        assert!(
+            looks <= 3,
+            "50 callers took {looks} readings of a database that is down"
+        );
     }
 
     #[tokio::test]

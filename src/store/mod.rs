@@ -128,6 +128,9 @@ pub enum Change {
     /// Every change of the batch has run; the transaction is about to be
     /// sealed and committed.
     BatchEnding,
+    /// The batch's transaction was rolled back (to be run again, or given
+    /// up): whatever was kept of it outside the database is stale.
+    BatchRolledBack,
 }
 
 pub type AroundChangeFn = dyn Fn(&mut DbConnection, Change) -> Result<()> + Send + Sync;
@@ -307,10 +310,11 @@ impl Db {
     }
 
     /// Runs a state change in a write transaction, through the writer: it
-    /// may share its transaction with other changes (group commit), in a
-    /// savepoint of its own, and is answered once that transaction
-    /// committed. `work` may run more than once (a lost race is retried), so
-    /// it must not have effects outside the transaction.
+    /// may share its transaction with other changes (group commit), and is
+    /// answered once that transaction committed. `work` may run more than
+    /// once (a lost race is retried, and a batch in which a change failed is
+    /// run again with a savepoint per change), so it must not have effects
+    /// outside the transaction.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,

@@ -355,14 +355,20 @@ fn commit_batch(
     let mut attempt = 0;
     let mut guarded = false;
     loop {
-        match try_batch(
+        let pass = try_batch(
             conn,
             batch,
             config.retries,
             hook.as_deref(),
             around.as_deref(),
             guarded,
-        ) {
+        );
+        if !matches!(pass, Ok(Pass::Committed))
+            && let Some(around) = around.as_deref()
+        {
+            let _ = around(conn, Change::BatchRolledBack);
+        }
+        match pass {
             Ok(Pass::Committed) => return Ok(()),
             Ok(Pass::Refused) => return Err("its only change was refused".into()),
             Ok(Pass::Redo) => guarded = true,
