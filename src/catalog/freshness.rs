@@ -211,12 +211,11 @@ struct TurnState {
     begun: u64,
     /// A reading is under way (or about to begin).
     under_way: bool,
-    /// The latest reading that ended well, and its number.
-    latest: Option<(u64, Reading)>,
-    /// The latest reading that failed, its number and why: the callers
-    /// that waited for it fail with it, instead of each trying again in
-    /// turn (against a database that is down, one timeout after another).
-    failed: Option<(u64, String)>,
+    /// The latest reading that ended, its number, and what it read or why
+    /// it failed: the callers that waited for a failed one fail with it,
+    /// instead of each trying again in turn (against a database that is
+    /// down, one timeout after another).
+    ended: Option<(u64, std::result::Result<Reading, String>)>,
 }
 
 impl Turns {
@@ -237,15 +236,10 @@ impl Turns {
             let ended = pin!(self.ended.notified());
             {
                 let mut state = self.lock();
-                if let Some((number, reading)) = state.latest
-                    && number >= wanted
-                {
-                    return Ok(reading);
-                }
-                if let Some((number, why)) = &state.failed
+                if let Some((number, outcome)) = &state.ended
                     && *number >= wanted
                 {
-                    return Err(Error::Unavailable(why.clone()));
+                    return outcome.clone().map_err(Error::Unavailable);
                 }
                 if !state.under_way {
                     state.under_way = true;
@@ -265,19 +259,14 @@ impl Turns {
             state.begun
         };
         let reading = look().await;
-        {
-            let mut state = self.lock();
-            match &reading {
-                Ok(reading) => {
-                    if state.latest.is_none_or(|(latest, _)| latest < number) {
-                        state.latest = Some((number, *reading));
-                    }
-                }
-                Err(e) => {
-                    state.failed = Some((number, format!("the catalog's freshness: {e}")));
-                }
-            }
-        }
+        // Readings end in the order they began: one is under way at a time.
+        self.lock().ended = Some((
+            number,
+            reading
+                .as_ref()
+                .map(|r| *r)
+                .map_err(|e| format!("the catalog's freshness: {e}")),
+        ));
         drop(turn);
         reading
     }

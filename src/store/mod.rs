@@ -400,12 +400,16 @@ macro_rules! transition {
     // keeps such a statement prepared, where it parses an `IN (…)` list
     // afresh every time (on SQLite, 7% of the writer's time on `PATCH`).
     ($conn:expr, $table:ident, $id:expr, $state:ident : [$first:expr $(, $from:expr)* $(,)?] => $to:expr $(, $column:ident = $value:expr)* $(,)?) => {{
-        use ::diesel::prelude::*;
         let state = $crate::store::schema::$table::$state;
+        $crate::store::transition!(@update $conn, $table, $id,
+            state.eq($first)$(.or(state.eq($from)))*, $state => $to $(, $column = $value)*)
+    }};
+    (@update $conn:expr, $table:ident, $id:expr, $expected:expr, $state:ident => $to:expr $(, $column:ident = $value:expr)*) => {{
+        use ::diesel::prelude::*;
         let changed = ::diesel::update(
             $crate::store::schema::$table::table
                 .filter($crate::store::schema::$table::id.eq($id))
-                .filter(state.eq($first)$(.or(state.eq($from)))*),
+                .filter($expected),
         )
         .set((
             $crate::store::schema::$table::$state.eq($to),
@@ -415,18 +419,8 @@ macro_rules! transition {
         $crate::store::Transition::from_count(changed)
     }};
     ($conn:expr, $table:ident, $id:expr, $state:ident : $from:expr => $to:expr $(, $column:ident = $value:expr)* $(,)?) => {{
-        use ::diesel::prelude::*;
-        let changed = ::diesel::update(
-            $crate::store::schema::$table::table
-                .filter($crate::store::schema::$table::id.eq($id))
-                .filter($crate::store::schema::$table::$state.eq_any($from)),
-        )
-        .set((
-            $crate::store::schema::$table::$state.eq($to),
-            $($crate::store::schema::$table::$column.eq($value),)*
-        ))
-        .execute($conn)?;
-        $crate::store::Transition::from_count(changed)
+        $crate::store::transition!(@update $conn, $table, $id,
+            $crate::store::schema::$table::$state.eq_any($from), $state => $to $(, $column = $value)*)
     }};
 }
 pub(crate) use transition;

@@ -55,7 +55,6 @@ trait Job: Send {
 }
 
 /// How a change run without a savepoint went.
-#[derive(PartialEq, Eq)]
 enum Ran {
     Succeeded,
     /// Failed, with its outcome kept as the answer.
@@ -105,33 +104,19 @@ where
         around: Option<&AroundChangeFn>,
         alone: bool,
     ) -> Ran {
-        let outcome = (|| -> Result<T> {
-            if let Some(around) = around {
-                around(conn, Change::Started)?;
-            }
-            let value = (self.work)(conn)?;
-            if let Some(around) = around {
-                around(conn, Change::Succeeded)?;
-            }
-            Ok(value)
-        })();
-        match outcome {
+        match with_hooks(conn, &mut self.work, around) {
             Ok(value) => {
                 self.outcome = Some(Ok(value));
                 Ran::Succeeded
             }
+            Err(e) if alone && !e.is_retryable() => {
+                self.outcome = Some(Err(e));
+                Ran::Refused
+            }
             Err(e) => {
-                if let Some(around) = around {
-                    let _ = around(conn, Change::Failed);
-                }
-                if alone && !e.is_retryable() {
-                    self.outcome = Some(Err(e));
-                    Ran::Refused
-                } else {
-                    tracing::debug!(error = %e, "a change failed; its batch runs again with savepoints");
-                    self.outcome = None;
-                    Ran::Failed
-                }
+                tracing::debug!(error = %e, "a change failed; its batch runs again with savepoints");
+                self.outcome = None;
+                Ran::Failed
             }
         }
     }
@@ -151,15 +136,14 @@ where
     }
 }
 
-/// Runs `work` between `SAVEPOINT` and `RELEASE`, with the work `around`
-/// it, or rolls back to the savepoint when either fails.
-fn in_savepoint<T>(
+/// Runs `work` with the work `around` it (`Started` before, `Succeeded`
+/// after, `Failed` when either fails), in whatever transaction or savepoint
+/// is open.
+fn with_hooks<T>(
     conn: &mut DbConnection,
     work: &mut impl FnMut(&mut DbConnection) -> Result<T>,
     around: Option<&AroundChangeFn>,
 ) -> Result<T> {
-    type Transactions = <DbConnection as Connection>::TransactionManager;
-    Transactions::begin_transaction(conn)?;
     let outcome = (|| {
         if let Some(around) = around {
             around(conn, Change::Started)?;
@@ -170,15 +154,29 @@ fn in_savepoint<T>(
         }
         Ok(value)
     })();
-    match outcome {
+    if outcome.is_err()
+        && let Some(around) = around
+    {
+        let _ = around(conn, Change::Failed);
+    }
+    outcome
+}
+
+/// Runs `work` (with its hooks) between `SAVEPOINT` and `RELEASE`, or rolls
+/// back to the savepoint when it fails.
+fn in_savepoint<T>(
+    conn: &mut DbConnection,
+    work: &mut impl FnMut(&mut DbConnection) -> Result<T>,
+    around: Option<&AroundChangeFn>,
+) -> Result<T> {
+    type Transactions = <DbConnection as Connection>::TransactionManager;
+    Transactions::begin_transaction(conn)?;
+    match with_hooks(conn, work, around) {
         Ok(value) => {
             Transactions::commit_transaction(conn)?;
             Ok(value)
         }
         Err(e) => {
-            if let Some(around) = around {
-                let _ = around(conn, Change::Failed);
-            }
             Transactions::rollback_transaction(conn)?;
             Err(e)
         }
@@ -422,17 +420,13 @@ fn try_batch(
             job.run(conn, retries, around);
             continue;
         }
-        match job.run_bare(conn, around, alone) {
-            Ran::Succeeded => {}
-            failed => {
-                Transactions::rollback_transaction(conn)?;
-                return Ok(if failed == Ran::Refused {
-                    Pass::Refused
-                } else {
-                    Pass::Redo
-                });
-            }
-        }
+        let failed = match job.run_bare(conn, around, alone) {
+            Ran::Succeeded => continue,
+            Ran::Refused => Pass::Refused,
+            Ran::Failed => Pass::Redo,
+        };
+        Transactions::rollback_transaction(conn)?;
+        return Ok(failed);
     }
     let ended = match around {
         Some(around) => around(conn, Change::BatchEnding),
