@@ -184,14 +184,17 @@ impl<T> Recorded<T> {
     }
 }
 
-/// The rows one change appends, gathered until the change succeeds and
-/// then written in a few statements (on PostgreSQL one per table, instead of
-/// five or more per entry), see [`around_change`].
+/// Audit rows not yet written: one change's, gathered while it runs, or a
+/// whole batch's, written as it ends in a few statements (on PostgreSQL
+/// one for the lot, instead of five or more per entry), see
+/// [`around_change`].
 #[derive(Default)]
 struct Pending {
     /// The batch's next index when the change started, to go back to if it
     /// fails.
     start: Option<i64>,
+    /// The tree's right edge when the change started, likewise.
+    edge: Option<merkle::CompactRange>,
     entries: Vec<EntryRow>,
     parties: Vec<(String, i64)>,
     nodes: Vec<(merkle::NodeId, merkle::Hash)>,
@@ -222,6 +225,9 @@ thread_local! {
     static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
     /// The head of the batch the writer is running on this thread.
     static BATCH: std::cell::Cell<Option<BatchHead>> = const { std::cell::Cell::new(None) };
+    /// The rows of the batch's changes that succeeded so far, written as it
+    /// ends.
+    static BATCH_ROWS: std::cell::RefCell<Pending> = std::cell::RefCell::new(Pending::default());
     /// The size the batch ending on this thread grew the log to, for the
     /// sealer that runs next in the same transaction.
     static GREW_TO: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
@@ -235,12 +241,16 @@ pub(crate) fn take_batch_growth() -> Option<u64> {
 }
 
 /// Installed with [`crate::store::Db::set_around_change`]. A batch takes
-/// the log's head as it begins and writes the new size as it ends; each of
-/// its changes has its entries gathered from its start and written when its
-/// work has succeeded — still as part of the change, so a failure to write
-/// them fails the change with its entries, and a change that fails gives
-/// its indexes back. A batch rolled back forgets the tree's right edge this
-/// thread kept, whose leaves may be gone.
+/// the log's head as it begins; each of its changes has its entries
+/// gathered from its start, kept for the batch when its work succeeds, and
+/// given back (indexes and the tree's right edge) when it fails. As the
+/// batch ends, the entries of all its changes are written at once and then
+/// the log's new size: on PostgreSQL one round trip for the whole batch's
+/// entries instead of one per change. Nothing in an entry's rows can fail
+/// for one change and not another (the indexes come from the head the batch
+/// holds), so a failure to write them fails the batch. A batch rolled back
+/// forgets the tree's right edge this thread kept, whose leaves may be
+/// gone.
 pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
     use crate::store::Change;
     match change {
@@ -252,6 +262,7 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
         // transaction holds the database already.)
         Change::BatchBegun => {
             GREW_TO.with(|g| g.set(None));
+            BATCH_ROWS.with(|r| r.take());
             let size = take_head(conn)?;
             BATCH.with(|b| {
                 b.set(Some(BatchHead {
@@ -266,6 +277,7 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
             PENDING.with(|p| {
                 *p.borrow_mut() = Some(Pending {
                     start,
+                    edge: start.and_then(|_| tree::edge_mark()),
                     ..Pending::default()
                 })
             });
@@ -283,15 +295,21 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
                         }));
                     }
                 });
+                tree::restore_edge(pending.edge);
             }
             Ok(())
         }
         Change::Succeeded => match PENDING.with(|p| p.borrow_mut().take()) {
+            Some(pending) if pending.start.is_some() => {
+                BATCH_ROWS.with(|r| r.borrow_mut().extend(pending));
+                Ok(())
+            }
             Some(pending) => pending.write_rows(conn),
             None => Ok(()),
         },
         Change::BatchRolledBack => {
             BATCH.with(|b| b.set(None));
+            BATCH_ROWS.with(|r| r.take());
             PENDING.with(|p| p.borrow_mut().take());
             GREW_TO.with(|g| g.set(None));
             tree::forget_edge();
@@ -300,6 +318,7 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
         Change::BatchEnding => match BATCH.with(|b| b.take()) {
             Some(head) if head.next != head.found => {
                 use audit_log_head::dsl as log_head;
+                BATCH_ROWS.with(|r| r.take()).write_rows(conn)?;
                 diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
                     .set(log_head::size.eq(head.next))
                     .execute(conn)?;
@@ -398,10 +417,10 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
         });
     } else {
         Pending {
-            start: None,
             entries: vec![row],
             parties,
             nodes,
+            ..Pending::default()
         }
         .write_rows(conn)?;
     }
@@ -412,6 +431,13 @@ pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
 const PG_MAX_PARAMS: usize = 60_000;
 
 impl Pending {
+    /// Adds another change's rows, after these.
+    fn extend(&mut self, other: Pending) {
+        self.entries.extend(other.entries);
+        self.parties.extend(other.parties);
+        self.nodes.extend(other.nodes);
+    }
+
     /// The entries, their parties and the tree nodes they completed.
     fn write_rows(self, conn: &mut DbConnection) -> Result<()> {
         if let DbConnection::Postgres(pg) = conn
@@ -690,6 +716,86 @@ mod tests {
         assert_eq!(
             canonical_json(&v),
             r#"{"a":{"y":[{"c":"x","d":null}],"z":true},"b":1,"é":"中文\n"}"#
+        );
+    }
+
+    /// A change that appended and then failed, between two that succeed in
+    /// the same batch: the batch runs again with savepoints, and the change
+    /// after the failed one must append from the tree's right edge as the
+    /// change before left it. That edge cannot be read back from the stored
+    /// tree, since a batch's entries are written only as it ends.
+    #[test]
+    fn a_change_that_fails_after_appending_gives_back_its_index_and_its_edge() {
+        use crate::config::{Secret, Settings};
+        use crate::store::Db;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults().unwrap().database;
+        settings.url = Secret::new(format!("sqlite://{}", dir.path().join("t.db").display()));
+        let mut db = Db::connect(&settings).unwrap();
+        db.migrate().unwrap();
+        db.set_around_change(std::sync::Arc::new(around_change));
+        let entry = |subject: &str| Entry {
+            actor: None,
+            action: Action::DatasetUpdated,
+            dataset: None,
+            subject: subject.into(),
+            parties: vec![],
+            detail: serde_json::json!({}),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The writer is held by a first change while the three queue, so
+        // that they make one batch, in this order.
+        let (held, holding) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                db.write_blocking(move |_| {
+                    let _ = held.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+            })
+        };
+        holding.recv().unwrap();
+        let (before, failed, after) = runtime.block_on(async {
+            let (a, b, c) = (entry("before"), entry("failed"), entry("after"));
+            let before = db.write(move |conn| append(conn, a.clone()));
+            let failed = db.write(move |conn| {
+                append(conn, b.clone())?;
+                Err::<u64, _>(Error::Internal("refused after appending".into()))
+            });
+            let after = db.write(move |conn| append(conn, c.clone()));
+            let go = async {
+                tokio::task::yield_now().await;
+                release.send(()).unwrap();
+            };
+            let (before, failed, after, ()) = tokio::join!(before, failed, after, go);
+            (before, failed, after)
+        });
+        holder.join().unwrap().unwrap();
+        assert_eq!(before.unwrap(), 0);
+        assert!(failed.is_err());
+        assert_eq!(after.unwrap(), 1, "the failed change's index is given back");
+        let mut conn = db.get().unwrap();
+        assert_eq!(tree::log_size(&mut conn).unwrap(), 2);
+        let leaves: Vec<Vec<u8>> = audit_entries::table
+            .order(audit_entries::idx.asc())
+            .select(audit_entries::leaf_hash)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(leaves.len(), 2);
+        let mut expected = merkle::CompactRange::new();
+        for leaf in leaves {
+            expected.push(leaf.try_into().unwrap()).unwrap();
+        }
+        assert_eq!(
+            tree::root_at(&mut conn, 2).unwrap(),
+            expected.root(),
+            "the stored tree holds the two entries that committed"
         );
     }
 

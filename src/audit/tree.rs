@@ -116,6 +116,19 @@ pub(crate) fn forget_edge() {
     FRONTIER.with(|f| f.borrow_mut().take());
 }
 
+/// This thread's right edge of the tree as it is now, to go back to with
+/// [`restore_edge`] when a change that appends from here is rolled back
+/// alone: its batch-mates' nodes are written only as the batch ends, so
+/// the edge they left cannot be read back from the stored tree until then.
+pub(crate) fn edge_mark() -> Option<merkle::CompactRange> {
+    FRONTIER.with(|f| f.borrow().clone())
+}
+
+/// Puts back the right edge [`edge_mark`] took.
+pub(crate) fn restore_edge(mark: Option<merkle::CompactRange>) {
+    FRONTIER.with(|f| *f.borrow_mut() = mark);
+}
+
 /// The right edge of the tree of `size` leaves: this thread's, or read from
 /// the stored nodes.
 fn frontier_at(conn: &mut DbConnection, size: u64) -> Result<merkle::CompactRange> {

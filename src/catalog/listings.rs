@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::lineage;
-use super::rows::{DatasetRow, audit_dataset, invalid_state, load, load_for, load_visible};
+use super::rows::{DatasetRow, audit_dataset, invalid_state, load, load_locked_for, load_visible};
 use super::types::{Dataset, DatasetPatch, DelistInput, NewDataset, Price, ReviewInput};
 use crate::access::certificate::Issuer;
 use crate::access::{self, Act};
@@ -208,8 +208,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            lock_row!(conn, datasets, id.to_string());
-            let row = load_for(conn, &actor, id, Act::Edit)?;
+            let row = load_locked_for(conn, &actor, id, Act::Edit)?;
             if !matches!(row.status, DatasetStatus::Draft | DatasetStatus::Rejected) {
                 return Err(invalid_state(&row, "edit"));
             }
@@ -357,8 +356,7 @@ pub async fn publish(market: &Market, actor: &Actor, id: Uuid) -> Result<Recorde
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            lock_row!(conn, datasets, id.to_string());
-            let row = load_for(conn, &actor, id, Act::Publish)?;
+            let row = load_locked_for(conn, &actor, id, Act::Publish)?;
             if row.classification == Classification::Core {
                 return Err(Error::refused(
                     Code::CoreDataNotTradable,
@@ -491,8 +489,7 @@ pub async fn delist(
         .db
         .write(move |conn| {
             // Decided on the row as it is once locked (see store::lock_row!).
-            lock_row!(conn, datasets, id.to_string());
-            let row = load_for(conn, &actor, id, Act::Delist)?;
+            let row = load_locked_for(conn, &actor, id, Act::Delist)?;
             // A regulator delists as a regulator only within its
             // jurisdiction; as the listing's holder it needs none.
             if actor.has(Role::Regulator) && !access::may_decide(conn, &actor, id)? {

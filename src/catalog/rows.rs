@@ -195,6 +195,30 @@ pub fn load_for(
     Ok(row)
 }
 
+/// [`load_for`] on the row locked for the rest of the write transaction, as
+/// [`crate::store::lock_row!`] locks it, in the same statement that reads
+/// it: on PostgreSQL `SELECT … FOR UPDATE`, one round trip where the lock
+/// and the read were two.
+pub fn load_locked_for(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: Uuid,
+    act: access::Act,
+) -> Result<DatasetRow> {
+    let row = match conn {
+        DbConnection::Postgres(pg) => datasets::table
+            .find(id.to_string())
+            .select(DatasetRow::as_select())
+            .for_update()
+            .first::<DatasetRow>(pg)
+            .optional()?,
+        DbConnection::Sqlite(_) => load(conn, id)?,
+    }
+    .ok_or_else(|| Error::not_found("dataset"))?;
+    access::require(conn, actor, act, &row.listing()?)?;
+    Ok(row)
+}
+
 /// Several listings by id, whoever asks.
 pub fn load_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<DatasetRow>> {
     let mut rows = Vec::with_capacity(ids.len());

@@ -10,7 +10,7 @@ use futures_util::Stream;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rows::{DatasetRow, VersionRow, find_version, load_for, load_visible};
+use super::rows::{DatasetRow, VersionRow, find_version, load_for, load_locked_for, load_visible};
 use super::types::{Version, VersionReviewInput, VersionStatus};
 use crate::access::Act;
 use crate::audit::{self, Action, Entry, Recorded};
@@ -130,8 +130,7 @@ async fn record_version(
             // Checked again: the right may have moved during the upload. The
             // row is locked first: whether the version needs review rests on
             // its classification and status.
-            crate::store::lock_row!(conn, datasets, id.to_string());
-            let row = load_for(conn, &actor, id, Act::AddVersion)?;
+            let row = load_locked_for(conn, &actor, id, Act::AddVersion)?;
             let created_at = domain::now();
             let status = if needs_review(&row) {
                 VersionStatus::PendingReview

@@ -423,6 +423,9 @@ fn plan(
     }
 }
 
+/// A grant's downloads used and its limit.
+type Downloads = (i32, i32);
+
 /// Counts one download with a single conditional update (and charges it,
 /// under a metered order), then records it; when the update finds nothing
 /// to count, or the buyer cannot pay, records the refusal instead. The
@@ -439,21 +442,32 @@ fn count(
     fee_bps: u32,
 ) -> Result<Result<Vec<u64>>> {
     let now = domain::to_db_time(domain::now());
-    let take = |conn: &mut DbConnection| -> Result<Option<Option<u64>>> {
-        let counted = diesel::update(
-            grants::table
-                .filter(grants::id.eq(&grant.id))
-                .filter(grants::status.eq(GrantStatus::Active))
-                .filter(grants::downloads_used.lt(grants::max_downloads))
-                .filter(grants::not_before.le(now))
-                .filter(grants::not_after.gt(now)),
-        )
-        .set(grants::downloads_used.eq(grants::downloads_used + 1))
-        .execute(conn)?;
-        if counted == 0 {
+    // The count it took and the limit come back with the update: one
+    // statement, where a read after it would be a second round trip.
+    let take = |conn: &mut DbConnection| -> Result<Option<(Option<u64>, Downloads)>> {
+        let update = || {
+            diesel::update(
+                grants::table
+                    .filter(grants::id.eq(&grant.id))
+                    .filter(grants::status.eq(GrantStatus::Active))
+                    .filter(grants::downloads_used.lt(grants::max_downloads))
+                    .filter(grants::not_before.le(now))
+                    .filter(grants::not_after.gt(now)),
+            )
+            .set(grants::downloads_used.eq(grants::downloads_used + 1))
+            .returning((grants::downloads_used, grants::max_downloads))
+        };
+        let counted: Option<Downloads> = match conn {
+            DbConnection::Postgres(c) => update().get_result(c).optional()?,
+            DbConnection::Sqlite(c) => update().get_result(c).optional()?,
+        };
+        let Some(downloads) = counted else {
             return Ok(None);
-        }
-        Ok(Some(purchases::charge_metered(conn, grant, fee_bps)?))
+        };
+        Ok(Some((
+            purchases::charge_metered(conn, grant, fee_bps)?,
+            downloads,
+        )))
     };
     // A download the buyer cannot pay for is not counted: under an order the
     // count and its charge share a savepoint. Without an order nothing can
@@ -464,8 +478,8 @@ fn count(
     } else {
         take(conn)
     };
-    let charge = match counted {
-        Ok(Some(charge)) => charge,
+    let (charge, (used, limit)) = match counted {
+        Ok(Some(counted)) => counted,
         Ok(None) => {
             // Lost a race (most likely for the last download) or the grant
             // changed since the first look: refuse with what it says now.
@@ -485,11 +499,7 @@ fn count(
         }
         Err(error) => return Err(error),
     };
-    let fresh = grants::table
-        .find(&grant.id)
-        .select(GrantRow::as_select())
-        .first::<GrantRow>(conn)?;
-    if fresh.downloads_used >= fresh.max_downloads {
+    if used >= limit {
         // The count just taken was the last: only this delivery can see it
         // reach the limit, so the change to exhausted cannot race another.
         let _ = transition!(conn, grants, &grant.id,
@@ -505,8 +515,8 @@ fn count(
             "bytes": bytes,
             "sha256": sha256,
             "territory": territory,
-            "download": fresh.downloads_used,
-            "of": fresh.max_downloads,
+            "download": used,
+            "of": limit,
             "charge": charge,
         }),
     )?;

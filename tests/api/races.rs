@@ -462,7 +462,15 @@ race_cases! {
             assert_eq!(now.body["status"], "revoked");
             assert_eq!(now.body["revocation"]["by"], by.id.to_string());
             assert_eq!(now.body["revocation"]["reason"], winner.body["revocation"]["reason"]);
-            let entries = app.audit_since(before).await;
+            // The consumer's refused downloads below set off the early-warning
+            // watch's refused-deliveries rule once; its alert lands in
+            // whichever round's window the watch happens to run in.
+            let entries: Vec<Value> = app
+                .audit_since(before)
+                .await
+                .into_iter()
+                .filter(|e| e["action"] != "alert.raised")
+                .collect();
             assert_eq!(actions(&entries), ["grant.revoked"]);
             assert_eq!(indexes(&entries), winner.audit_indexes());
             assert_eq!(entries[0]["subject"], id.to_string());
