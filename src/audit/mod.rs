@@ -319,9 +319,11 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
             Some(head) if head.next != head.found => {
                 use audit_log_head::dsl as log_head;
                 BATCH_ROWS.with(|r| r.take()).write_rows(conn)?;
-                diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
-                    .set(log_head::size.eq(head.next))
-                    .execute(conn)?;
+                crate::store::kept(
+                    diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
+                        .set(log_head::size.eq(head.next)),
+                )
+                .execute(conn)?;
                 GREW_TO.with(|g| g.set(u64::try_from(head.next).ok()));
                 Ok(())
             }
@@ -346,9 +348,10 @@ fn take_head(conn: &mut DbConnection) -> Result<i64> {
                 .get_result(pg)?;
         return Ok(row.size);
     }
-    diesel::update(head::audit_log_head.filter(head::id.eq(1)))
-        .set(head::size.eq(head::size))
-        .execute(conn)?;
+    crate::store::kept(
+        diesel::update(head::audit_log_head.filter(head::id.eq(1))).set(head::size.eq(head::size)),
+    )
+    .execute(conn)?;
     Ok(head::audit_log_head
         .filter(head::id.eq(1))
         .select(head::size)

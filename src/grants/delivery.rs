@@ -446,16 +446,18 @@ fn count(
     // statement, where a read after it would be a second round trip.
     let take = |conn: &mut DbConnection| -> Result<Option<(Option<u64>, Downloads)>> {
         let update = || {
-            diesel::update(
-                grants::table
-                    .filter(grants::id.eq(&grant.id))
-                    .filter(grants::status.eq(GrantStatus::Active))
-                    .filter(grants::downloads_used.lt(grants::max_downloads))
-                    .filter(grants::not_before.le(now))
-                    .filter(grants::not_after.gt(now)),
+            crate::store::kept(
+                diesel::update(
+                    grants::table
+                        .filter(grants::id.eq(&grant.id))
+                        .filter(grants::status.eq(GrantStatus::Active))
+                        .filter(grants::downloads_used.lt(grants::max_downloads))
+                        .filter(grants::not_before.le(now))
+                        .filter(grants::not_after.gt(now)),
+                )
+                .set(grants::downloads_used.eq(grants::downloads_used + 1))
+                .returning((grants::downloads_used, grants::max_downloads)),
             )
-            .set(grants::downloads_used.eq(grants::downloads_used + 1))
-            .returning((grants::downloads_used, grants::max_downloads))
         };
         let counted: Option<Downloads> = match conn {
             DbConnection::Postgres(c) => update().get_result(c).optional()?,

@@ -4,6 +4,7 @@
 //! workers and gives every state change a write transaction.
 
 pub mod dialect;
+mod kept;
 pub mod schema;
 pub mod snapshot;
 pub mod tally;
@@ -15,6 +16,8 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use kept::kept;
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
 use crate::error::{Error, Result};
@@ -406,7 +409,8 @@ macro_rules! transition {
     }};
     (@update $conn:expr, $table:ident, $id:expr, $expected:expr, $state:ident => $to:expr $(, $column:ident = $value:expr)*) => {{
         use ::diesel::prelude::*;
-        let changed = ::diesel::update(
+        // Every value is bound, none skipped: the text never varies.
+        let changed = $crate::store::kept(::diesel::update(
             $crate::store::schema::$table::table
                 .filter($crate::store::schema::$table::id.eq($id))
                 .filter($expected),
@@ -414,7 +418,7 @@ macro_rules! transition {
         .set((
             $crate::store::schema::$table::$state.eq($to),
             $($crate::store::schema::$table::$column.eq($value),)*
-        ))
+        )))
         .execute($conn)?;
         $crate::store::Transition::from_count(changed)
     }};
