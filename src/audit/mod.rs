@@ -240,6 +240,28 @@ pub(crate) fn take_batch_growth() -> Option<u64> {
     GREW_TO.with(std::cell::Cell::take)
 }
 
+/// The indexes of the entries appended on this thread that are not written
+/// yet — the running batch's, kept until it ends, and the running change's
+/// own — of `action` about any of `subjects`. A read of the log inside a
+/// change adds these to what it finds in the database, or it would miss
+/// what its batch-mates logged.
+pub(crate) fn unwritten_indexes(action: Action, subjects: &[String]) -> Vec<u64> {
+    let matching = |rows: &Pending| -> Vec<u64> {
+        rows.entries
+            .iter()
+            .filter(|e| e.action == action && subjects.contains(&e.subject))
+            .filter_map(|e| u64::try_from(e.idx).ok())
+            .collect()
+    };
+    let mut found = BATCH_ROWS.with(|r| matching(&r.borrow()));
+    PENDING.with(|p| {
+        if let Some(pending) = p.borrow().as_ref() {
+            found.extend(matching(pending));
+        }
+    });
+    found
+}
+
 /// Installed with [`crate::store::Db::set_around_change`]. A batch takes
 /// the log's head as it begins; each of its changes has its entries
 /// gathered from its start, kept for the batch when its work succeeds, and
@@ -363,9 +385,10 @@ fn take_head(conn: &mut DbConnection) -> Result<i64> {
 /// on the IMMEDIATE write transaction (SQLite), so concurrent writers get
 /// consecutive indexes with no gaps. The entry's leaf and the subtrees it
 /// completes go into the stored tree in the same transaction. Inside a
-/// change the database writer runs, the rows are gathered and written when
-/// the change succeeds ([`around_change`]); elsewhere they are written at
-/// once.
+/// change the database writer runs, the rows are gathered, kept for the
+/// batch when the change succeeds and written as the batch ends
+/// ([`around_change`]; a read of the log inside the batch sees them through
+/// [`unwritten_indexes`]); elsewhere they are written at once.
 pub fn append(conn: &mut DbConnection, entry: Entry) -> Result<u64> {
     use audit_log_head::dsl as head;
     // Inside a change of a batch the writer runs, the index comes from the
@@ -722,35 +745,34 @@ mod tests {
         );
     }
 
-    /// A change that appended and then failed, between two that succeed in
-    /// the same batch: the batch runs again with savepoints, and the change
-    /// after the failed one must append from the tree's right edge as the
-    /// change before left it. That edge cannot be read back from the stored
-    /// tree, since a batch's entries are written only as it ends.
-    #[test]
-    fn a_change_that_fails_after_appending_gives_back_its_index_and_its_edge() {
+    /// A database with the audit log's hooks installed, on SQLite.
+    fn audited_db(dir: &std::path::Path) -> crate::store::Db {
         use crate::config::{Secret, Settings};
-        use crate::store::Db;
-        let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::defaults().unwrap().database;
-        settings.url = Secret::new(format!("sqlite://{}", dir.path().join("t.db").display()));
-        let mut db = Db::connect(&settings).unwrap();
+        settings.url = Secret::new(format!("sqlite://{}", dir.join("t.db").display()));
+        let mut db = crate::store::Db::connect(&settings).unwrap();
         db.migrate().unwrap();
         db.set_around_change(std::sync::Arc::new(around_change));
-        let entry = |subject: &str| Entry {
+        db
+    }
+
+    fn entry(action: Action, subject: &str) -> Entry {
+        Entry {
             actor: None,
-            action: Action::DatasetUpdated,
+            action,
             dataset: None,
             subject: subject.into(),
             parties: vec![],
             detail: serde_json::json!({}),
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // The writer is held by a first change while the three queue, so
-        // that they make one batch, in this order.
+        }
+    }
+
+    /// Runs `changes` as one batch of the writer, in their order: a first
+    /// change holds the writer until all of them are queued.
+    fn in_one_batch<F>(db: &crate::store::Db, changes: Vec<F>) -> Vec<Result<u64>>
+    where
+        F: FnMut(&mut DbConnection) -> Result<u64> + Send + 'static,
+    {
         let (held, holding) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let holder = {
@@ -764,25 +786,56 @@ mod tests {
             })
         };
         holding.recv().unwrap();
-        let (before, failed, after) = runtime.block_on(async {
-            let (a, b, c) = (entry("before"), entry("failed"), entry("after"));
-            let before = db.write(move |conn| append(conn, a.clone()));
-            let failed = db.write(move |conn| {
-                append(conn, b.clone())?;
-                Err::<u64, _>(Error::Internal("refused after appending".into()))
-            });
-            let after = db.write(move |conn| append(conn, c.clone()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcomes = runtime.block_on(async {
+            // Polled in order, each queues its change before the next.
+            let queued = futures_util::future::join_all(changes.into_iter().map(|c| db.write(c)));
             let go = async {
                 tokio::task::yield_now().await;
                 release.send(()).unwrap();
             };
-            let (before, failed, after, ()) = tokio::join!(before, failed, after, go);
-            (before, failed, after)
+            tokio::join!(queued, go).0
         });
         holder.join().unwrap().unwrap();
-        assert_eq!(before.unwrap(), 0);
-        assert!(failed.is_err());
-        assert_eq!(after.unwrap(), 1, "the failed change's index is given back");
+        outcomes
+    }
+
+    /// A change that appended and then failed, between two that succeed in
+    /// the same batch: the batch runs again with savepoints, and the change
+    /// after the failed one must append from the tree's right edge as the
+    /// change before left it. That edge cannot be read back from the stored
+    /// tree, since a batch's entries are written only as it ends.
+    #[test]
+    fn a_change_that_fails_after_appending_gives_back_its_index_and_its_edge() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = audited_db(dir.path());
+        let change = |subject: &'static str, fails: bool| {
+            move |conn: &mut DbConnection| {
+                let index = append(conn, entry(Action::DatasetUpdated, subject))?;
+                if fails {
+                    return Err(Error::Internal("refused after appending".into()));
+                }
+                Ok(index)
+            }
+        };
+        let outcomes = in_one_batch(
+            &db,
+            vec![
+                change("before", false),
+                change("failed", true),
+                change("after", false),
+            ],
+        );
+        assert_eq!(outcomes[0].as_ref().unwrap(), &0);
+        assert!(outcomes[1].is_err());
+        assert_eq!(
+            outcomes[2].as_ref().unwrap(),
+            &1,
+            "the failed change's index is given back"
+        );
         let mut conn = db.get().unwrap();
         assert_eq!(tree::log_size(&mut conn).unwrap(), 2);
         let leaves: Vec<Vec<u8>> = audit_entries::table
@@ -799,6 +852,35 @@ mod tests {
             tree::root_at(&mut conn, 2).unwrap(),
             expected.root(),
             "the stored tree holds the two entries that committed"
+        );
+    }
+
+    /// A change that looks in the log (as raising an alert looks for its
+    /// resolution) finds what a batch-mate before it logged, though the
+    /// batch's entries are written only as it ends.
+    #[test]
+    fn a_change_finds_the_entries_its_batch_mates_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = audited_db(dir.path());
+        type Change = Box<dyn FnMut(&mut DbConnection) -> Result<u64> + Send>;
+        let changes: Vec<Change> = vec![
+            Box::new(|conn| append(conn, entry(Action::AlertResolved, "alert-1"))),
+            Box::new(|conn| append(conn, entry(Action::AlertResolved, "alert-2"))),
+            Box::new(|conn| {
+                let found =
+                    window::indexes_about(conn, Action::AlertResolved, &["alert-1".into()])?;
+                if found != [0] {
+                    return Err(Error::Internal(format!(
+                        "found {found:?}, not the first change's entry alone"
+                    )));
+                }
+                append(conn, entry(Action::AlertRaised, "alert-1"))
+            }),
+        ];
+        let outcomes = in_one_batch(&db, changes);
+        assert_eq!(
+            outcomes.into_iter().map(|o| o.unwrap()).collect::<Vec<_>>(),
+            [0, 1, 2]
         );
     }
 

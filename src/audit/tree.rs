@@ -1,7 +1,8 @@
 //! The stored Merkle tree: every complete, aligned subtree hash in
-//! `audit_tree_nodes`, written once by the append that completes it. An
-//! append reads its O(log n) left siblings in one query and inserts the
-//! nodes it completes; a root or a proof reads the O(log n) nodes
+//! `audit_tree_nodes`, written once, in the transaction of the append that
+//! completes it (inside the database writer's batch, as the batch ends). An
+//! append builds on the tree's right edge (the writer's, or its O(log n)
+//! nodes read in one query); a root or a proof reads the O(log n) nodes
 //! [`merkle`] plans, in one query. Nothing here ever scans the log.
 
 use std::collections::{BTreeMap, HashMap};
@@ -102,7 +103,9 @@ thread_local! {
     /// of `root_nodes(size)`. Appends run on the database's writer thread,
     /// one after another, so the next append and the next root need no
     /// read of the stored tree. It is only ever trusted for the size it
-    /// names, and dropped whenever the writer rolls a transaction back
+    /// names; put back as it was when a change that appended fails alone
+    /// ([`restore_edge`]); and dropped whenever the writer rolls a
+    /// transaction back
     /// ([`forget_edge`]): the leaves it holds may then be gone, and another
     /// instance may have appended as many others, leaving the log at the
     /// size it names with other leaves.

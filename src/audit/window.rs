@@ -145,7 +145,9 @@ pub fn in_window(
     ))
 }
 
-/// The indexes of the entries of one action about any of `subjects`.
+/// The indexes of the entries of one action about any of `subjects`, in
+/// order. Inside a change it includes those its batch logged and has not
+/// written yet ([`super::unwritten_indexes`]).
 pub fn indexes_about(
     conn: &mut DbConnection,
     action: Action,
@@ -157,7 +159,11 @@ pub fn indexes_about(
         .order(audit_entries::idx.asc())
         .select(audit_entries::idx)
         .load(conn)?;
-    Ok(found.into_iter().map(|i| i as u64).collect())
+    let mut found: Vec<u64> = found.into_iter().map(|i| i as u64).collect();
+    found.extend(super::unwritten_indexes(action, subjects));
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
 }
 
 /// How many entries the log holds, as this transaction sees it.

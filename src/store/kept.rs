@@ -2,11 +2,12 @@
 //! a changeset with optional fields writes different SQL from one run to
 //! the next, and a cache keyed by that text could grow without bound. So
 //! every update was prepared afresh — on SQLite parsed and planned on every
-//! run, with the triggers of its table looked up; the edit's update of
-//! `datasets` alone was a tenth of the writer's time on `PATCH`
-//! (docs/performance.md). An update whose changeset has no optional fields
-//! (every `transition!`, the log's head) writes the same text every run;
-//! [`kept`] marks it safe to keep, and the cache finds it by its text.
+//! run, with the triggers of its table looked up. On `PATCH` a tenth of the
+//! writer's time went to preparing, two thirds of it the edit's update of
+//! `datasets` (docs/performance.md, fifth round). An update whose changeset
+//! has no optional fields (every `transition!`, the log's head) writes the
+//! same text every run; [`kept`] marks it safe to keep, and the cache finds
+//! it by its text.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -16,8 +17,9 @@ use diesel::{QueryResult, RunQueryDsl};
 pub struct Kept<S>(S);
 
 /// Keeps `statement` in the connection's statement cache. Only for a
-/// statement whose text cannot vary with its values: no changeset field
-/// that is skipped when `None`, no list of varying length.
+/// statement whose text varies little with its values: no changeset field
+/// that is skipped when `None`, no list whose length has no small bound
+/// (each length is its own text, and its own cached statement).
 pub fn kept<S>(statement: S) -> Kept<S> {
     Kept(statement)
 }

@@ -399,9 +399,9 @@ impl Transition {
 ///     revoked_at = now, revoked_by = actor.id.to_string());
 /// ```
 macro_rules! transition {
-    // The states written out: one comparison each, joined by OR. diesel
-    // keeps such a statement prepared, where it parses an `IN (…)` list
-    // afresh every time (on SQLite, 7% of the writer's time on `PATCH`).
+    // The states written out: one comparison each, joined by OR, so that
+    // the text depends only on how many are written (the update is kept
+    // prepared, see store::kept).
     ($conn:expr, $table:ident, $id:expr, $state:ident : [$first:expr $(, $from:expr)* $(,)?] => $to:expr $(, $column:ident = $value:expr)* $(,)?) => {{
         let state = $crate::store::schema::$table::$state;
         $crate::store::transition!(@update $conn, $table, $id,
