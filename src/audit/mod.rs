@@ -747,11 +747,7 @@ mod tests {
 
     /// A database with the audit log's hooks installed, on SQLite.
     fn audited_db(dir: &std::path::Path) -> crate::store::Db {
-        use crate::config::{Secret, Settings};
-        let mut settings = Settings::defaults().unwrap().database;
-        settings.url = Secret::new(format!("sqlite://{}", dir.join("t.db").display()));
-        let mut db = crate::store::Db::connect(&settings).unwrap();
-        db.migrate().unwrap();
+        let mut db = tree::tests::db(dir);
         db.set_around_change(std::sync::Arc::new(around_change));
         db
     }
@@ -844,13 +840,9 @@ mod tests {
             .load(&mut conn)
             .unwrap();
         assert_eq!(leaves.len(), 2);
-        let mut expected = merkle::CompactRange::new();
-        for leaf in leaves {
-            expected.push(leaf.try_into().unwrap()).unwrap();
-        }
         assert_eq!(
             tree::root_at(&mut conn, 2).unwrap(),
-            expected.root(),
+            tree::tests::root_of(leaves.into_iter().map(|l| l.try_into().unwrap())),
             "the stored tree holds the two entries that committed"
         );
     }

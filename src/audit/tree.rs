@@ -269,7 +269,7 @@ pub(crate) fn backfill(conn: &mut DbConnection) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The stored tree against the transparency-dev vectors and against the
     //! in-memory fold, on a real SQLite database: what the log's SQL path
     //! writes and reads must be exactly what the plans ask for.
@@ -283,7 +283,8 @@ mod tests {
 
     const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc6962");
 
-    fn db(dir: &std::path::Path) -> Db {
+    /// A migrated SQLite database in `dir`.
+    pub(crate) fn db(dir: &std::path::Path) -> Db {
         let mut settings = Settings::defaults().unwrap().database;
         settings.url = Secret::new(format!("sqlite://{}", dir.join("t.db").display()));
         let db = Db::connect(&settings).unwrap();
@@ -301,6 +302,15 @@ mod tests {
             .unwrap()
             .try_into()
             .unwrap()
+    }
+
+    /// The root of the tree of `leaves`, folded in memory.
+    pub(crate) fn root_of(leaves: impl IntoIterator<Item = Hash>) -> Hash {
+        let mut tree = merkle::CompactRange::new();
+        for leaf in leaves {
+            tree.push(leaf).unwrap();
+        }
+        tree.root()
     }
 
     fn append_all(db: &Db, leaves: &[Hash]) {
@@ -337,10 +347,6 @@ mod tests {
         one.write_blocking(move |conn| append_leaf(conn, 3, leaf(b"d")))
             .unwrap();
         let leaves = [leaf(b"a"), leaf(b"b"), leaf(b"c"), leaf(b"d")];
-        let mut expected = merkle::CompactRange::new();
-        for l in leaves {
-            expected.push(l).unwrap();
-        }
         let stored = two
             .write_blocking(|conn| {
                 forget_edge();
@@ -349,7 +355,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             stored,
-            expected.root(),
+            root_of(leaves),
             "the stored tree holds the leaves that committed"
         );
     }

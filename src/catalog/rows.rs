@@ -190,7 +190,18 @@ pub fn load_for(
     id: Uuid,
     act: access::Act,
 ) -> Result<DatasetRow> {
-    let row = load(conn, id)?.ok_or_else(|| Error::not_found("dataset"))?;
+    let row = load(conn, id)?;
+    allowed(conn, actor, act, row)
+}
+
+/// The listing found, if the actor may `act` on it (see [`load_for`]).
+fn allowed(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    act: access::Act,
+    found: Option<DatasetRow>,
+) -> Result<DatasetRow> {
+    let row = found.ok_or_else(|| Error::not_found("dataset"))?;
     access::require(conn, actor, act, &row.listing()?)?;
     Ok(row)
 }
@@ -213,10 +224,8 @@ pub fn load_locked_for(
             .first::<DatasetRow>(pg)
             .optional()?,
         DbConnection::Sqlite(_) => load(conn, id)?,
-    }
-    .ok_or_else(|| Error::not_found("dataset"))?;
-    access::require(conn, actor, act, &row.listing()?)?;
-    Ok(row)
+    };
+    allowed(conn, actor, act, row)
 }
 
 /// Several listings by id, whoever asks.

@@ -445,24 +445,20 @@ fn count(
     // The count it took and the limit come back with the update: one
     // statement, where a read after it would be a second round trip.
     let take = |conn: &mut DbConnection| -> Result<Option<(Option<u64>, Downloads)>> {
-        let update = || {
-            crate::store::kept(
-                diesel::update(
-                    grants::table
-                        .filter(grants::id.eq(&grant.id))
-                        .filter(grants::status.eq(GrantStatus::Active))
-                        .filter(grants::downloads_used.lt(grants::max_downloads))
-                        .filter(grants::not_before.le(now))
-                        .filter(grants::not_after.gt(now)),
-                )
-                .set(grants::downloads_used.eq(grants::downloads_used + 1))
-                .returning((grants::downloads_used, grants::max_downloads)),
+        let counted: Option<Downloads> = crate::store::kept(
+            diesel::update(
+                grants::table
+                    .filter(grants::id.eq(&grant.id))
+                    .filter(grants::status.eq(GrantStatus::Active))
+                    .filter(grants::downloads_used.lt(grants::max_downloads))
+                    .filter(grants::not_before.le(now))
+                    .filter(grants::not_after.gt(now)),
             )
-        };
-        let counted: Option<Downloads> = match conn {
-            DbConnection::Postgres(c) => update().get_result(c).optional()?,
-            DbConnection::Sqlite(c) => update().get_result(c).optional()?,
-        };
+            .set(grants::downloads_used.eq(grants::downloads_used + 1))
+            .returning((grants::downloads_used, grants::max_downloads)),
+        )
+        .get_result(conn)
+        .optional()?;
         let Some(downloads) = counted else {
             return Ok(None);
         };
