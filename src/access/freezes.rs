@@ -144,7 +144,7 @@ pub fn in_force(conn: &mut DbConnection, probe: &Probe) -> Result<Option<Freeze>
     let mut rows: Vec<FreezeRow> = Vec::new();
     for chunk in wanted.chunks(SLOTS) {
         let slot = |i: usize| chunk.get(i).unwrap_or(&chunk[0]).1.clone();
-        rows.extend(
+        rows.extend(crate::store::on_backend!(conn, c =>
             freezes::table
                 .filter(freezes::lifted_at.is_null())
                 .filter(
@@ -157,8 +157,7 @@ pub fn in_force(conn: &mut DbConnection, probe: &Probe) -> Result<Option<Freeze>
                         .or(freezes::target.eq(slot(5))),
                 )
                 .select(FreezeRow::as_select())
-                .load::<FreezeRow>(conn)?,
-        );
+                .load::<FreezeRow>(c))?);
     }
     rows.sort_by_key(|row| row.frozen_at);
     for row in rows {

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::certificate::{self, Issuer};
 use crate::domain::{self, RightKind, RightOrigin};
 use crate::error::{Error, Result};
-use crate::store::DbConnection;
 use crate::store::schema::{licences, rights};
+use crate::store::{DbConnection, on_backend};
 
 /// Rows per `IN (…)` list, well under both backends' bind limits.
 const CHUNK: usize = 500;
@@ -82,12 +82,12 @@ impl Holders {
     /// Loads the registrations of `dataset` that no transfer has ended
     /// (delegations that ran out stay, for the record).
     pub fn load(conn: &mut DbConnection, dataset: Uuid) -> Result<Holders> {
-        let rows = rights::table
+        let rows = on_backend!(conn, c => rights::table
             .filter(rights::dataset_id.eq(dataset.to_string()))
             .filter(rights::ended_at.is_null())
             .order(rights::since.asc())
             .select(Registration::as_select())
-            .load::<Registration>(conn)?;
+            .load::<Registration>(c))?;
         Ok(Holders {
             rows,
             now: domain::to_db_time(domain::now()),

@@ -549,13 +549,13 @@ pub async fn get(market: &Market, id: Uuid) -> Result<Account> {
 }
 
 pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
-    accounts::table
+    crate::store::on_backend!(conn, c => accounts::table
         .find(id.to_string())
         .select(AccountRow::as_select())
-        .first::<AccountRow>(conn)
-        .optional()?
-        .ok_or_else(|| Error::not_found("account"))?
-        .into_account()
+        .first::<AccountRow>(c)
+        .optional())?
+    .ok_or_else(|| Error::not_found("account"))?
+    .into_account()
 }
 
 /// How accounts are named to others (in provenance, for instance), by id:

@@ -20,7 +20,7 @@ use crate::domain;
 use crate::error::{Error, Result};
 use crate::keys::PlatformKeys;
 use crate::store::schema::{audit_log_head, audit_tree_heads};
-use crate::store::{Db, DbConnection};
+use crate::store::{Db, DbConnection, on_backend};
 
 /// A signed tree head, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,17 +138,10 @@ impl Sealer {
         if let Some(size) = super::take_batch_growth() {
             // This transaction has held the head row since before it
             // appended, and grew the log to `size`: no other can sign in
-            // the meantime, so only a head already at `size` (a log cut
-            // back under the server) needs looking for.
-            let signed = audit_tree_heads::table
-                .find(size as i64)
-                .select(audit_tree_heads::tree_size)
-                .first::<i64>(conn)
-                .optional()?;
-            return match signed {
-                Some(_) => Ok(()),
-                None => self.sign(conn, size),
-            };
+            // the meantime. Only a head already at `size` (a log cut back
+            // under the server) can be there, and it stays (`sign` inserts
+            // nothing over it).
+            return self.sign(conn, size);
         }
         if !self.needs_head(conn)? {
             return Ok(());
@@ -165,7 +158,9 @@ impl Sealer {
         self.sign(conn, size)
     }
 
-    /// Signs and stores the head of the log at `size`.
+    /// Signs and stores the head of the log at `size`, unless a head of
+    /// that size is stored already: one statement, where a look for it
+    /// first would be another round trip per batch on PostgreSQL.
     fn sign(&self, conn: &mut DbConnection, size: u64) -> Result<()> {
         let root = tree::root_at(conn, size)?;
         let signed_at = domain::now();
@@ -173,16 +168,18 @@ impl Sealer {
         let text = note::note_text(&self.origin, size, &root, &domain::format_time(signed_at));
         let signature = key.sign(text.as_bytes());
         let signed = note::signed_note(&text, &self.origin, &key.verifying_key(), &signature);
-        diesel::insert_into(audit_tree_heads::table)
+        on_backend!(conn, c => diesel::insert_into(audit_tree_heads::table)
             .values((
                 audit_tree_heads::tree_size.eq(size as i64),
                 audit_tree_heads::root_hash.eq(root.to_vec()),
                 audit_tree_heads::signed_at.eq(domain::to_db_time(signed_at)),
                 audit_tree_heads::kid.eq(key.kid()),
                 audit_tree_heads::signature.eq(signature.to_bytes().to_vec()),
-                audit_tree_heads::checkpoint.eq(signed),
+                audit_tree_heads::checkpoint.eq(&signed),
             ))
-            .execute(conn)?;
+            .on_conflict(audit_tree_heads::tree_size)
+            .do_nothing()
+            .execute(c))?;
         Ok(())
     }
 

@@ -339,13 +339,9 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
         }
         Change::BatchEnding => match BATCH.with(|b| b.take()) {
             Some(head) if head.next != head.found => {
-                use audit_log_head::dsl as log_head;
-                BATCH_ROWS.with(|r| r.take()).write_rows(conn)?;
-                crate::store::kept(
-                    diesel::update(log_head::audit_log_head.filter(log_head::id.eq(1)))
-                        .set(log_head::size.eq(head.next)),
-                )
-                .execute(conn)?;
+                BATCH_ROWS
+                    .with(|r| r.take())
+                    .write_rows_growing_to(conn, Some(head.next))?;
                 GREW_TO.with(|g| g.set(u64::try_from(head.next).ok()));
                 Ok(())
             }
@@ -370,14 +366,16 @@ fn take_head(conn: &mut DbConnection) -> Result<i64> {
                 .get_result(pg)?;
         return Ok(row.size);
     }
-    crate::store::kept(
-        diesel::update(head::audit_log_head.filter(head::id.eq(1))).set(head::size.eq(head::size)),
+    crate::store::on_backend!(conn, c => crate::store::kept::update(
+        head::audit_log_head,
+        head::id.eq(1),
+        head::size.eq(head::size),
     )
-    .execute(conn)?;
-    Ok(head::audit_log_head
+    .execute(c))?;
+    Ok(crate::store::on_backend!(conn, c => head::audit_log_head
         .filter(head::id.eq(1))
         .select(head::size)
-        .first(conn)?)
+        .first(c))?)
 }
 
 /// Appends `entry` inside the caller's open transaction and returns its
@@ -466,19 +464,36 @@ impl Pending {
 
     /// The entries, their parties and the tree nodes they completed.
     fn write_rows(self, conn: &mut DbConnection) -> Result<()> {
-        if let DbConnection::Postgres(pg) = conn
-            && self.entries.len() * 8 + self.parties.len() * 2 + self.nodes.len() * 3
-                <= PG_MAX_PARAMS
-        {
-            return self.write_rows_at_once(pg);
-        }
-        self.write_rows_by_table(conn)
+        self.write_rows_growing_to(conn, None)
     }
 
-    /// On PostgreSQL, the three inserts as one statement (the first ones as
-    /// data-modifying `WITH` queries): each audited change is one round trip
-    /// to the database instead of three.
-    fn write_rows_at_once(self, pg: &mut diesel::PgConnection) -> Result<()> {
+    /// The rows, and with them the log head's new `size` when given (a
+    /// batch's rows, whose head the batch holds).
+    fn write_rows_growing_to(self, conn: &mut DbConnection, size: Option<i64>) -> Result<()> {
+        if let DbConnection::Postgres(pg) = conn
+            // (one more parameter for the head's size)
+            && self.entries.len() * 8 + self.parties.len() * 2 + self.nodes.len() * 3
+                < PG_MAX_PARAMS
+        {
+            return self.write_rows_at_once(pg, size);
+        }
+        self.write_rows_by_table(conn)?;
+        if let Some(size) = size {
+            use audit_log_head::dsl as log_head;
+            crate::store::on_backend!(conn, c => crate::store::kept::update(
+                log_head::audit_log_head,
+                log_head::id.eq(1),
+                log_head::size.eq(size),
+            )
+            .execute(c))?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, the three inserts and the head's new size as one
+    /// statement (all but the last as data-modifying `WITH` queries): a
+    /// batch's audit rows cost one round trip to the database.
+    fn write_rows_at_once(self, pg: &mut diesel::PgConnection, size: Option<i64>) -> Result<()> {
         use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamp};
         let mut numbered = 0usize;
         let mut values = |rows: usize, columns: usize| -> String {
@@ -496,6 +511,12 @@ impl Pending {
                 .join(", ")
         };
         let mut inserts = Vec::new();
+        if size.is_some() {
+            inserts.push(format!(
+                "UPDATE audit_log_head SET size = {} WHERE id = 1",
+                values(1, 1)
+            ));
+        }
         if !self.entries.is_empty() {
             inserts.push(format!(
                 "INSERT INTO audit_entries (idx, created_at, actor_id, action, dataset_id, subject, canonical, leaf_hash) VALUES {}",
@@ -529,6 +550,9 @@ impl Pending {
         };
         // Bound in the order the placeholders were numbered.
         let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+        if let Some(size) = size {
+            query = query.bind::<BigInt, _>(size);
+        }
         for e in self.entries {
             query = query
                 .bind::<BigInt, _>(e.idx)

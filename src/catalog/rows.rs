@@ -12,8 +12,8 @@ use crate::audit::{self, Action, Entry};
 use crate::domain::jurisdiction::Sector;
 use crate::domain::{self, Actor, Classification, DatasetStatus};
 use crate::error::{Code, Error, Result};
-use crate::store::DbConnection;
 use crate::store::schema::{dataset_versions, datasets};
+use crate::store::{DbConnection, on_backend};
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = crate::store::schema::datasets)]
@@ -161,11 +161,11 @@ impl VersionRow {
 
 /// One listing, whoever asks.
 pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Option<DatasetRow>> {
-    Ok(datasets::table
+    Ok(on_backend!(conn, c => datasets::table
         .find(id.to_string())
         .select(DatasetRow::as_select())
-        .first::<DatasetRow>(conn)
-        .optional()?)
+        .first::<DatasetRow>(c)
+        .optional())?)
 }
 
 /// Loads a listing the actor may see; anything else is "not found", so that
@@ -244,12 +244,12 @@ pub fn load_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<DatasetR
 
 /// One version of a listing.
 pub fn find_version(conn: &mut DbConnection, id: Uuid, number: i32) -> Result<VersionRow> {
-    dataset_versions::table
+    on_backend!(conn, c => dataset_versions::table
         .find((id.to_string(), number))
         .select(VersionRow::as_select())
-        .first::<VersionRow>(conn)
-        .optional()?
-        .ok_or_else(|| Error::not_found("version"))
+        .first::<VersionRow>(c)
+        .optional())?
+    .ok_or_else(|| Error::not_found("version"))
 }
 
 /// Whether the listing has this version.

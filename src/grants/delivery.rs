@@ -26,7 +26,7 @@ use crate::domain::{self, Actor, RightKind};
 use crate::error::{Code, Error, Result};
 use crate::market::Market;
 use crate::store::schema::grants;
-use crate::store::{DbConnection, transition};
+use crate::store::{DbConnection, on_backend, transition};
 use crate::tokens::DataClaims;
 
 /// Who asks for a payload.
@@ -345,12 +345,12 @@ fn plan(
                     provider: row.provider()?,
                 });
             }
-            let held: Vec<GrantRow> = grants::table
+            let held: Vec<GrantRow> = on_backend!(conn, c => grants::table
                 .filter(grants::licensee_id.eq(actor.id.to_string()))
                 .filter(grants::dataset_id.eq(&row.id))
                 .order(grants::id.desc())
                 .select(GrantRow::as_select())
-                .load(conn)?;
+                .load(c))?;
             if held.is_empty() {
                 if !access::can_see(conn, Some(actor), &row.listing()?)? {
                     return Err(Error::not_found("dataset"));
@@ -384,18 +384,18 @@ fn plan(
             })
         }
         Bearer::Data(claims) => {
-            let grant = grants::table
+            let grant = on_backend!(conn, c => grants::table
                 .find(claims.grant.to_string())
                 .select(GrantRow::as_select())
-                .first::<GrantRow>(conn)
-                .optional()?
-                .filter(|g| g.licensee_id == claims.sub.to_string())
-                .ok_or_else(|| {
-                    Error::refused(
-                        Code::InvalidToken,
-                        "the data token names no grant of its holder",
-                    )
-                })?;
+                .first::<GrantRow>(c)
+                .optional())?
+            .filter(|g| g.licensee_id == claims.sub.to_string())
+            .ok_or_else(|| {
+                Error::refused(
+                    Code::InvalidToken,
+                    "the data token names no grant of its holder",
+                )
+            })?;
             if claims.dataset != dataset {
                 return Ok(Plan::Refuse {
                     grant: Some(grant),
@@ -445,20 +445,19 @@ fn count(
     // The count it took and the limit come back with the update: one
     // statement, where a read after it would be a second round trip.
     let take = |conn: &mut DbConnection| -> Result<Option<(Option<u64>, Downloads)>> {
-        let counted: Option<Downloads> = crate::store::kept(
-            diesel::update(
-                grants::table
-                    .filter(grants::id.eq(&grant.id))
-                    .filter(grants::status.eq(GrantStatus::Active))
-                    .filter(grants::downloads_used.lt(grants::max_downloads))
-                    .filter(grants::not_before.le(now))
-                    .filter(grants::not_after.gt(now)),
-            )
-            .set(grants::downloads_used.eq(grants::downloads_used + 1))
-            .returning((grants::downloads_used, grants::max_downloads)),
+        let counted: Option<Downloads> = on_backend!(conn, c => crate::store::kept::update(
+            grants::table,
+            grants::id
+                .eq(&grant.id)
+                .and(grants::status.eq(GrantStatus::Active))
+                .and(grants::downloads_used.lt(grants::max_downloads))
+                .and(grants::not_before.le(now))
+                .and(grants::not_after.gt(now)),
+            grants::downloads_used.eq(grants::downloads_used + 1),
         )
-        .get_result(conn)
-        .optional()?;
+        .returning((grants::downloads_used, grants::max_downloads))
+        .get_result(c)
+        .optional())?;
         let Some(downloads) = counted else {
             return Ok(None);
         };

@@ -4,7 +4,7 @@
 //! workers and gives every state change a write transaction.
 
 pub mod dialect;
-mod kept;
+pub mod kept;
 pub mod schema;
 pub mod snapshot;
 pub mod tally;
@@ -16,8 +16,6 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-
-pub use kept::kept;
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
 use crate::error::{Error, Result};
@@ -43,6 +41,25 @@ impl DbConnection {
         matches!(self, DbConnection::Postgres(_))
     }
 }
+
+/// Runs `$body` with `$c` bound to the backend's own connection, for the
+/// statements on the hot paths. diesel's multi-connection wraps every
+/// statement so that it can serve either backend, and that wrapper writes
+/// the statement's whole SQL text on every run, before it even looks in the
+/// statement cache — twice for a statement whose type does not fix its
+/// text. On `PATCH` that was a fifth of the writer's time
+/// (docs/performance.md, sixth round). On the backend's own connection the
+/// cache finds a statement by its type and the text is written once, when
+/// it is first prepared. The body is compiled once per backend.
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Postgres($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 /// Opens connections of the configured kind and prepares each session.
 #[derive(Clone, Debug)]
@@ -409,17 +426,17 @@ macro_rules! transition {
     }};
     (@update $conn:expr, $table:ident, $id:expr, $expected:expr, $state:ident => $to:expr $(, $column:ident = $value:expr)*) => {{
         use ::diesel::prelude::*;
-        // Every value is bound, none skipped: the text never varies.
-        let changed = $crate::store::kept(::diesel::update(
-            $crate::store::schema::$table::table
-                .filter($crate::store::schema::$table::id.eq($id))
-                .filter($expected),
+        // Every value is bound, none skipped: the text never varies, and
+        // the statement is kept prepared.
+        let changed = $crate::store::on_backend!($conn, c => $crate::store::kept::update(
+            $crate::store::schema::$table::table,
+            $crate::store::schema::$table::id.eq($id).and($expected),
+            (
+                $crate::store::schema::$table::$state.eq($to),
+                $($crate::store::schema::$table::$column.eq($value),)*
+            ),
         )
-        .set((
-            $crate::store::schema::$table::$state.eq($to),
-            $($crate::store::schema::$table::$column.eq($value),)*
-        )))
-        .execute($conn)?;
+        .execute(c))?;
         $crate::store::Transition::from_count(changed)
     }};
     ($conn:expr, $table:ident, $id:expr, $state:ident : $from:expr => $to:expr $(, $column:ident = $value:expr)* $(,)?) => {{
