@@ -607,11 +607,11 @@ pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
     let status: Option<AccountStatus> = market
         .db
         .read_short(move |conn| {
-            Ok(accounts::table
+            Ok(crate::store::on_backend!(conn, c => accounts::table
                 .find(id.to_string())
                 .select(accounts::status)
-                .first::<AccountStatus>(conn)
-                .optional()?)
+                .first::<AccountStatus>(c)
+                .optional())?)
         })
         .await?;
     match status {
