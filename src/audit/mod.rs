@@ -266,9 +266,9 @@ pub(crate) fn unwritten_indexes(action: Action, subjects: &[String]) -> Vec<u64>
 /// the log's head as it begins; each of its changes has its entries
 /// gathered from its start, kept for the batch when its work succeeds, and
 /// given back (indexes and the tree's right edge) when it fails. As the
-/// batch ends, the entries of all its changes are written at once and then
-/// the log's new size: on PostgreSQL one round trip for the whole batch's
-/// entries instead of one per change. Nothing in an entry's rows can fail
+/// batch ends, the entries of all its changes are written at once with the
+/// log's new size: on PostgreSQL one round trip for the whole batch's
+/// entries and the size, instead of one per change and one for the size. Nothing in an entry's rows can fail
 /// for one change and not another (the indexes come from the head the batch
 /// holds), so a failure to write them fails the batch. A batch rolled back
 /// forgets the tree's right edge this thread kept, whose leaves may be
@@ -828,6 +828,42 @@ mod tests {
     /// after the failed one must append from the tree's right edge as the
     /// change before left it. That edge cannot be read back from the stored
     /// tree, since a batch's entries are written only as it ends.
+    #[test]
+    fn a_head_signed_before_at_the_size_a_batch_reaches_stays() {
+        use crate::store::schema::audit_tree_heads;
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = audited_db(dir.path());
+        let keys = crate::keys::PlatformKeys::load_or_create(&dir.path().join("keys")).unwrap();
+        let sealer = heads::Sealer::new(std::sync::Arc::new(keys), "test-log".into());
+        db.set_before_commit(std::sync::Arc::new(move |conn| sealer.seal(conn)));
+        // A head of size 1 over an empty log: as after a log was cut back
+        // under the server.
+        db.write_blocking(|conn| {
+            diesel::insert_into(audit_tree_heads::table)
+                .values((
+                    audit_tree_heads::tree_size.eq(1i64),
+                    audit_tree_heads::root_hash.eq(vec![7u8; 32]),
+                    audit_tree_heads::signed_at.eq(domain::to_db_time(domain::now())),
+                    audit_tree_heads::kid.eq("earlier"),
+                    audit_tree_heads::signature.eq(vec![0u8; 64]),
+                    audit_tree_heads::checkpoint.eq("earlier"),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+        let index = db
+            .write_blocking(|conn| append(conn, entry(Action::DatasetUpdated, "grows to 1")))
+            .unwrap();
+        assert_eq!(index, 0, "the batch grew the log to the signed head's size");
+        let kids: Vec<String> = audit_tree_heads::table
+            .filter(audit_tree_heads::tree_size.eq(1i64))
+            .select(audit_tree_heads::kid)
+            .load(&mut *db.get().unwrap())
+            .unwrap();
+        assert_eq!(kids, vec!["earlier".to_owned()], "the head there stays");
+    }
+
     #[test]
     fn a_change_that_fails_after_appending_gives_back_its_index_and_its_edge() {
         let dir = tempfile::tempdir().unwrap();

@@ -49,8 +49,10 @@ impl DbConnection {
 /// statement cache — twice for a statement whose type does not fix its
 /// text. On `PATCH` that was a fifth of the writer's time
 /// (docs/performance.md, sixth round). On the backend's own connection the
-/// cache finds a statement by its type and the text is written once, when
-/// it is first prepared. The body is compiled once per backend.
+/// cache finds a statement whose type fixes its text by that type, and the
+/// text is written only when it is first prepared (a kept update,
+/// [`kept::update`], is found by its text, written once per run). The body
+/// is compiled once per backend.
 macro_rules! on_backend {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
@@ -427,7 +429,8 @@ macro_rules! transition {
     (@update $conn:expr, $table:ident, $id:expr, $expected:expr, $state:ident => $to:expr $(, $column:ident = $value:expr)*) => {{
         use ::diesel::prelude::*;
         // Every value is bound, none skipped: the text never varies, and
-        // the statement is kept prepared.
+        // the statement is kept prepared (not the `eq_any` form on SQLite,
+        // whose list diesel marks unsafe to keep).
         let changed = $crate::store::on_backend!($conn, c => $crate::store::kept::update(
             $crate::store::schema::$table::table,
             $crate::store::schema::$table::id.eq($id).and($expected),
