@@ -268,9 +268,10 @@ pub(crate) fn unwritten_indexes(action: Action, subjects: &[String]) -> Vec<u64>
 /// given back (indexes and the tree's right edge) when it fails. As the
 /// batch ends, the entries of all its changes are written at once with the
 /// log's new size: on PostgreSQL one round trip for the whole batch's
-/// entries and the size, instead of one per change and one for the size. Nothing in an entry's rows can fail
-/// for one change and not another (the indexes come from the head the batch
-/// holds), so a failure to write them fails the batch. A batch rolled back
+/// entries and the size, instead of one per change and one for the size.
+/// Nothing in an entry's rows can fail for one change and not another (the
+/// indexes come from the head the batch holds), so a failure to write them
+/// fails the batch. A batch rolled back
 /// forgets the tree's right edge this thread kept, whose leaves may be
 /// gone.
 pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
@@ -351,31 +352,19 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
 }
 
 /// Takes the log's head row for the rest of the transaction and reads the
-/// size: one round trip on PostgreSQL (`UPDATE … RETURNING`), two cached
-/// statements on SQLite.
+/// size, in one statement kept prepared (`UPDATE … RETURNING`): on
+/// PostgreSQL the row's lock, on SQLite inside the writer's transaction.
 fn take_head(conn: &mut DbConnection) -> Result<i64> {
     use audit_log_head::dsl as head;
-    if let DbConnection::Postgres(pg) = conn {
-        #[derive(diesel::QueryableByName)]
-        struct Size {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            size: i64,
-        }
-        let row: Size =
-            diesel::sql_query("UPDATE audit_log_head SET size = size WHERE id = 1 RETURNING size")
-                .get_result(pg)?;
-        return Ok(row.size);
-    }
-    crate::store::on_backend!(conn, c => crate::store::kept::update(
+    Ok(
+        crate::store::on_backend!(conn, c => crate::store::kept::update(
         head::audit_log_head,
         head::id.eq(1),
         head::size.eq(head::size),
     )
-    .execute(c))?;
-    Ok(crate::store::on_backend!(conn, c => head::audit_log_head
-        .filter(head::id.eq(1))
-        .select(head::size)
-        .first(c))?)
+    .returning(head::size)
+    .get_result(c))?,
+    )
 }
 
 /// Appends `entry` inside the caller's open transaction and returns its
@@ -823,11 +812,6 @@ mod tests {
         outcomes
     }
 
-    /// A change that appended and then failed, between two that succeed in
-    /// the same batch: the batch runs again with savepoints, and the change
-    /// after the failed one must append from the tree's right edge as the
-    /// change before left it. That edge cannot be read back from the stored
-    /// tree, since a batch's entries are written only as it ends.
     #[test]
     fn a_head_signed_before_at_the_size_a_batch_reaches_stays() {
         use crate::store::schema::audit_tree_heads;
@@ -864,6 +848,11 @@ mod tests {
         assert_eq!(kids, vec!["earlier".to_owned()], "the head there stays");
     }
 
+    /// A change that appended and then failed, between two that succeed in
+    /// the same batch: the batch runs again with savepoints, and the change
+    /// after the failed one must append from the tree's right edge as the
+    /// change before left it. That edge cannot be read back from the stored
+    /// tree, since a batch's entries are written only as it ends.
     #[test]
     fn a_change_that_fails_after_appending_gives_back_its_index_and_its_edge() {
         let dir = tempfile::tempdir().unwrap();
