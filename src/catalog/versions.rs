@@ -362,7 +362,7 @@ pub async fn fetch(
     }
     let fetched = market
         .objects
-        .get(&row.object_key, resolved.clone())
+        .get(&row.object_key, resolved.clone(), version.size)
         .await?;
     Ok(Content {
         dataset: id,

@@ -72,6 +72,10 @@ pub struct Manager {
 }
 
 impl Manager {
+    fn is_sqlite(&self) -> bool {
+        matches!(self.url, DatabaseUrl::Sqlite(_))
+    }
+
     fn establish(&self) -> std::result::Result<DbConnection, diesel::ConnectionError> {
         let mut conn = match &self.url {
             DatabaseUrl::Postgres(url) => {
@@ -247,6 +251,7 @@ impl Db {
                 retries: settings.retries,
                 before_commit: before_commit.clone(),
                 around_change: around_change.clone(),
+                commits: Arc::default(),
             },
             1,
         )?;
