@@ -50,7 +50,9 @@ const LOCAL_READ: usize = 1024 * 1024;
 /// A read of at most this many bytes from the file backend is done on the
 /// request's own thread, as SQLite's reads by key are: from the page cache
 /// it takes a few microseconds, less than the hop to a blocking thread and
-/// back (a tenth of the CPU of 4 KiB deliveries went to that hop).
+/// back (a tenth of the CPU of 4 KiB deliveries went to that hop). This
+/// assumes the objects directory is on a local disk: on a slow or network
+/// file system such a read would hold up the worker's other connections.
 const SMALL_READ: u64 = 64 * 1024;
 
 #[derive(Clone)]
@@ -162,9 +164,9 @@ impl Objects {
     }
 
     /// Reads `key`, or the byte range `range` of it. `recorded` is the size
-    /// the catalog recorded for it: a small read from the file backend is
-    /// done in place (see [`SMALL_READ`]); the file's own size is still what
-    /// the range is checked against.
+    /// the catalog recorded for it: on the file backend a file of another
+    /// size is refused (its bytes are not the ones whose SHA-256 was
+    /// recorded), and a small read is done in place (see [`SMALL_READ`]).
     pub async fn get(
         &self,
         key: &str,
@@ -172,13 +174,12 @@ impl Objects {
         recorded: u64,
     ) -> Result<Fetched, object_store::Error> {
         if let Some(root) = &self.local_root {
-            let wanted = range
-                .as_ref()
-                .map_or(recorded, |r| r.end.saturating_sub(r.start));
-            if wanted <= SMALL_READ {
-                return local_open(&root.join(key), range.unwrap_or(0..recorded));
+            let range = range.unwrap_or(0..recorded);
+            let path = root.join(key);
+            if range.end.saturating_sub(range.start) <= SMALL_READ {
+                return local_read_small(&path, range, recorded);
             }
-            return local_get(root.join(key), range).await;
+            return local_get(path, range, recorded).await;
         }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
@@ -223,16 +224,16 @@ fn local_error(path: &std::path::Path, source: std::io::Error) -> object_store::
 }
 
 /// Reads a payload of the file backend straight from its file: opening it,
-/// sizing it and reading the first step in one hop to a blocking thread
-/// (a small payload needs no other), then one hop per step of
-/// `LOCAL_READ` bytes (object_store's local reader takes 8 KiB at a time,
-/// each on a blocking thread of its own).
+/// sizing it and reading the first step in one hop to a blocking thread,
+/// then one hop per step of `LOCAL_READ` bytes (object_store's local reader
+/// takes 8 KiB at a time, each on a blocking thread of its own).
 async fn local_get(
     path: std::path::PathBuf,
-    range: Option<Range<u64>>,
+    range: Range<u64>,
+    recorded: u64,
 ) -> Result<Fetched, object_store::Error> {
     let opened = tokio::task::spawn_blocking(move || {
-        open_first_step(&path, range)
+        open_first_step(&path, range, recorded)
             .map(|(file, size, range, first)| (file, path, size, range, first))
     })
     .await
@@ -271,10 +272,13 @@ async fn local_get(
 }
 
 /// Reads `range` of a payload of the file backend whole, on the calling
-/// thread (it is at most [`SMALL_READ`] bytes); a file shorter than the
-/// range is an error, as in [`local_get`].
-fn local_open(path: &std::path::Path, range: Range<u64>) -> Result<Fetched, object_store::Error> {
-    let (_, size, range, first) = open_first_step(path, Some(range))?;
+/// thread: it is at most [`SMALL_READ`] bytes, so one step.
+fn local_read_small(
+    path: &std::path::Path,
+    range: Range<u64>,
+    recorded: u64,
+) -> Result<Fetched, object_store::Error> {
+    let (_, size, range, first) = open_first_step(path, range, recorded)?;
     Ok(Fetched {
         size,
         range,
@@ -284,16 +288,26 @@ fn local_open(path: &std::path::Path, range: Range<u64>) -> Result<Fetched, obje
     })
 }
 
-/// Opens a payload file, checks `range` (all of it when `None`) against its
-/// size, and reads the first step of it.
+/// Opens a payload file, refuses it unless it holds the `recorded` size,
+/// checks `range` against that size, and reads the first step of the range.
 fn open_first_step(
     path: &std::path::Path,
-    range: Option<Range<u64>>,
+    range: Range<u64>,
+    recorded: u64,
 ) -> Result<(std::fs::File, u64, Range<u64>, Bytes), object_store::Error> {
     use std::io::Seek;
     let mut file = std::fs::File::open(path).map_err(|e| local_error(path, e))?;
     let size = file.metadata().map_err(|e| local_error(path, e))?.len();
-    let range = range.unwrap_or(0..size);
+    if size != recorded {
+        return Err(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: format!(
+                "{} holds {size} bytes where {recorded} were recorded",
+                path.display()
+            )
+            .into(),
+        });
+    }
     if range.start > range.end || range.end > size {
         return Err(object_store::Error::Generic {
             store: "LocalFileSystem",

@@ -32,13 +32,33 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 /// How often, on SQLite, the checkpointer copies what the writer committed
-/// from the WAL into the database file.
+/// from the WAL into the database file. Each checkpoint `fsync`s the WAL
+/// and the database file; at this pace a busy writer's checkpoints copy a
+/// few hundred pages each, about as many as SQLite's own threshold would.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// WAL pages past which the SQLite writer checkpoints at its own commit
-/// after all (SQLite's default is 1,000): a backstop that bounds the WAL
-/// should the checkpointer fall behind.
+/// after all (SQLite's default is 1,000). SQLite starts the WAL over from
+/// its beginning only when the writer next writes to it with all of it
+/// copied, which a checkpointer on another thread rarely leaves it under
+/// steady writes: so the WAL grows to this size, the writer's checkpoint
+/// copies the little the checkpointer had not, and the WAL starts over.
+/// The WAL file so grows to about 40 MiB.
 const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
+
+/// What `PRAGMA wal_checkpoint` answers.
+#[derive(diesel::QueryableByName)]
+struct Checkpointed {
+    /// 1 when the checkpoint could not run at all.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+    /// Frames in the WAL.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+    /// Frames of it now in the database file.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
+}
 
 /// A change waiting for the writer, with the caller's reply.
 trait Job: Send {
@@ -319,10 +339,12 @@ fn next_batch(
 /// threshold, on the writer — the one thread every change waits for —
 /// where, with its `fsync`s, it took 6–9% of the writer's time under load
 /// (docs/performance.md). A passive checkpoint waits for no one: readers
-/// and the writer go on while it copies. Ends when the writer has.
+/// and the writer go on while it copies, and what a reader still needs
+/// stays in the WAL until a later round. Ends when the writer has.
 fn checkpoint(manager: &Manager, commits: &Weak<AtomicU64>) {
     let mut conn: Option<DbConnection> = None;
     let mut copied = 0;
+    let mut failing = false;
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         let Some(committed) = commits.upgrade().map(|c| c.load(Ordering::Relaxed)) else {
@@ -331,20 +353,34 @@ fn checkpoint(manager: &Manager, commits: &Weak<AtomicU64>) {
         if committed == copied {
             continue;
         }
-        let connection = match conn.as_mut() {
-            Some(c) => c,
-            None => match manager.establish() {
-                Ok(c) => conn.insert(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the checkpointer has no database connection");
-                    continue;
+        let outcome = match conn.as_mut() {
+            Some(c) => Ok(c),
+            None => manager
+                .establish()
+                .map(|c| conn.insert(c))
+                .map_err(|e| e.to_string()),
+        }
+        .and_then(|connection| match connection {
+            DbConnection::Sqlite(c) => diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+                .get_result::<Checkpointed>(c)
+                .map_err(|e| e.to_string()),
+            DbConnection::Postgres(_) => Err("not a SQLite database".to_owned()),
+        });
+        match outcome {
+            Ok(done) => {
+                failing = false;
+                // Until all of it is in the file, look again next round
+                // even if nothing more is committed.
+                if done.busy == 0 && done.checkpointed == done.log {
+                    copied = committed;
                 }
-            },
-        };
-        match connection.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-            Ok(()) => copied = committed,
-            Err(e) => {
-                tracing::warn!(error = %e, "a WAL checkpoint failed");
+            }
+            Err(error) => {
+                // Once per spell of failures, not every round.
+                if !failing {
+                    tracing::warn!(%error, "WAL checkpoints are failing");
+                }
+                failing = true;
                 conn = None;
             }
         }
@@ -363,7 +399,8 @@ fn run(config: &WriterConfig, receiver: &std::sync::Mutex<mpsc::Receiver<Box<dyn
                 .manager
                 .establish()
                 .and_then(|mut c| {
-                    // The checkpointer copies the WAL (see `checkpoint`).
+                    // Not at SQLite's 1,000 pages: the checkpointer copies
+                    // the WAL (see `checkpoint`).
                     if config.manager.is_sqlite() {
                         c.batch_execute(&format!(
                             "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
@@ -525,8 +562,9 @@ mod tests {
     use crate::store::Db;
 
     /// What the writer commits reaches the database file without waiting
-    /// for SQLite's own threshold (1,000 WAL pages, at a commit of the
-    /// writer): 500 pages are copied by the checkpointer.
+    /// for a checkpoint at a commit of the writer (at 10,000 WAL pages now,
+    /// SQLite's default being 1,000): 500 pages are copied by the
+    /// checkpointer.
     #[test]
     fn the_checkpointer_copies_the_writers_commits_into_the_database_file() {
         let dir = tempfile::tempdir().unwrap();

@@ -217,40 +217,54 @@ both_backends! {
     async fn a_damaged_payload_is_neither_delivered_nor_counted(app: TestApp) {
         let holder = app.provider("holder").await;
         let consumer = app.consumer("consumer").await;
-        let dataset = app.listed_dataset(&holder, "Traffic").await;
-        let grant = app.grant_for(&holder, &consumer, request_body(dataset), json!({})).await;
-        // The payload's file loses its tail on disk (22 bytes recorded).
-        let key: String = app
-            .market
-            .db
-            .read(move |conn| {
+        // One payload read in place (22 bytes), one read on a blocking
+        // thread (over 64 KiB).
+        let small = app.listed_dataset(&holder, "Traffic").await;
+        let large = app.dataset(&holder, "Rail", "general").await;
+        app.upload(&holder, large, &vec![b'x'; 100_000]).await.expect(201);
+        app.post(&format!("/api/v1/datasets/{large}/publish"), Some(&holder.token), json!({}))
+            .await
+            .expect(200);
+        let mut grants = Vec::new();
+        for dataset in [small, large] {
+            grants.push(app.grant_for(&holder, &consumer, request_body(dataset), json!({})).await);
+        }
+        let key = |dataset: Uuid| {
+            app.market.db.read(move |conn| {
                 use datamarket::store::schema::dataset_versions as v;
                 use diesel::prelude::*;
                 Ok(v::table
                     .filter(v::dataset_id.eq(dataset.to_string()))
                     .select(v::object_key)
-                    .first(conn)?)
+                    .first::<String>(conn)?)
             })
-            .await
-            .unwrap();
-        std::fs::write(app.settings.storage.objects_dir.join(&key), b"city,count\n").unwrap();
+        };
+        let objects = &app.settings.storage.objects_dir;
+        // The small payload's file loses its tail on disk; the large one's
+        // gains bytes: neither holds the bytes whose SHA-256 was recorded.
+        std::fs::write(objects.join(key(small).await.unwrap()), b"city,count\n").unwrap();
+        std::fs::write(objects.join(key(large).await.unwrap()), vec![b'x'; 100_001]).unwrap();
         let before = app.audit_size().await;
-        for user in [&consumer, &holder] {
-            app.get(&content(dataset, 1), Some(&user.token)).await.problem(500, "internal");
+        for dataset in [small, large] {
+            for user in [&consumer, &holder] {
+                app.get(&content(dataset, 1), Some(&user.token)).await.problem(500, "internal");
+            }
+            // A range the damaged file still holds is refused as well.
+            let ranged = app
+                .client
+                .get(app.url(&content(dataset, 1)))
+                .bearer_auth(&consumer.token)
+                .header("range", "bytes=0-4")
+                .send()
+                .await
+                .unwrap();
+            TestApp::read(ranged).await.problem(500, "internal");
         }
-        // A range that the shortened file no longer holds is refused as well.
-        let ranged = app
-            .client
-            .get(app.url(&content(dataset, 1)))
-            .bearer_auth(&consumer.token)
-            .header("range", "bytes=15-20")
-            .send()
-            .await
-            .unwrap();
-        TestApp::read(ranged).await.problem(500, "internal");
         assert_eq!(app.audit_size().await, before, "no delivery on the record");
-        let g = app.get(&format!("/api/v1/grants/{grant}"), Some(&consumer.token)).await;
-        assert_eq!(g.body["downloads_used"], 0, "no download counted");
+        for grant in grants {
+            let g = app.get(&format!("/api/v1/grants/{grant}"), Some(&consumer.token)).await;
+            assert_eq!(g.body["downloads_used"], 0, "no download counted");
+        }
     }
 
     async fn delivery_goes_to_the_registered_territory(app: TestApp) {
