@@ -271,9 +271,8 @@ pub(crate) fn unwritten_indexes(action: Action, subjects: &[String]) -> Vec<u64>
 /// entries and the size, instead of one per change and one for the size.
 /// Nothing in an entry's rows can fail for one change and not another (the
 /// indexes come from the head the batch holds), so a failure to write them
-/// fails the batch. A batch rolled back
-/// forgets the tree's right edge this thread kept, whose leaves may be
-/// gone.
+/// fails the batch. A batch rolled back forgets the tree's right edge this
+/// thread kept, whose leaves may be gone.
 pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> Result<()> {
     use crate::store::Change;
     match change {
@@ -356,15 +355,14 @@ pub fn around_change(conn: &mut DbConnection, change: crate::store::Change) -> R
 /// PostgreSQL the row's lock, on SQLite inside the writer's transaction.
 fn take_head(conn: &mut DbConnection) -> Result<i64> {
     use audit_log_head::dsl as head;
-    Ok(
-        crate::store::on_backend!(conn, c => crate::store::kept::update(
+    let size = crate::store::on_backend!(conn, c => crate::store::kept::update(
         head::audit_log_head,
         head::id.eq(1),
         head::size.eq(head::size),
     )
     .returning(head::size)
-    .get_result(c))?,
-    )
+    .get_result(c))?;
+    Ok(size)
 }
 
 /// Appends `entry` inside the caller's open transaction and returns its

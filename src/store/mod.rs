@@ -4,7 +4,7 @@
 //! workers and gives every state change a write transaction.
 
 pub mod dialect;
-pub mod kept;
+pub(crate) mod kept;
 pub mod schema;
 pub mod snapshot;
 pub mod tally;
