@@ -457,7 +457,10 @@ impl Pending {
     /// The rows, and with them the log head's new `size` when given (a
     /// batch's rows, whose head the batch holds).
     fn write_rows_growing_to(self, conn: &mut DbConnection, size: Option<i64>) -> Result<()> {
+        // A batch of requests' changes is small: one statement. A bulk of
+        // entries (a fill, a backfill) goes table by table, with `COPY`.
         if let DbConnection::Postgres(pg) = conn
+            && self.entries.len() <= crate::store::COPY_ABOVE
             // (one more parameter for the head's size)
             && self.entries.len() * 8 + self.parties.len() * 2 + self.nodes.len() * 3
                 < PG_MAX_PARAMS

@@ -162,16 +162,29 @@ pub enum Change {
 pub type AroundChangeFn = dyn Fn(&mut DbConnection, Change) -> Result<()> + Send + Sync;
 pub type AroundChange = Arc<AroundChangeFn>;
 
+/// Rows of one table above which PostgreSQL is sent them with `COPY … FROM
+/// STDIN (FORMAT binary)` rather than multi-row `INSERT`s: a filled log's
+/// rows went in about half again as fast that way (docs/performance.md,
+/// eighth round), and below a few dozen rows the statements `COPY` takes
+/// cost more than it saves.
+pub(crate) const COPY_ABOVE: usize = 64;
+
 /// Inserts rows of one table: on PostgreSQL as one multi-row statement (one
-/// round trip), on SQLite one cached single-row statement each (in-process,
-/// where a statement parsed for every row count would cost more). `$rows`
-/// is a `Vec` of `(column.eq(value), …)` tuples.
+/// round trip), or with `COPY` above [`COPY_ABOVE`] rows; on SQLite one
+/// cached single-row statement each (in-process, where a statement parsed
+/// for every row count would cost more). `$rows` is a `Vec` of
+/// `(column.eq(value), …)` tuples.
 macro_rules! insert_rows {
     ($conn:expr, $table:path, $rows:expr) => {{
         use ::diesel::prelude::*;
         let rows = $rows;
         match $conn {
             _ if rows.is_empty() => 0usize,
+            $crate::store::DbConnection::Postgres(c) if rows.len() > $crate::store::COPY_ABOVE => {
+                ::diesel::copy_from($table)
+                    .from_insertable(rows)
+                    .execute(c)?
+            }
             $crate::store::DbConnection::Postgres(c) => {
                 // Within PostgreSQL's 65,535 bind parameters per statement.
                 let mut inserted = 0;
