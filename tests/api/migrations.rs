@@ -2,6 +2,7 @@
 //! a down.sql that forgets a table, an index or a trigger fails here, not
 //! on an operator's rollback.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -105,5 +106,169 @@ fn postgres() {
          UNION ALL SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
            JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = current_schema() AND NOT t.tgisinternal"
+    );
+}
+
+/// The version of `2026-12-04-000200_listing_checks`, as diesel writes it.
+const LISTING_CHECKS: &str = "20261204000200";
+
+/// One text column out of a query, for comparing rows before and after.
+fn text(conn: &mut diesel::SqliteConnection, query: &str) -> Vec<String> {
+    diesel::sql_query(query)
+        .load::<Name>(conn)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+}
+
+/// The migration that rebuilds `datasets` with its CHECKs as ORs, on a
+/// database that holds listings: rows, full-text search, tags and the
+/// constraints come through it, and an edit of a listing no longer builds
+/// temporary tables for the constraints.
+#[test]
+fn sqlite_listings_rebuilt_keep_rows_search_references_and_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn =
+        diesel::SqliteConnection::establish(dir.path().join("m.db").to_str().unwrap()).unwrap();
+    conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+    let before: Vec<_> = conn
+        .pending_migrations(SQLITE)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.name().version().to_string().as_str() < LISTING_CHECKS)
+        .collect();
+    assert!(before.len() >= 5);
+    for migration in &before {
+        conn.run_migration(migration.as_ref()).unwrap();
+    }
+    conn.batch_execute(
+        "INSERT INTO accounts (id, name, password_hash, roles, created_at)
+             VALUES ('p1', 'provider', 'x', 'provider', '2026-12-01 00:00:00');
+         INSERT INTO datasets (id, provider_id, title, description, tags, classification,
+             personal_data, license, price_amount, price_currency, status, search_text,
+             created_at, updated_at, reviewed_classification, sector)
+         VALUES ('d1', 'p1', '城市交通站点', 'stations', '[\"交通\"]', 'important', 1, 'CC-BY-4.0',
+                 100, 'CNY', 'listed', '城市交通站点 stations 交通',
+                 '2026-12-01 00:00:00', '2026-12-01 00:00:00', 'important', 'transport'),
+                ('d2', 'p1', 'Draft', 'weather', '[\"w\"]', 'general', 0, 'CC0-1.0',
+                 0, 'CNY', 'draft', 'draft weather w',
+                 '2026-12-01 00:00:00', '2026-12-01 00:00:00', NULL, NULL);
+         INSERT INTO dataset_tags (dataset_id, tag) VALUES ('d1', '交通'), ('d2', 'w');",
+    )
+    .unwrap();
+    let rows = "SELECT json_group_array(json_array(seq, id, provider_id, title, description, tags,
+        classification, personal_data, license, price_amount, price_currency, status,
+        review_reason, reviewed_by, reviewed_at, latest_version, search_text, created_at,
+        updated_at, listed_at, reviewed_classification, inherited_classification,
+        inherited_personal_data, sector)) AS name FROM (SELECT * FROM datasets ORDER BY seq)";
+    let found = |conn: &mut diesel::SqliteConnection, term: &str| {
+        text(
+            conn,
+            &format!(
+                "SELECT d.id AS name FROM datasets_search s JOIN datasets d ON d.seq = s.rowid
+                 WHERE datasets_search MATCH '\"{term}\"' ORDER BY d.id"
+            ),
+        )
+    };
+    let rows_before = text(&mut conn, rows);
+    assert_eq!(found(&mut conn, "交通站"), ["d1"]);
+
+    let applied = conn.run_pending_migrations(SQLITE).unwrap();
+    assert!(
+        applied.iter().any(|v| v.to_string() == LISTING_CHECKS),
+        "the rebuild ran: {applied:?}"
+    );
+
+    assert_eq!(
+        text(&mut conn, rows),
+        rows_before,
+        "every row and column kept"
+    );
+    assert_eq!(found(&mut conn, "交通站"), ["d1"], "the search index kept");
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT \"table\" AS name FROM pragma_foreign_key_check"
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT CAST(foreign_keys AS TEXT) AS name FROM pragma_foreign_keys"
+        ),
+        ["1"],
+        "foreign keys are back on"
+    );
+    // The search triggers were made again.
+    conn.batch_execute(
+        "INSERT INTO datasets (id, provider_id, title, description, tags, classification,
+             personal_data, license, price_amount, price_currency, status, search_text,
+             created_at, updated_at)
+         VALUES ('d3', 'p1', 'Harbour', 'ships', '[]', 'core', 0, 'CC0-1.0', 0, 'CNY', 'draft',
+                 'harbour ships', '2026-12-01 00:00:00', '2026-12-01 00:00:00');
+         UPDATE datasets SET search_text = 'rain gauges' WHERE id = 'd2';",
+    )
+    .unwrap();
+    assert_eq!(found(&mut conn, "harbour"), ["d3"]);
+    assert_eq!(found(&mut conn, "gauges"), ["d2"]);
+    assert_eq!(found(&mut conn, "weather"), Vec::<String>::new());
+    // The constraints refuse what the lists refused, and accept NULL where
+    // the column may be empty.
+    for bad in [
+        "UPDATE datasets SET classification = 'secret' WHERE id = 'd1'",
+        "UPDATE datasets SET status = 'gone' WHERE id = 'd1'",
+        "UPDATE datasets SET sector = 'mining' WHERE id = 'd1'",
+        "UPDATE datasets SET reviewed_classification = 'top' WHERE id = 'd1'",
+        "UPDATE datasets SET inherited_classification = '' WHERE id = 'd1'",
+        "UPDATE datasets SET price_amount = -1 WHERE id = 'd1'",
+    ] {
+        let refused = conn.batch_execute(bad).unwrap_err().to_string();
+        assert!(
+            refused.contains("CHECK constraint failed"),
+            "{bad}: {refused}"
+        );
+    }
+    conn.batch_execute(
+        "UPDATE datasets SET classification = 'core', status = 'delisted',
+             sector = 'public_administration', inherited_classification = NULL WHERE id = 'd1'",
+    )
+    .unwrap();
+    // Tags still belong to their listing, and go with it.
+    conn.batch_execute("DELETE FROM datasets WHERE id = 'd2'")
+        .unwrap();
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT dataset_id AS name FROM dataset_tags ORDER BY dataset_id"
+        ),
+        ["d1"]
+    );
+    let refused = conn
+        .batch_execute("INSERT INTO dataset_tags (dataset_id, tag) VALUES ('nope', 't')")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("FOREIGN KEY"), "{refused}");
+    // What the rebuild is for: an edit of a listing sets these columns
+    // without filling a temporary table per constraint.
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = Text)]
+        opcode: String,
+    }
+    let plan: Vec<String> = diesel::sql_query(
+        "EXPLAIN UPDATE datasets SET status = 'draft', classification = 'general',
+             sector = 'other', title = 't' WHERE id = 'd1'",
+    )
+    .load::<Step>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|s| s.opcode)
+    .collect();
+    assert!(plan.iter().any(|op| op == "Halt"), "a plan: {plan:?}");
+    assert!(
+        !plan.iter().any(|op| op == "OpenEphemeral"),
+        "no temporary table in {plan:?}"
     );
 }
