@@ -268,7 +268,8 @@ pub(crate) fn unwritten_indexes(action: Action, subjects: &[String]) -> Vec<u64>
 /// given back (indexes and the tree's right edge) when it fails. As the
 /// batch ends, the entries of all its changes are written at once with the
 /// log's new size: on PostgreSQL one round trip for the whole batch's
-/// entries and the size, instead of one per change and one for the size.
+/// entries and the size, instead of one per change and one for the size
+/// (above 64 entries, one `COPY` per table and the size: faster there).
 /// Nothing in an entry's rows can fail for one change and not another (the
 /// indexes come from the head the batch holds), so a failure to write them
 /// fails the batch. A batch rolled back forgets the tree's right edge this
@@ -457,8 +458,9 @@ impl Pending {
     /// The rows, and with them the log head's new `size` when given (a
     /// batch's rows, whose head the batch holds).
     fn write_rows_growing_to(self, conn: &mut DbConnection, size: Option<i64>) -> Result<()> {
-        // A batch of requests' changes is small: one statement. A bulk of
-        // entries (a fill, a backfill) goes table by table, with `COPY`.
+        // Up to 64 entries (most batches of requests), one statement; more
+        // (a busy batch, a fill, a backfill) go table by table, with `COPY`,
+        // which is as fast at 64 entries and faster above.
         if let DbConnection::Postgres(pg) = conn
             && self.entries.len() <= crate::store::COPY_ABOVE
             // (one more parameter for the head's size)

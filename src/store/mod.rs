@@ -163,10 +163,10 @@ pub type AroundChangeFn = dyn Fn(&mut DbConnection, Change) -> Result<()> + Send
 pub type AroundChange = Arc<AroundChangeFn>;
 
 /// Rows of one table above which PostgreSQL is sent them with `COPY … FROM
-/// STDIN (FORMAT binary)` rather than multi-row `INSERT`s: a filled log's
-/// rows went in about half again as fast that way (docs/performance.md,
-/// eighth round), and below a few dozen rows the statements `COPY` takes
-/// cost more than it saves.
+/// STDIN (FORMAT binary)` rather than multi-row `INSERT`s. Audit rows of 64
+/// entries went in as fast either way, of 256 entries 30% faster with
+/// `COPY`, and a filled log's about half again as fast (docs/performance.md,
+/// eighth round).
 pub(crate) const COPY_ABOVE: usize = 64;
 
 /// Inserts rows of one table: on PostgreSQL as one multi-row statement (one
@@ -185,13 +185,10 @@ macro_rules! insert_rows {
                     .from_insertable(rows)
                     .execute(c)?
             }
+            // At most COPY_ABOVE rows: far within PostgreSQL's 65,535 bind
+            // parameters per statement.
             $crate::store::DbConnection::Postgres(c) => {
-                // Within PostgreSQL's 65,535 bind parameters per statement.
-                let mut inserted = 0;
-                for chunk in rows.chunks(2_000) {
-                    inserted += ::diesel::insert_into($table).values(chunk).execute(c)?;
-                }
-                inserted
+                ::diesel::insert_into($table).values(&rows).execute(c)?
             }
             $crate::store::DbConnection::Sqlite(c) => {
                 let mut inserted = 0;
@@ -377,9 +374,20 @@ impl Db {
     pub fn migrate(&self) -> Result<Vec<String>> {
         let mut conn = self.get()?;
         let applied = match &mut *conn {
-            DbConnection::Sqlite(c) => c
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>()),
+            DbConnection::Sqlite(c) => {
+                let result = c
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>());
+                if result.is_err() {
+                    // A migration that runs outside diesel's transaction
+                    // (one that rebuilds a table with foreign keys off) may
+                    // stop midway: the pooled connection must not keep its
+                    // transaction, and its write lock, or foreign keys off.
+                    let _ = c.batch_execute("ROLLBACK");
+                    let _ = c.batch_execute("PRAGMA foreign_keys = ON");
+                }
+                result
+            }
             DbConnection::Postgres(c) => {
                 c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
                 let result = c

@@ -173,6 +173,51 @@ fn sqlite_listings_rebuilt_keep_rows_search_references_and_constraints() {
     };
     let rows_before = text(&mut conn, rows);
     assert_eq!(found(&mut conn, "交通站"), ["d1"]);
+    // The table's shape: columns (type, NOT NULL, default, key), references,
+    // indexes (the UNIQUE one included) and the search triggers, as text.
+    let shape = |conn: &mut diesel::SqliteConnection| {
+        [
+            "SELECT json_group_array(json_array(cid, name, type, \"notnull\", dflt_value, pk, hidden))
+                 AS name FROM pragma_table_xinfo('datasets')",
+            "SELECT json_group_array(json_array(\"table\", \"from\", \"to\", on_update, on_delete))
+                 AS name FROM (SELECT * FROM pragma_foreign_key_list('datasets') ORDER BY \"from\")",
+            "SELECT json_group_array(json_array(name, \"unique\", origin, partial))
+                 AS name FROM (SELECT * FROM pragma_index_list('datasets') ORDER BY name)",
+            "SELECT json_group_array(json_array(type, name, sql)) AS name FROM (SELECT * FROM
+                 sqlite_master WHERE tbl_name = 'datasets' AND type IN ('index', 'trigger')
+                 ORDER BY name)",
+        ]
+        .map(|query| text(conn, query).join(""))
+    };
+    let shape_before = shape(&mut conn);
+    assert!(
+        shape_before[3].contains("datasets_search_update"),
+        "{shape_before:?}"
+    );
+    let update_plan = |conn: &mut diesel::SqliteConnection| -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = Text)]
+            opcode: String,
+        }
+        diesel::sql_query(
+            "EXPLAIN UPDATE datasets SET status = 'draft', classification = 'general',
+                 sector = 'other', title = 't' WHERE id = 'd1'",
+        )
+        .load::<Step>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.opcode)
+        .collect()
+    };
+    // What the rebuild is for: each `IN (…)` list is a temporary table that
+    // an edit of a listing fills as it runs.
+    assert!(
+        update_plan(&mut conn)
+            .iter()
+            .any(|op| op == "OpenEphemeral"),
+        "the lists' temporary tables before the rebuild"
+    );
 
     let applied = conn.run_pending_migrations(SQLITE).unwrap();
     assert!(
@@ -184,6 +229,11 @@ fn sqlite_listings_rebuilt_keep_rows_search_references_and_constraints() {
         text(&mut conn, rows),
         rows_before,
         "every row and column kept"
+    );
+    assert_eq!(
+        shape(&mut conn),
+        shape_before,
+        "the same columns, references, indexes, triggers"
     );
     assert_eq!(found(&mut conn, "交通站"), ["d1"], "the search index kept");
     assert_eq!(
@@ -214,30 +264,76 @@ fn sqlite_listings_rebuilt_keep_rows_search_references_and_constraints() {
     assert_eq!(found(&mut conn, "harbour"), ["d3"]);
     assert_eq!(found(&mut conn, "gauges"), ["d2"]);
     assert_eq!(found(&mut conn, "weather"), Vec::<String>::new());
-    // The constraints refuse what the lists refused, and accept NULL where
-    // the column may be empty.
-    for bad in [
-        "UPDATE datasets SET classification = 'secret' WHERE id = 'd1'",
-        "UPDATE datasets SET status = 'gone' WHERE id = 'd1'",
-        "UPDATE datasets SET sector = 'mining' WHERE id = 'd1'",
-        "UPDATE datasets SET reviewed_classification = 'top' WHERE id = 'd1'",
-        "UPDATE datasets SET inherited_classification = '' WHERE id = 'd1'",
-        "UPDATE datasets SET price_amount = -1 WHERE id = 'd1'",
-    ] {
-        let refused = conn.batch_execute(bad).unwrap_err().to_string();
-        assert!(
-            refused.contains("CHECK constraint failed"),
-            "{bad}: {refused}"
-        );
+    // The constraints accept every value of the market's words and refuse
+    // anything else, as the lists did; NULL where the column may be empty.
+    use datamarket::domain::jurisdiction::Sector;
+    use datamarket::domain::{Classification, DatasetStatus};
+    let classifications: Vec<&str> = Classification::ALL.iter().map(|c| c.as_str()).collect();
+    let columns: [(&str, Vec<&str>); 5] = [
+        ("classification", classifications.clone()),
+        (
+            "status",
+            DatasetStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        ),
+        ("sector", Sector::ALL.iter().map(|s| s.as_str()).collect()),
+        ("reviewed_classification", classifications.clone()),
+        ("inherited_classification", classifications),
+    ];
+    for (column, values) in &columns {
+        assert!(values.len() >= 3, "{column}: {values:?}");
+        for value in values {
+            conn.batch_execute(&format!(
+                "UPDATE datasets SET {column} = '{value}' WHERE id = 'd1'"
+            ))
+            .unwrap_or_else(|e| panic!("{column} = {value}: {e}"));
+        }
+        for bad in ["secret", "", "General"] {
+            let refused = conn
+                .batch_execute(&format!(
+                    "UPDATE datasets SET {column} = '{bad}' WHERE id = 'd1'"
+                ))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("CHECK constraint failed"),
+                "{column} = {bad:?}: {refused}"
+            );
+        }
     }
-    conn.batch_execute(
-        "UPDATE datasets SET classification = 'core', status = 'delisted',
-             sector = 'public_administration', inherited_classification = NULL WHERE id = 'd1'",
-    )
-    .unwrap();
+    for nullable in [
+        "sector",
+        "reviewed_classification",
+        "inherited_classification",
+    ] {
+        conn.batch_execute(&format!(
+            "UPDATE datasets SET {nullable} = NULL WHERE id = 'd1'"
+        ))
+        .unwrap();
+    }
+    for not_null in ["classification", "status"] {
+        let refused = conn
+            .batch_execute(&format!(
+                "UPDATE datasets SET {not_null} = NULL WHERE id = 'd1'"
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("NOT NULL"), "{not_null}: {refused}");
+    }
+    let refused = conn
+        .batch_execute("UPDATE datasets SET price_amount = -1 WHERE id = 'd1'")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("CHECK constraint failed"), "{refused}");
     // Tags still belong to their listing, and go with it.
     conn.batch_execute("DELETE FROM datasets WHERE id = 'd2'")
         .unwrap();
+    // The search index matches its table row for row (the delete trigger
+    // included): FTS5 checks it against the content table.
+    conn.batch_execute(
+        "INSERT INTO datasets_search (datasets_search, rank) VALUES ('integrity-check', 1)",
+    )
+    .unwrap();
+    assert_eq!(found(&mut conn, "gauges"), Vec::<String>::new());
     assert_eq!(
         text(
             &mut conn,
@@ -250,22 +346,8 @@ fn sqlite_listings_rebuilt_keep_rows_search_references_and_constraints() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("FOREIGN KEY"), "{refused}");
-    // What the rebuild is for: an edit of a listing sets these columns
-    // without filling a temporary table per constraint.
-    #[derive(QueryableByName)]
-    struct Step {
-        #[diesel(sql_type = Text)]
-        opcode: String,
-    }
-    let plan: Vec<String> = diesel::sql_query(
-        "EXPLAIN UPDATE datasets SET status = 'draft', classification = 'general',
-             sector = 'other', title = 't' WHERE id = 'd1'",
-    )
-    .load::<Step>(&mut conn)
-    .unwrap()
-    .into_iter()
-    .map(|s| s.opcode)
-    .collect();
+    // And an edit of a listing no longer fills a temporary table per list.
+    let plan = update_plan(&mut conn);
     assert!(plan.iter().any(|op| op == "Halt"), "a plan: {plan:?}");
     assert!(
         !plan.iter().any(|op| op == "OpenEphemeral"),
