@@ -135,29 +135,32 @@ pub fn in_force(conn: &mut DbConnection, probe: &Probe) -> Result<Option<Freeze>
     if wanted.is_empty() {
         return Ok(None);
     }
-    // One indexed read per six targets (every probe asks at most six), then
-    // the scope they were asked under. The six are always six comparisons,
-    // the missing ones repeating the first: an `IN` list as long as the
-    // probe is a statement of its own shape, prepared afresh on every
-    // delivery, where this one is prepared once.
+    // One statement per six targets (every probe asks at most six): six
+    // index lookups joined by `UNION ALL`, the missing targets repeating the
+    // first. Not `target IN (…)` or six `OR`ed comparisons: an `IN` list as
+    // long as the probe is a statement of its own shape, prepared afresh on
+    // every delivery, and SQLite answers either form by building a
+    // temporary table of the values on every run, which cost more than the
+    // six lookups (this is asked on every delivery).
     const SLOTS: usize = 6;
     let mut rows: Vec<FreezeRow> = Vec::new();
     for chunk in wanted.chunks(SLOTS) {
         let slot = |i: usize| chunk.get(i).unwrap_or(&chunk[0]).1.clone();
-        rows.extend(crate::store::on_backend!(conn, c =>
-            freezes::table
-                .filter(freezes::lifted_at.is_null())
-                .filter(
-                    freezes::target
-                        .eq(slot(0))
-                        .or(freezes::target.eq(slot(1)))
-                        .or(freezes::target.eq(slot(2)))
-                        .or(freezes::target.eq(slot(3)))
-                        .or(freezes::target.eq(slot(4)))
-                        .or(freezes::target.eq(slot(5))),
-                )
-                .select(FreezeRow::as_select())
-                .load::<FreezeRow>(c))?);
+        rows.extend(crate::store::on_backend!(conn, c => {
+            let in_force = |target: String| {
+                freezes::table
+                    .filter(freezes::lifted_at.is_null())
+                    .filter(freezes::target.eq(target))
+                    .select(FreezeRow::as_select())
+            };
+            in_force(slot(0))
+                .union_all(in_force(slot(1)))
+                .union_all(in_force(slot(2)))
+                .union_all(in_force(slot(3)))
+                .union_all(in_force(slot(4)))
+                .union_all(in_force(slot(5)))
+                .load::<FreezeRow>(c)
+        })?);
     }
     rows.sort_by_key(|row| row.frozen_at);
     for row in rows {

@@ -614,6 +614,25 @@ pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
                 .optional())?)
         })
         .await?;
+    may_act(status)
+}
+
+/// The account a verified token names, read with the rest of a request's
+/// work (a delivery's plan reads it anyway): refused as [`authenticate`]
+/// refuses, when it no longer exists or is suspended.
+pub(crate) fn find_acting(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
+    let row = crate::store::on_backend!(conn, c => accounts::table
+        .find(id.to_string())
+        .select(AccountRow::as_select())
+        .first::<AccountRow>(c)
+        .optional())?;
+    may_act(row.as_ref().map(|row| row.status))?;
+    row.ok_or_else(|| Error::not_found("account"))?
+        .into_account()
+}
+
+/// Whether an account of this status (none: it no longer exists) may act.
+fn may_act(status: Option<AccountStatus>) -> Result<()> {
     match status {
         Some(AccountStatus::Active) => Ok(()),
         Some(AccountStatus::Suspended) => Err(suspended()),

@@ -259,6 +259,9 @@ impl FromRequest for MaybeCaller {
 
 /// Whoever may fetch payloads: an account, or a pipeline holding a data
 /// token (audience `datamarket-data`), which no other endpoint accepts.
+/// The token is verified here; whether its account may still act is
+/// checked by [`crate::grants::delivery::open`], in the same read as the
+/// delivery's plan (which reads the account anyway).
 pub struct ContentCaller(pub Bearer);
 
 impl FromRequest for ContentCaller {
@@ -276,14 +279,11 @@ impl FromRequest for ContentCaller {
                 )
             })?;
             match actor_from(&market, cache.as_ref().map(|c| c.get_ref()), &token) {
-                Ok(actor) => Ok(ContentCaller(Bearer::Account(
-                    checked(&market, actor).await?,
-                ))),
+                Ok(actor) => Ok(ContentCaller(Bearer::Account(actor))),
                 Err(account_error) => {
                     let claims =
                         data_claims_from(&market, cache.as_ref().map(|c| c.get_ref()), &token)
                             .map_err(|_| account_error)?;
-                    crate::accounts::authenticate(&market, claims.sub).await?;
                     Ok(ContentCaller(Bearer::Data(claims)))
                 }
             }

@@ -180,7 +180,8 @@ pub enum Delivery {
 
 /// Opens a payload for whoever asks, checking rights or the grant.
 /// `cached` tells whether the client already holds a payload of the given
-/// SHA-256.
+/// SHA-256. The bearer's token must be verified; whether its account may
+/// still act (exists, is not suspended) is checked here.
 pub async fn open(
     market: &Market,
     bearer: Bearer,
@@ -196,8 +197,10 @@ pub async fn open(
     let home = market.settings.catalog.home_territory.clone();
     let (plan, territory) = market
         .db
-        .read_short(move |conn| {
-            let account = crate::accounts::find(conn, actor)?;
+        .read_short_many(move |conn| {
+            // The token's account is checked here, with the plan that reads
+            // it anyway, rather than by a read of its own before.
+            let account = crate::accounts::find_acting(conn, actor)?;
             let territory = account.territory_or(&home).to_owned();
             let mut row = None;
             let plan = plan(conn, &bearer, dataset, number, &territory, &mut row)?;

@@ -346,6 +346,25 @@ impl Db {
         work(&mut conn)
     }
 
+    /// [`Db::read_short`] for work of several statements: on SQLite they
+    /// share one read transaction, so they see one snapshot and start a
+    /// read once (its shared-memory locks, and the page cache dropped when
+    /// a write committed since) where each on its own would start one. On
+    /// PostgreSQL, where a `BEGIN` and a `COMMIT` would be two more round
+    /// trips, each statement reads its own snapshot as in [`Db::read`].
+    pub async fn read_short_many<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        if self.is_postgres() {
+            return self.read(work).await;
+        }
+        let mut conn = self.get()?;
+        let conn: &mut DbConnection = &mut conn;
+        conn.transaction(work)
+    }
+
     /// Runs a state change in a write transaction, through the writer: it
     /// may share its transaction with other changes (group commit), and is
     /// answered once that transaction committed. `work` may run more than
@@ -522,4 +541,84 @@ fn begin_write(conn: &mut DbConnection) -> Result<()> {
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+
+    use super::{Db, DbConnection};
+    use crate::config::{Secret, Settings};
+    use crate::error::Result;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn notes(conn: &mut DbConnection) -> Result<i64> {
+        Ok(diesel::sql_query("SELECT count(*) AS n FROM notes")
+            .get_result::<Count>(conn)?
+            .n)
+    }
+
+    /// Commits a note through the writer, from a thread of its own (the
+    /// reads run in place, on the test's runtime, which may not block).
+    fn add_note(db: &Db) {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            db.write_blocking(|conn| {
+                diesel::sql_query("INSERT INTO notes DEFAULT VALUES").execute(conn)?;
+                Ok(())
+            })
+            .unwrap()
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// On SQLite the statements of one `read_short_many` read one snapshot:
+    /// a change committed between two of them is not seen by the second,
+    /// where `read_short`'s statements, each its own read, do see it.
+    #[test]
+    fn a_short_read_of_many_statements_reads_one_snapshot() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults().unwrap().database;
+        settings.url = Secret::new(format!("sqlite://{}", dir.path().join("t.db").display()));
+        let db = Db::connect(&settings).unwrap();
+        db.write_blocking(|conn| {
+            diesel::sql_query("CREATE TABLE notes (id INTEGER PRIMARY KEY)").execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+        add_note(&db);
+
+        let writer = db.clone();
+        let (first, second) = runtime
+            .block_on(db.read_short_many(move |conn| {
+                let first = notes(conn)?;
+                add_note(&writer);
+                Ok((first, notes(conn)?))
+            }))
+            .unwrap();
+        assert_eq!((first, second), (1, 1), "one snapshot");
+
+        let writer = db.clone();
+        let (first, second) = runtime
+            .block_on(db.read_short(move |conn| {
+                let first = notes(conn)?;
+                add_note(&writer);
+                Ok((first, notes(conn)?))
+            }))
+            .unwrap();
+        assert_eq!((first, second), (2, 3), "a snapshot per statement");
+        // The read transaction ended with the work: later reads see every
+        // commit.
+        assert_eq!(runtime.block_on(db.read_short_many(notes)).unwrap(), 3);
+    }
 }

@@ -67,7 +67,18 @@ both_backends! {
 
         // The account token and the data token issued before are refused now.
         app.get("/api/v1/accounts/me", Some(&consumer.token)).await.problem(403, "account-suspended");
+        let at = app.audit_size().await;
         app.get(&content(dataset, 1), Some(&data)).await.problem(403, "account-suspended");
+        app.get(&content(dataset, 1), Some(&consumer.token)).await.problem(403, "account-suspended");
+        // Holding the bytes already changes nothing: refused, not 304.
+        let etag = app.get(&content(dataset, 1), Some(&holder.token)).await.header("etag").unwrap().to_owned();
+        let at = at + 1;
+        let conditional = app.client.get(app.url(&content(dataset, 1))).bearer_auth(&data).header("if-none-match", &etag);
+        TestApp::read(conditional.send().await.unwrap()).await.problem(403, "account-suspended");
+        // Nothing was delivered, counted or recorded for the suspended account.
+        assert_eq!(app.audit_size().await, at);
+        let grant_now = app.get(&format!("/api/v1/grants/{grant}"), Some(&holder.token)).await;
+        assert_eq!(grant_now.body["downloads_used"], 1);
         app.get("/api/v1/datasets", Some(&consumer.token)).await.problem(403, "account-suspended");
         // ... and so is a new login, even with the right password.
         app.token("consumer", PASSWORD).await.problem(403, "account-suspended");
@@ -122,6 +133,11 @@ both_backends! {
         };
         let ghost = datamarket::tokens::sign(&app.market.keys, &claims).unwrap();
         app.get("/api/v1/accounts/me", Some(&ghost)).await.problem(401, "invalid-token");
+        let holder = app.provider("holder").await;
+        let dataset = app.listed_dataset(&holder, "Traffic").await;
+        let at = app.audit_size().await;
+        app.get(&content(dataset, 1), Some(&ghost)).await.problem(401, "invalid-token");
+        assert_eq!(app.audit_size().await, at);
         app.post("/api/v1/datasets", Some(&ghost), dataset_body("Ghost", "general"))
             .await
             .problem(401, "invalid-token");
