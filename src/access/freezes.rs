@@ -1,9 +1,10 @@
 //! Freezes: a regulator's emergency stop on a dataset, an account, a
 //! classification of data or a destination abroad. While one is in force,
 //! nothing under it is delivered, granted or sold — the delivery path, the
-//! grant's creation and an order's placement all ask [`in_force`] in their
-//! own transactions, so a freeze applies from the next request on every
-//! instance. The register keeps every freeze, lifted ones too.
+//! grant's creation and an order's placement all ask [`in_force`] when
+//! they decide (the delivery in its plan's read, the others in their
+//! write transactions), so a freeze applies from the next request on
+//! every instance. The register keeps every freeze, lifted ones too.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;

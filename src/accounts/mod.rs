@@ -600,9 +600,10 @@ pub async fn names(
         .await
 }
 
-/// What the gateway asks of every token: that its account still exists and
-/// is not suspended. Read from the database on every request, so that a
-/// suspension reaches every instance at once.
+/// What the gateway asks of every token (a payload's in [`find_acting`]
+/// instead): that its account still exists and is not suspended. Read from
+/// the database on every request, so that a suspension reaches every
+/// instance at once.
 pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
     let status: Option<AccountStatus> = market
         .db

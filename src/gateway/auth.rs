@@ -2,8 +2,9 @@
 //! acting account. A token's signature, issuer, audience and lifetime are
 //! checked here, and then that its account still exists and is not
 //! suspended (`accounts::authenticate`, on every request, so a suspension
-//! reaches every instance at once). Role and right checks happen in the
-//! services.
+//! reaches every instance at once; for payloads, `ContentCaller` leaves
+//! that to the delivery, which reads the account with its plan). Role and
+//! right checks happen in the services.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;

@@ -607,6 +607,12 @@ mod tests {
             }))
             .unwrap();
         assert_eq!((first, second), (1, 1), "one snapshot");
+        // Work that fails ends its read too, with its error.
+        let failed = runtime.block_on(db.read_short_many(|conn| {
+            notes(conn)?;
+            Err::<(), _>(crate::error::Error::Internal("refused".into()))
+        }));
+        assert!(matches!(failed, Err(crate::error::Error::Internal(_))));
 
         let writer = db.clone();
         let (first, second) = runtime
