@@ -360,9 +360,7 @@ impl Db {
         if self.is_postgres() {
             return self.read(work).await;
         }
-        let mut conn = self.get()?;
-        let conn: &mut DbConnection = &mut conn;
-        conn.transaction(work)
+        self.read_short(|conn| conn.transaction(work)).await
     }
 
     /// Runs a state change in a write transaction, through the writer: it
