@@ -549,13 +549,17 @@ pub async fn get(market: &Market, id: Uuid) -> Result<Account> {
 }
 
 pub(crate) fn find(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
-    crate::store::on_backend!(conn, c => accounts::table
+    find_row(conn, id)?
+        .ok_or_else(|| Error::not_found("account"))?
+        .into_account()
+}
+
+fn find_row(conn: &mut DbConnection, id: Uuid) -> Result<Option<AccountRow>> {
+    Ok(crate::store::on_backend!(conn, c => accounts::table
         .find(id.to_string())
         .select(AccountRow::as_select())
         .first::<AccountRow>(c)
-        .optional())?
-    .ok_or_else(|| Error::not_found("account"))?
-    .into_account()
+        .optional())?)
 }
 
 /// How accounts are named to others (in provenance, for instance), by id:
@@ -622,11 +626,7 @@ pub async fn authenticate(market: &Market, id: Uuid) -> Result<()> {
 /// work (a delivery's plan reads it anyway): refused as [`authenticate`]
 /// refuses, when it no longer exists or is suspended.
 pub(crate) fn find_acting(conn: &mut DbConnection, id: Uuid) -> Result<Account> {
-    let row = crate::store::on_backend!(conn, c => accounts::table
-        .find(id.to_string())
-        .select(AccountRow::as_select())
-        .first::<AccountRow>(c)
-        .optional())?;
+    let row = find_row(conn, id)?;
     may_act(row.as_ref().map(|row| row.status))?;
     row.ok_or_else(|| Error::not_found("account"))?
         .into_account()
