@@ -577,6 +577,13 @@ mod tests {
         .unwrap();
     }
 
+    /// Counts the notes, commits one more, and counts again.
+    fn across_a_commit(conn: &mut DbConnection, db: &Db) -> Result<(i64, i64)> {
+        let first = notes(conn)?;
+        add_note(db);
+        Ok((first, notes(conn)?))
+    }
+
     /// On SQLite the statements of one `read_short_many` read one snapshot:
     /// a change committed between two of them is not seen by the second,
     /// where `read_short`'s statements, each its own read, do see it.
@@ -597,14 +604,10 @@ mod tests {
         add_note(&db);
 
         let writer = db.clone();
-        let (first, second) = runtime
-            .block_on(db.read_short_many(move |conn| {
-                let first = notes(conn)?;
-                add_note(&writer);
-                Ok((first, notes(conn)?))
-            }))
+        let counts = runtime
+            .block_on(db.read_short_many(move |conn| across_a_commit(conn, &writer)))
             .unwrap();
-        assert_eq!((first, second), (1, 1), "one snapshot");
+        assert_eq!(counts, (1, 1), "one snapshot");
         // Work that fails ends its read too, with its error.
         let failed = runtime.block_on(db.read_short_many(|conn| {
             notes(conn)?;
@@ -613,14 +616,10 @@ mod tests {
         assert!(matches!(failed, Err(crate::error::Error::Internal(_))));
 
         let writer = db.clone();
-        let (first, second) = runtime
-            .block_on(db.read_short(move |conn| {
-                let first = notes(conn)?;
-                add_note(&writer);
-                Ok((first, notes(conn)?))
-            }))
+        let counts = runtime
+            .block_on(db.read_short(move |conn| across_a_commit(conn, &writer)))
             .unwrap();
-        assert_eq!((first, second), (2, 3), "a snapshot per statement");
+        assert_eq!(counts, (2, 3), "a snapshot per statement");
         // The read transaction ended with the work: later reads see every
         // commit.
         assert_eq!(runtime.block_on(db.read_short_many(notes)).unwrap(), 3);

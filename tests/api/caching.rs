@@ -2,21 +2,9 @@
 //! and for payloads only after its access was checked — a 304 is never a
 //! way around a grant, and never counts as a download.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
-
-async fn conditional(app: &TestApp, path: &str, token: Option<&str>, etag: &str) -> Reply {
-    let mut req = app
-        .client
-        .request(Method::GET, app.url(path))
-        .header("if-none-match", etag);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    TestApp::read(req.send().await.unwrap()).await
-}
 
 both_backends! {
     async fn dataset_documents_revalidate(app: TestApp) {

@@ -670,6 +670,18 @@ impl TestApp {
     }
 }
 
+/// A GET with `If-None-Match: etag`, and the bearer token when given.
+pub async fn conditional(app: &TestApp, path: &str, token: Option<&str>, etag: &str) -> Reply {
+    let mut req = app
+        .client
+        .request(Method::GET, app.url(path))
+        .header("if-none-match", etag);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    TestApp::read(req.send().await.unwrap()).await
+}
+
 pub fn dataset_body(title: &str, classification: &str) -> Value {
     json!({
         "title": title,
